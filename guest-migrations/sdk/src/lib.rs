@@ -1,0 +1,291 @@
+//! Write wasmig migrations in Rust.
+//!
+//! A migration is one function that receives no arguments and talks to the
+//! database through [`exec`], [`query`] and [`add_column_if_missing`]. Every
+//! call runs inside the single transaction the host opened for this
+//! migration: return `Ok(())` and the host commits, return an error (or panic)
+//! and the host rolls everything back.
+//!
+//! ```ignore
+//! use wasmig_guest::{exec, params, Result};
+//!
+//! fn up() -> Result<()> {
+//!     exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)", &[])?;
+//!     exec("INSERT INTO notes (body) VALUES (?1)", params!["hello"])?;
+//!     Ok(())
+//! }
+//!
+//! wasmig_guest::migration!(up);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-unknown-unknown` and the
+//! `wasm-component-ld` linker (see this repository's `.cargo/config.toml`).
+
+extern crate self as wasmig_guest;
+
+mod value;
+
+pub use value::{FromValue, Value};
+
+use std::fmt;
+
+// The one place that touches generated code. Everything public below is our
+// own type, so a regenerated binding never changes the SDK's API.
+#[doc(hidden)]
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "wasmig:migration/migration@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_migration",
+        default_bindings_module: "wasmig_guest::bindings",
+        runtime_path: "wasmig_guest::__wit_bindgen_rt",
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen::rt as __wit_bindgen_rt;
+
+use bindings::wasmig::migration::sql as wit;
+
+/// What kind of failure a [`SqlError`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// SQLite reported an error; [`SqlError::code`] is its extended result code.
+    Sqlite,
+    /// The host's policy refused the statement (transaction control, ATTACH,
+    /// PRAGMA assignments, ...).
+    Denied,
+    /// A sandbox limit was reached.
+    Limit,
+    /// The call's arguments were malformed (several statements, bad identifier).
+    Invalid,
+}
+
+/// An error returned by a host call, with the statement that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlError {
+    /// The class of failure.
+    pub kind: ErrorKind,
+    /// SQLite's extended result code, or 0 when SQLite was not involved.
+    pub code: i32,
+    /// The host's message.
+    pub message: String,
+    /// The SQL (or identifier) the call was made with.
+    pub sql: String,
+}
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            ErrorKind::Sqlite => "sqlite error",
+            ErrorKind::Denied => "denied by host policy",
+            ErrorKind::Limit => "sandbox limit",
+            ErrorKind::Invalid => "invalid call",
+        };
+        write!(f, "{kind}")?;
+        if self.code != 0 {
+            write!(f, " (code {})", self.code)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if !self.sql.is_empty() {
+            write!(f, " [in: {}]", self.sql)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+impl SqlError {
+    fn from_wit(e: wit::SqlError, sql: &str) -> Self {
+        let kind = match e.kind {
+            wit::ErrorKind::Sqlite => ErrorKind::Sqlite,
+            wit::ErrorKind::Denied => ErrorKind::Denied,
+            wit::ErrorKind::Limit => ErrorKind::Limit,
+            wit::ErrorKind::Invalid => ErrorKind::Invalid,
+        };
+        SqlError {
+            kind,
+            code: e.code,
+            message: e.message,
+            sql: sql.to_owned(),
+        }
+    }
+}
+
+/// A migration's failure: its message is what the host reports and records.
+///
+/// Anything that displays converts into it, so `?` works on [`SqlError`],
+/// `String`, `&str` and most library errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Error {
+    /// An error with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Error(message.into())
+    }
+
+    /// The message the host will report.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<SqlError> for Error {
+    fn from(e: SqlError) -> Self {
+        Error(e.to_string())
+    }
+}
+
+impl From<String> for Error {
+    fn from(s: String) -> Self {
+        Error(s)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(s: &str) -> Self {
+        Error(s.to_owned())
+    }
+}
+
+/// `Result` with this crate's [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs exactly one statement with `params` bound to `?1`, `?2`, ... and
+/// returns the number of rows it changed.
+pub fn exec(sql: &str, params: &[Value]) -> Result<u64, SqlError> {
+    let wparams: Vec<wit::Value> = params.iter().map(Value::to_wit).collect();
+    wit::exec(sql, &wparams).map_err(|e| SqlError::from_wit(e, sql))
+}
+
+/// Runs each statement in order with no parameters, stopping at the first error.
+pub fn exec_each(statements: &[&str]) -> Result<u64, SqlError> {
+    let mut changed = 0;
+    for sql in statements {
+        changed += exec(sql, &[])?;
+    }
+    Ok(changed)
+}
+
+/// Runs exactly one statement and returns every row it produced.
+pub fn query(sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
+    let wparams: Vec<wit::Value> = params.iter().map(Value::to_wit).collect();
+    let rows = wit::query(sql, &wparams).map_err(|e| SqlError::from_wit(e, sql))?;
+    Ok(Rows {
+        columns: rows.columns,
+        rows: rows
+            .values
+            .into_iter()
+            .map(|r| r.into_iter().map(Value::from_wit).collect())
+            .collect(),
+    })
+}
+
+/// Adds `column` to `table` (declared as `decl`, e.g. `"TEXT NOT NULL DEFAULT ''"`)
+/// unless the table already has it. Returns `true` when the column was added.
+///
+/// Identifiers are quoted by the host, so names with spaces, quotes or
+/// keywords are fine; `decl` must be a single column definition.
+pub fn add_column_if_missing(table: &str, column: &str, decl: &str) -> Result<bool, SqlError> {
+    wit::add_column_if_missing(table, column, decl)
+        .map_err(|e| SqlError::from_wit(e, &format!("{table}.{column} {decl}")))
+}
+
+/// The rows a [`query`] returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    /// Column names in select-list order.
+    pub columns: Vec<String>,
+    /// The rows, each with one value per column.
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Rows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when the query returned no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Iterates over the rows.
+    pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
+        self.rows.iter().map(move |values| Row {
+            columns: &self.columns,
+            values,
+        })
+    }
+}
+
+/// One row of a [`Rows`] result.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    columns: &'a [String],
+    values: &'a [Value],
+}
+
+impl Row<'_> {
+    /// The value at column `index`, converted to `T`.
+    pub fn get<T: FromValue>(&self, index: usize) -> Result<T, Error> {
+        let v = self.values.get(index).ok_or_else(|| {
+            Error::new(format!("no column {index} in row of {}", self.values.len()))
+        })?;
+        T::from_value(v).map_err(|e| Error::new(format!("column {index}: {e}")))
+    }
+
+    /// The value of the column called `name`, converted to `T`.
+    pub fn get_named<T: FromValue>(&self, name: &str) -> Result<T, Error> {
+        let index = self
+            .columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+            .ok_or_else(|| Error::new(format!("no column named {name:?}")))?;
+        self.get(index)
+    }
+
+    /// The raw values of this row.
+    pub fn values(&self) -> &[Value] {
+        self.values
+    }
+}
+
+/// Builds a `&[Value]` parameter list from anything convertible to [`Value`].
+///
+/// ```ignore
+/// exec("INSERT INTO t (a, b, c) VALUES (?1, ?2, ?3)", params![1, "two", None::<i64>])?;
+/// ```
+#[macro_export]
+macro_rules! params {
+    () => { &[] as &[$crate::Value] };
+    ($($p:expr),+ $(,)?) => { &[$($crate::Value::from($p)),+] as &[$crate::Value] };
+}
+
+/// Exports `up` (a `fn() -> Result<(), E>` with `E: Display`) as this
+/// component's migration body.
+#[macro_export]
+macro_rules! migration {
+    ($up:path) => {
+        struct __WasmigMigration;
+
+        impl $crate::bindings::Guest for __WasmigMigration {
+            fn up() -> ::core::result::Result<(), ::std::string::String> {
+                $up().map_err(|e| ::std::string::ToString::to_string(&e))
+            }
+        }
+
+        $crate::bindings::__export_migration!(__WasmigMigration);
+    };
+}

@@ -1,0 +1,175 @@
+//! The library's one error type.
+//!
+//! Every variant names what failed (file, migration, statement) so that a
+//! message read in a deployment log is enough to act on.
+
+use std::path::PathBuf;
+
+/// Anything that can go wrong while loading, validating or applying migrations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading a file or directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A plugin file is malformed: bad preamble, broken section, missing or
+    /// invalid manifest, name that does not match its manifest.
+    #[error("{path}: {reason}")]
+    BadPlugin {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Two files claim the same migration id.
+    #[error("duplicate migration id {id}: {first} and {second}")]
+    DuplicateId {
+        /// The id both claim.
+        id: i64,
+        /// One file.
+        first: PathBuf,
+        /// The other file.
+        second: PathBuf,
+    },
+
+    /// A component failed to compile or does not match the migration world.
+    #[error("{path}: component rejected: {reason}")]
+    InvalidComponent {
+        /// The offending file.
+        path: PathBuf,
+        /// The compiler's or linker's explanation.
+        reason: String,
+    },
+
+    /// A pending migration's id is lower than one already applied.
+    #[error(
+        "migration {id} ({name}) is pending but migration {highest_applied} is already applied; \
+         refusing to apply out of order (pass --allow-out-of-order if this is intended)"
+    )]
+    OutOfOrder {
+        /// The pending migration's id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// The highest id already in the ledger.
+        highest_applied: i64,
+    },
+
+    /// An applied migration's file no longer has the content that was applied.
+    #[error(
+        "drift: migration {id} ({name}) was applied with digest {recorded} but {path} now has digest {actual}"
+    )]
+    Drift {
+        /// The migration id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// The file now on disk.
+        path: PathBuf,
+        /// Digest stored in the ledger.
+        recorded: String,
+        /// Digest of the file now.
+        actual: String,
+    },
+
+    /// The ledger table exists but is not one this version understands.
+    #[error("schema_migrations: {0}")]
+    Ledger(String),
+
+    /// The guest's `up` returned `Err`; everything it did was rolled back.
+    #[error("migration {id} ({name}) failed and was rolled back: {message}{}", statement_suffix(.last_statement))]
+    GuestFailed {
+        /// The migration id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// The guest's own error message.
+        message: String,
+        /// The last statement that failed inside the guest, if any, with SQLite's error.
+        last_statement: Option<String>,
+    },
+
+    /// The guest trapped (panic, fuel, deadline, memory, stack) or a host
+    /// call aborted it; everything it did was rolled back.
+    #[error("migration {id} ({name}) trapped and was rolled back: {reason}{}", statement_suffix(.last_statement))]
+    Trap {
+        /// The migration id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// What stopped it, with the guest backtrace when one is available.
+        reason: String,
+        /// The last statement that failed inside the guest, if any.
+        last_statement: Option<String>,
+    },
+
+    /// SQLite failed outside any guest code (opening, BEGIN, ledger, COMMIT).
+    #[error("{context}: {source}")]
+    Sqlite {
+        /// What the host was doing.
+        context: String,
+        /// SQLite's error, including its result code.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The sandbox could not be set up.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+}
+
+fn statement_suffix(last: &Option<String>) -> String {
+    match last {
+        Some(s) => format!("\n  last failed statement: {s}"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    pub(crate) fn sqlite(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Sqlite { context, source }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+
+    pub(crate) fn bad_plugin(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::BadPlugin {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// True when the error means a migration ran and was rolled back (as
+    /// opposed to input refused before anything ran, or an environment failure).
+    pub fn is_migration_failure(&self) -> bool {
+        matches!(self, Error::GuestFailed { .. } | Error::Trap { .. })
+    }
+
+    /// True when the error means the input (files, ledger state) was refused
+    /// before any migration ran.
+    pub fn is_refused_input(&self) -> bool {
+        matches!(
+            self,
+            Error::BadPlugin { .. }
+                | Error::DuplicateId { .. }
+                | Error::InvalidComponent { .. }
+                | Error::OutOfOrder { .. }
+                | Error::Drift { .. }
+                | Error::Ledger(_)
+        )
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

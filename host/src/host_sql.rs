@@ -1,0 +1,470 @@
+//! The host side of the guest's `sql` interface: `exec`, `query` and
+//! `add-column-if-missing`, run on the connection inside the migration's
+//! transaction, under the SQL gate and the sandbox's size limits.
+//!
+//! These functions use wasmig's own types; `bindings` converts to and from
+//! the generated ones, so nothing here depends on the code generator.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, Statement};
+
+use crate::gate::Denials;
+
+/// A SQLite value crossing the guest boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// Class of a failed call, as the guest sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    Sqlite,
+    Denied,
+    Limit,
+    Invalid,
+}
+
+/// A failed call, returned to the guest (which may handle it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SqlError {
+    pub kind: ErrorKind,
+    pub code: i32,
+    pub message: String,
+}
+
+/// A query's result set.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QueryRows {
+    pub columns: Vec<String>,
+    pub values: Vec<Vec<Value>>,
+}
+
+/// A host-side condition that ends the guest at once (a trap), because
+/// continuing could break the migration's atomicity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fault(pub String);
+
+/// What a host call returns: the outer error traps, the inner goes to the guest.
+pub(crate) type CallResult<T> = Result<Result<T, SqlError>, Fault>;
+
+/// Per-call size limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Longest SQL text per call, in bytes.
+    pub max_sql_bytes: usize,
+    /// Most parameters per call.
+    pub max_params: usize,
+    /// Most rows one `query` may return.
+    pub max_result_rows: usize,
+    /// Most bytes (text and blob payloads, 8 per number) one `query` may return.
+    pub max_result_bytes: usize,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            max_sql_bytes: 1_000_000,
+            max_params: 999,
+            max_result_rows: 1_000_000,
+            max_result_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Work budget for time spent inside SQLite, where fuel and epochs do not
+/// reach: checked by SQLite's progress handler.
+#[derive(Debug)]
+pub(crate) struct SqliteBudget {
+    /// Virtual-machine steps left (counted in progress-handler periods).
+    pub periods_left: AtomicU64,
+    /// Wall-clock deadline shared with the epoch deadline.
+    pub deadline: Instant,
+    /// Set when the handler interrupted a statement, with the reason.
+    pub hit: Mutex<Option<String>>,
+}
+
+/// Counters and diagnostics for one migration's host calls.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CallStats {
+    pub calls: u64,
+    pub rows_changed: u64,
+    /// The most recent failed call: statement, parameters and error.
+    pub last_failure: Option<String>,
+}
+
+/// Everything a running guest can reach: the connection inside its
+/// transaction, and the limits that bound it.
+pub(crate) struct HostState {
+    pub conn: Connection,
+    pub store_limits: wasmtime::StoreLimits,
+    pub limits: CallLimits,
+    pub denials: Denials,
+    pub budget: Arc<SqliteBudget>,
+    pub stats: CallStats,
+    pub poisoned: Option<String>,
+}
+
+fn invalid(message: impl Into<String>) -> SqlError {
+    SqlError {
+        kind: ErrorKind::Invalid,
+        code: 0,
+        message: message.into(),
+    }
+}
+
+fn limit(message: impl Into<String>) -> SqlError {
+    SqlError {
+        kind: ErrorKind::Limit,
+        code: 0,
+        message: message.into(),
+    }
+}
+
+/// Quotes an SQL identifier: wrap in double quotes, double any inside.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn summarize(sql: &str, params: &[Value]) -> String {
+    const MAX: usize = 200;
+    let mut s = String::new();
+    let trimmed = sql.trim();
+    if trimmed.len() > MAX {
+        let cut = (0..=MAX)
+            .rev()
+            .find(|i| trimmed.is_char_boundary(*i))
+            .unwrap_or(0);
+        let _ = write!(s, "`{}…` ({} bytes)", &trimmed[..cut], trimmed.len());
+    } else {
+        let _ = write!(s, "`{trimmed}`");
+    }
+    if !params.is_empty() {
+        let shown: Vec<String> = params
+            .iter()
+            .take(8)
+            .map(|p| match p {
+                Value::Null => "NULL".to_owned(),
+                Value::Integer(i) => i.to_string(),
+                Value::Real(r) => r.to_string(),
+                Value::Text(t) if t.chars().count() > 32 => {
+                    format!("'{}…'", t.chars().take(32).collect::<String>())
+                }
+                Value::Text(t) => format!("'{t}'"),
+                Value::Blob(b) => format!("<blob {} bytes>", b.len()),
+            })
+            .collect();
+        let more = if params.len() > 8 { ", …" } else { "" };
+        let _ = write!(
+            s,
+            " with {} param(s) [{}{more}]",
+            params.len(),
+            shown.join(", ")
+        );
+    }
+    s
+}
+
+impl HostState {
+    /// Common path for every call: refuse after poisoning, check sizes,
+    /// prepare (through the gate), bind, run `body`, then make sure the
+    /// transaction is still open.
+    fn call<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        body: impl FnOnce(&mut Statement<'_>, &Connection, &CallLimits) -> Result<T, SqlError>,
+    ) -> CallResult<T> {
+        if let Some(p) = &self.poisoned {
+            return Err(Fault(p.clone()));
+        }
+        self.stats.calls += 1;
+        let result = self.call_inner(sql, params, body);
+        if let Err(e) = &result {
+            self.stats.last_failure = Some(format!(
+                "{} -> {:?} error (code {}): {}",
+                summarize(sql, params),
+                e.kind,
+                e.code,
+                e.message
+            ));
+        }
+        if self.conn.is_autocommit() {
+            // SQLite ends the transaction on its own after some errors
+            // (interrupt, disk full, I/O). Anything run after that would
+            // autocommit statement by statement, so stop the guest here.
+            let why = match &result {
+                Err(e) => format!(
+                    "SQLite rolled back the migration's transaction after: {}",
+                    e.message
+                ),
+                Ok(_) => "the migration's transaction ended unexpectedly".to_owned(),
+            };
+            self.poisoned = Some(why.clone());
+            return Err(Fault(why));
+        }
+        Ok(result)
+    }
+
+    fn call_inner<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        body: impl FnOnce(&mut Statement<'_>, &Connection, &CallLimits) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let limits = self.limits;
+        if sql.len() > limits.max_sql_bytes {
+            return Err(limit(format!(
+                "SQL text is {} bytes; the limit is {}",
+                sql.len(),
+                limits.max_sql_bytes
+            )));
+        }
+        if params.len() > limits.max_params {
+            return Err(limit(format!(
+                "{} parameters; the limit is {}",
+                params.len(),
+                limits.max_params
+            )));
+        }
+        if let Ok(mut d) = self.denials.lock() {
+            *d = None;
+        }
+        let conn = &self.conn;
+        let mut stmt = match conn.prepare_cached(sql) {
+            Ok(s) => s,
+            Err(rusqlite::Error::SqliteFailure(f, m))
+                if f.code == ErrorCode::ApiMisuse && m.is_none() =>
+            {
+                return Err(invalid("empty SQL statement"));
+            }
+            Err(e) => return Err(map_sqlite_error(e, &self.denials, &self.budget)),
+        };
+        let expected = stmt.parameter_count();
+        if expected != params.len() {
+            return Err(invalid(format!(
+                "statement has {expected} parameter(s) but {} were given",
+                params.len()
+            )));
+        }
+        for (i, p) in params.iter().enumerate() {
+            let bound = match p {
+                Value::Null => stmt.raw_bind_parameter(i + 1, rusqlite::types::Null),
+                Value::Integer(v) => stmt.raw_bind_parameter(i + 1, v),
+                Value::Real(v) => stmt.raw_bind_parameter(i + 1, v),
+                Value::Text(v) => stmt.raw_bind_parameter(i + 1, v.as_str()),
+                Value::Blob(v) => stmt.raw_bind_parameter(i + 1, v.as_slice()),
+            };
+            bound.map_err(|e| map_sqlite_error(e, &self.denials, &self.budget))?;
+        }
+        body(&mut stmt, conn, &limits)
+    }
+
+    /// `exec`: one statement; returns rows changed.
+    pub(crate) fn exec_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<u64> {
+        let denials = self.denials.clone();
+        let budget = self.budget.clone();
+        let r = self.call(sql, &params, |stmt, conn, _| {
+            // total_changes moves only for rows this statement (and its
+            // triggers) wrote; changes() would repeat the last DML's count
+            // after DDL.
+            let before = conn.total_changes();
+            let mut rows = stmt.raw_query();
+            loop {
+                match rows.next() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => return Err(map_sqlite_error(e, &denials, &budget)),
+                }
+            }
+            drop(rows);
+            Ok(conn.total_changes() - before)
+        });
+        if let Ok(Ok(n)) = &r {
+            self.stats.rows_changed += n;
+        }
+        r
+    }
+
+    /// `query`: one statement; returns all rows, within the result limits.
+    pub(crate) fn query_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<QueryRows> {
+        let denials = self.denials.clone();
+        let budget = self.budget.clone();
+        self.call(sql, &params, |stmt, _, limits| {
+            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+            let n = columns.len();
+            let mut values = Vec::new();
+            let mut bytes = 0usize;
+            let mut rows = stmt.raw_query();
+            loop {
+                let row = match rows.next() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(e) => return Err(map_sqlite_error(e, &denials, &budget)),
+                };
+                if values.len() == limits.max_result_rows {
+                    return Err(limit(format!(
+                        "query returned more than {} rows (result row limit)",
+                        limits.max_result_rows
+                    )));
+                }
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n {
+                    let v = match row.get_ref(i).map_err(|e| invalid(e.to_string()))? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(v) => Value::Integer(v),
+                        ValueRef::Real(v) => Value::Real(v),
+                        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                    };
+                    bytes += match &v {
+                        Value::Text(t) => t.len(),
+                        Value::Blob(b) => b.len(),
+                        _ => 8,
+                    };
+                    out.push(v);
+                }
+                if bytes > limits.max_result_bytes {
+                    return Err(limit(format!(
+                        "query result exceeds {} bytes (result size limit)",
+                        limits.max_result_bytes
+                    )));
+                }
+                values.push(out);
+            }
+            Ok(QueryRows { columns, values })
+        })
+    }
+
+    /// `add-column-if-missing`: quoted identifiers, single-definition `decl`.
+    pub(crate) fn add_column(&mut self, table: &str, column: &str, decl: &str) -> CallResult<bool> {
+        for (what, v) in [("table", table), ("column", column)] {
+            if v.is_empty() || v.contains('\0') {
+                let err = invalid(format!("{what} name must be non-empty and contain no NUL"));
+                self.stats.last_failure = Some(format!(
+                    "add-column-if-missing({table:?}, {column:?}): {}",
+                    err.message
+                ));
+                return Ok(Err(err));
+            }
+        }
+        let existing = self.query_sql(
+            "SELECT name FROM pragma_table_xinfo(?1)",
+            vec![Value::Text(table.to_owned())],
+        )?;
+        let existing = match existing {
+            Ok(rows) => rows,
+            Err(e) => return Ok(Err(e)),
+        };
+        if existing.values.is_empty() {
+            let err = SqlError {
+                kind: ErrorKind::Sqlite,
+                code: 1,
+                message: format!("no such table: {table}"),
+            };
+            self.stats.last_failure = Some(format!(
+                "add-column-if-missing({table:?}, {column:?}): {}",
+                err.message
+            ));
+            return Ok(Err(err));
+        }
+        let present = existing.values.iter().any(|row| {
+            matches!(row.first(), Some(Value::Text(name)) if name.eq_ignore_ascii_case(column))
+        });
+        if present {
+            return Ok(Ok(false));
+        }
+        let sql = format!(
+            "ALTER TABLE {} ADD COLUMN {} {decl}",
+            quote_ident(table),
+            quote_ident(column)
+        );
+        Ok(self.exec_sql(&sql, Vec::new())?.map(|_| true))
+    }
+}
+
+/// Maps a rusqlite error to what the guest sees, reading why the gate
+/// denied or the budget interrupted from the shared slots.
+fn map_sqlite_error(e: rusqlite::Error, denials: &Denials, budget: &SqliteBudget) -> SqlError {
+    let (f, message) = match e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            let message = msg.unwrap_or_else(|| f.to_string());
+            (f, message)
+        }
+        // Prepare-time errors (syntax) carry the offending offset.
+        rusqlite::Error::SqlInputError {
+            error, msg, offset, ..
+        } if offset >= 0 => (error, format!("{msg} (at byte {offset})")),
+        rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg),
+        rusqlite::Error::MultipleStatement => {
+            return invalid("more than one statement; exec and query take exactly one");
+        }
+        other => return invalid(other.to_string()),
+    };
+    // The gate records every refusal; SQLite reports most as SQLITE_AUTH
+    // but a denied function as plain SQLITE_ERROR.
+    if let Some(reason) = denials.lock().ok().and_then(|mut d| d.take()) {
+        return SqlError {
+            kind: ErrorKind::Denied,
+            code: ffi_auth_code(),
+            message: format!("denied by wasmig policy: {reason}"),
+        };
+    }
+    if f.code == ErrorCode::OperationInterrupted
+        && let Some(reason) = budget.hit.lock().ok().and_then(|h| h.clone())
+    {
+        return SqlError {
+            kind: ErrorKind::Limit,
+            code: f.extended_code,
+            message: reason,
+        };
+    }
+    SqlError {
+        kind: ErrorKind::Sqlite,
+        code: f.extended_code,
+        message,
+    }
+}
+
+/// SQLITE_AUTH, the code every policy refusal carries to the guest.
+fn ffi_auth_code() -> i32 {
+    rusqlite::ffi::SQLITE_AUTH
+}
+
+impl SqliteBudget {
+    /// Called by SQLite's progress handler every period; true interrupts.
+    pub(crate) fn tick(&self, ops_per_period: u64, total_ops: u64) -> bool {
+        let left = self.periods_left.load(Ordering::Relaxed);
+        if left == 0 {
+            self.set_hit(format!(
+                "SQLite work budget of {total_ops} virtual-machine steps exhausted (sqlite_ops limit; \
+                 {ops_per_period} steps per check)"
+            ));
+            return true;
+        }
+        self.periods_left.store(left - 1, Ordering::Relaxed);
+        if Instant::now() >= self.deadline {
+            self.set_hit(
+                "wall-clock deadline exceeded while inside SQLite (deadline limit)".to_owned(),
+            );
+            return true;
+        }
+        false
+    }
+
+    fn set_hit(&self, reason: String) {
+        if let Ok(mut h) = self.hit.lock() {
+            h.get_or_insert(reason);
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The `schema_migrations` ledger: which migrations a database has applied.
+//!
+//! The table keeps the three columns of the runner wasmig grew from
+//! (`id`, `name`, `applied_at`) so databases that runner left behind are
+//! adopted as they are: the extra columns are added (nullable) and their
+//! existing rows keep their ids.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+
+/// The ledger table's name.
+pub const TABLE: &str = "schema_migrations";
+
+/// Columns wasmig adds to an adopted ledger, with their declarations.
+const EXTRA_COLUMNS: &[(&str, &str)] = &[
+    ("checksum", "TEXT"),
+    ("duration_ms", "INTEGER"),
+    ("signers", "TEXT"),
+    ("world", "TEXT"),
+    ("host_version", "TEXT"),
+];
+
+const REQUIRED_COLUMNS: &[&str] = &["id", "name", "applied_at"];
+
+/// One row of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    /// Migration id.
+    pub id: i64,
+    /// Migration name as recorded when it was applied.
+    pub name: String,
+    /// When it was applied (RFC 3339, UTC).
+    pub applied_at: String,
+    /// Content digest of the component that was applied; `None` for rows
+    /// adopted from an earlier runner.
+    pub checksum: Option<String>,
+    /// How long the migration took, in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// Key ids of the signers, comma separated.
+    pub signers: Option<String>,
+    /// The WIT world the component targeted.
+    pub world: Option<String>,
+    /// The wasmig version that applied it.
+    pub host_version: Option<String>,
+}
+
+/// True when the database has a ledger table.
+pub fn exists(conn: &Connection) -> Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [TABLE],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|r| r.is_some())
+    .map_err(Error::sqlite("reading sqlite_schema"))
+}
+
+fn columns(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_info(?1)")
+        .map_err(Error::sqlite("reading ledger columns"))?;
+    let names = stmt
+        .query_map([TABLE], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(Error::sqlite("reading ledger columns"))?;
+    Ok(names)
+}
+
+/// Creates the ledger, or adopts one left by an earlier runner by adding the
+/// columns it lacks. Runs in its own `BEGIN IMMEDIATE` transaction so
+/// concurrent starters never race on the DDL.
+pub fn ensure(conn: &Connection) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(Error::sqlite("starting the ledger transaction"))?;
+    let result = ensure_in_tx(conn);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = conn
+        .execute_batch(end)
+        .map_err(Error::sqlite("ending the ledger transaction"));
+    result.and(ended)
+}
+
+fn ensure_in_tx(conn: &Connection) -> Result<()> {
+    if !exists(conn)? {
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at TEXT NOT NULL,
+                checksum TEXT,
+                duration_ms INTEGER,
+                signers TEXT,
+                world TEXT,
+                host_version TEXT
+            )",
+        )
+        .map_err(Error::sqlite("creating schema_migrations"))?;
+        return Ok(());
+    }
+    let have = columns(conn)?;
+    check_required(&have)?;
+    for (col, decl) in EXTRA_COLUMNS {
+        if !have.iter().any(|h| h.eq_ignore_ascii_case(col)) {
+            conn.execute_batch(&format!("ALTER TABLE {TABLE} ADD COLUMN {col} {decl}"))
+                .map_err(Error::sqlite(format!(
+                    "adding column {col} to schema_migrations"
+                )))?;
+        }
+    }
+    Ok(())
+}
+
+fn check_required(have: &[String]) -> Result<()> {
+    let missing: Vec<&str> = REQUIRED_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !have.iter().any(|h| h.eq_ignore_ascii_case(c)))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Ledger(format!(
+            "table exists but lacks column(s) {}; it was not written by wasmig or a compatible runner",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// Reads every ledger row, keyed by id. A database without a ledger reads as
+/// empty (nothing applied); nothing is created.
+pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
+    if !exists(conn)? {
+        return Ok(BTreeMap::new());
+    }
+    let have = columns(conn)?;
+    check_required(&have)?;
+    let has = |c: &str| have.iter().any(|h| h.eq_ignore_ascii_case(c));
+    // An adopted ledger that was never written by wasmig lacks the extra
+    // columns; read NULL for them rather than altering a database in a read.
+    let col = |c: &str| {
+        if has(c) {
+            c.to_owned()
+        } else {
+            format!("NULL AS {c}")
+        }
+    };
+    let sql = format!(
+        "SELECT id, name, applied_at, {}, {}, {}, {}, {} FROM {TABLE} ORDER BY id",
+        col("checksum"),
+        col("duration_ms"),
+        col("signers"),
+        col("world"),
+        col("host_version")
+    );
+    let mut stmt = conn
+        .prepare(&sql)
+        .map_err(Error::sqlite("reading schema_migrations"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(LedgerRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                applied_at: r.get(2)?,
+                checksum: r.get(3)?,
+                duration_ms: r.get(4)?,
+                signers: r.get(5)?,
+                world: r.get(6)?,
+                host_version: r.get(7)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(Error::sqlite("reading schema_migrations"))?;
+    Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+}
+
+/// True when migration `id` is recorded. Called inside the migration's
+/// transaction, after `BEGIN IMMEDIATE`, so the answer cannot go stale.
+pub fn is_applied(conn: &Connection, id: i64) -> Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM schema_migrations WHERE id = ?1",
+        [id],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|r| r.is_some())
+    .map_err(Error::sqlite(format!(
+        "checking schema_migrations for id {id}"
+    )))
+}
+
+/// Records an applied migration (inside its transaction, before COMMIT).
+pub fn record(conn: &Connection, row: &LedgerRow) -> Result<()> {
+    conn.execute(
+        "INSERT INTO schema_migrations
+            (id, name, applied_at, checksum, duration_ms, signers, world, host_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            row.id,
+            row.name,
+            row.applied_at,
+            row.checksum,
+            row.duration_ms,
+            row.signers,
+            row.world,
+            row.host_version
+        ],
+    )
+    .map_err(Error::sqlite(format!(
+        "recording migration {} in schema_migrations",
+        row.id
+    )))?;
+    Ok(())
+}
+
+/// The current time as RFC 3339 UTC with seconds, as the ledger stores it.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    format_rfc3339(secs)
+}
+
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub fn format_rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_points() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_rfc3339(1_795_592_043), "2026-11-25T07:34:03Z");
+    }
+
+    #[test]
+    fn creates_then_records() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert!(read_all(&conn).unwrap().is_empty());
+        ensure(&conn).unwrap();
+        ensure(&conn).unwrap(); // idempotent
+        let row = LedgerRow {
+            id: 3,
+            name: "x".into(),
+            applied_at: now_rfc3339(),
+            checksum: Some("ab".into()),
+            duration_ms: Some(4),
+            signers: None,
+            world: Some("w".into()),
+            host_version: Some("0.1.0".into()),
+        };
+        record(&conn, &row).unwrap();
+        assert!(is_applied(&conn, 3).unwrap());
+        assert!(!is_applied(&conn, 2).unwrap());
+        assert_eq!(read_all(&conn).unwrap()[&3], row);
+        // Recording the same id twice is a constraint error, never a silent overwrite.
+        assert!(record(&conn, &row).is_err());
+    }
+
+    #[test]
+    fn adopts_three_column_ledger_keeping_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 'baseline', '2026-11-20T09:14:03Z');",
+        )
+        .unwrap();
+        // Reading does not alter it.
+        let rows = read_all(&conn).unwrap();
+        assert_eq!(rows[&1].name, "baseline");
+        assert_eq!(rows[&1].checksum, None);
+        assert_eq!(columns(&conn).unwrap().len(), 3);
+        ensure(&conn).unwrap();
+        assert_eq!(columns(&conn).unwrap().len(), 8);
+        let rows = read_all(&conn).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[&1].applied_at, "2026-11-20T09:14:03Z");
+    }
+
+    #[test]
+    fn refuses_foreign_ledger() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_migrations (version TEXT)")
+            .unwrap();
+        let err = ensure(&conn).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("lacks column(s) id, name, applied_at"),
+            "{err}"
+        );
+        assert!(read_all(&conn).is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! wasmig: SQLite schema migrations shipped as WebAssembly components.
+//!
+//! Each migration is a component exporting `up` and importing only the
+//! `wasmig:migration/sql` interface. The [`Migrator`] loads a directory of
+//! them, checks every file before anything runs, and applies the pending ones
+//! in id order, each inside its own SQLite transaction: committed when the
+//! guest returns `Ok`, rolled back on its `Err`, a trap or any limit.
+
+mod bindings;
+pub mod error;
+pub mod gate;
+mod host_sql;
+pub mod ledger;
+pub mod migrator;
+pub mod plugin;
+pub mod sandbox;
+
+pub use error::{Error, Result};
+pub use host_sql::CallLimits;
+pub use migrator::{MigrationState, Migrator, Options, Report, StatusRow};
+pub use plugin::{Manifest, Plugin};
+pub use sandbox::Limits;
+
+/// This library's version, recorded in the ledger with each migration.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,462 @@
+//! The runner: load a directory of plugins, check everything, then apply the
+//! pending migrations in id order, one transaction each.
+//!
+//! Order of work, so that bad input changes nothing:
+//! 1. every file's bytes are checked (size, preamble, manifest, name) and
+//!    duplicate ids refused ([`Migrator::from_dir`]);
+//! 2. the ledger is read and compared: drift and out-of-order ids refused;
+//! 3. every pending component is compiled and type-checked;
+//! 4. only then does the first migration run: `BEGIN IMMEDIATE`, re-check the
+//!    ledger (another process may have applied it meanwhile), call `up`,
+//!    record and `COMMIT` on `Ok`, `ROLLBACK` and stop on anything else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+use crate::ledger::{self, LedgerRow};
+use crate::plugin::{self, Plugin};
+use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
+
+/// Settings for a [`Migrator`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Apply a pending migration whose id is below the highest applied id.
+    pub allow_out_of_order: bool,
+    /// Sandbox limits for every migration.
+    pub limits: Limits,
+    /// Largest plugin file accepted, in bytes.
+    pub max_file_size: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            allow_out_of_order: false,
+            limits: Limits::default(),
+            max_file_size: plugin::DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+}
+
+/// One migration applied by [`Migrator::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Migration id.
+    pub id: i64,
+    /// Migration name.
+    pub name: String,
+    /// Time from `BEGIN IMMEDIATE` to `COMMIT`.
+    pub duration: Duration,
+    /// What the guest did.
+    pub stats: RunStats,
+}
+
+/// What [`Migrator::apply`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Migrations applied by this call, in order.
+    pub applied: Vec<Applied>,
+    /// Ids that were already in the ledger before this call.
+    pub already_applied: Vec<i64>,
+    /// Ids another process applied while this call was waiting to run them.
+    pub applied_concurrently: Vec<i64>,
+    /// Wall-clock time of the whole call.
+    pub elapsed: Duration,
+}
+
+/// Where a migration stands for a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationState {
+    /// In the ledger, file present and unchanged.
+    Applied,
+    /// File present, not in the ledger.
+    Pending,
+    /// In the ledger, but no file with that id.
+    AppliedButMissingFile,
+    /// In the ledger, but the file's content has changed since.
+    Drifted,
+}
+
+impl MigrationState {
+    /// The lower-case label used in tables and JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            MigrationState::Applied => "applied",
+            MigrationState::Pending => "pending",
+            MigrationState::AppliedButMissingFile => "applied-but-missing-file",
+            MigrationState::Drifted => "drifted",
+        }
+    }
+}
+
+/// One line of [`Migrator::status`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatusRow {
+    /// Migration id.
+    pub id: i64,
+    /// Name (from the file, or from the ledger when the file is missing).
+    pub name: String,
+    /// Where it stands.
+    pub state: MigrationState,
+    /// When it was applied, if it was.
+    pub applied_at: Option<String>,
+    /// The plugin file, if present.
+    pub file: Option<PathBuf>,
+    /// The file's content digest, if present.
+    pub digest: Option<String>,
+    /// The digest recorded in the ledger, if any.
+    pub recorded_digest: Option<String>,
+}
+
+/// Loads, checks and applies migration plugins.
+///
+/// ```no_run
+/// # fn main() -> wasmig::Result<()> {
+/// let mut conn = rusqlite::Connection::open("app.db").expect("open database");
+/// let report = wasmig::Migrator::from_dir("migrations")?.apply(&mut conn)?;
+/// for m in &report.applied {
+///     println!("applied {} {} in {:?}", m.id, m.name, m.duration);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Migrator {
+    plugins: Vec<Plugin>,
+    options: Options,
+    sandbox: OnceLock<Sandbox>,
+}
+
+impl Migrator {
+    /// Reads every `*.wasm` plugin in `dir` with default [`Options`].
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Migrator> {
+        Migrator::from_dir_with(dir, Options::default())
+    }
+
+    /// Reads every `*.wasm` plugin in `dir`, checking each file's bytes and
+    /// refusing duplicate ids (naming both files).
+    pub fn from_dir_with(dir: impl AsRef<Path>, options: Options) -> Result<Migrator> {
+        let plugins = plugin::list_dir(dir.as_ref())?
+            .iter()
+            .map(|p| Plugin::load(p, options.max_file_size))
+            .collect::<Result<Vec<_>>>()?;
+        Migrator::from_plugins(plugins, options)
+    }
+
+    /// Builds a migrator from already-loaded plugins.
+    pub fn from_plugins(mut plugins: Vec<Plugin>, options: Options) -> Result<Migrator> {
+        plugins.sort_by(|a, b| a.id().cmp(&b.id()).then_with(|| a.path.cmp(&b.path)));
+        if let Some(w) = plugins.windows(2).find(|w| w[0].id() == w[1].id()) {
+            return Err(Error::DuplicateId {
+                id: w[0].id(),
+                first: w[0].path.clone(),
+                second: w[1].path.clone(),
+            });
+        }
+        Ok(Migrator {
+            plugins,
+            options,
+            sandbox: OnceLock::new(),
+        })
+    }
+
+    /// The plugins, in id order.
+    pub fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    fn sandbox(&self) -> Result<&Sandbox> {
+        if let Some(s) = self.sandbox.get() {
+            return Ok(s);
+        }
+        let s = Sandbox::new(self.options.limits)?;
+        Ok(self.sandbox.get_or_init(|| s))
+    }
+
+    /// The plugins not yet applied, after refusing drift and out-of-order ids.
+    /// Reads only; changes nothing.
+    pub fn pending(&self, conn: &Connection) -> Result<Vec<&Plugin>> {
+        let ledger = ledger::read_all(conn)?;
+        self.pending_given(&ledger)
+    }
+
+    fn pending_given(&self, ledger: &BTreeMap<i64, LedgerRow>) -> Result<Vec<&Plugin>> {
+        for p in &self.plugins {
+            if let Some(row) = ledger.get(&p.id()) {
+                check_drift(p, row)?;
+            }
+        }
+        let pending: Vec<&Plugin> = self
+            .plugins
+            .iter()
+            .filter(|p| !ledger.contains_key(&p.id()))
+            .collect();
+        if !self.options.allow_out_of_order
+            && let (Some(&highest), Some(first)) = (ledger.keys().next_back(), pending.first())
+            && first.id() < highest
+        {
+            return Err(Error::OutOfOrder {
+                id: first.id(),
+                name: first.name().to_owned(),
+                highest_applied: highest,
+            });
+        }
+        Ok(pending)
+    }
+
+    /// Applies every pending migration. See [`Migrator::apply_with`].
+    pub fn apply(&self, conn: &mut Connection) -> Result<Report> {
+        self.apply_with(conn, |_| {})
+    }
+
+    /// Applies every pending migration in id order, calling `on_applied`
+    /// after each commit. Stops at the first failure, which is rolled back
+    /// completely; later migrations do not run, and the next call resumes at
+    /// the failed one.
+    pub fn apply_with(
+        &self,
+        conn: &mut Connection,
+        mut on_applied: impl FnMut(&Applied),
+    ) -> Result<Report> {
+        let started = Instant::now();
+        ledger::ensure(conn)?;
+        let ledger = ledger::read_all(conn)?;
+        let pending = self.pending_given(&ledger)?;
+        let mut report = Report {
+            already_applied: self
+                .plugins
+                .iter()
+                .map(Plugin::id)
+                .filter(|id| ledger.contains_key(id))
+                .collect(),
+            ..Report::default()
+        };
+        if pending.is_empty() {
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+        // Compile everything first: a broken file must change nothing.
+        let sandbox = self.sandbox()?;
+        let compiled = pending
+            .iter()
+            .map(|p| sandbox.prepare(p).map(|c| (*p, c)))
+            .collect::<Result<Vec<_>>>()?;
+        for (plugin, c) in &compiled {
+            match self.apply_one(sandbox, conn, plugin, c)? {
+                Some(applied) => {
+                    on_applied(&applied);
+                    report.applied.push(applied);
+                }
+                None => report.applied_concurrently.push(plugin.id()),
+            }
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// One migration in one transaction. `Ok(None)`: someone else applied it.
+    fn apply_one(
+        &self,
+        sandbox: &Sandbox,
+        conn: &mut Connection,
+        plugin: &Plugin,
+        compiled: &Compiled,
+    ) -> Result<Option<Applied>> {
+        let (id, name) = (plugin.id(), plugin.name().to_owned());
+        let started = Instant::now();
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(Error::sqlite(format!(
+                "migration {id} ({name}): BEGIN IMMEDIATE"
+            )))?;
+        let result = self.run_in_tx(sandbox, conn, plugin, compiled, started);
+        match result {
+            Ok(Some(applied)) => {
+                if let Err(e) = conn.execute_batch("COMMIT") {
+                    rollback(conn);
+                    return Err(Error::Sqlite {
+                        context: format!("migration {id} ({name}): COMMIT"),
+                        source: e,
+                    });
+                }
+                Ok(Some(applied))
+            }
+            Ok(None) => {
+                rollback(conn);
+                Ok(None)
+            }
+            Err(e) => {
+                rollback(conn);
+                Err(e)
+            }
+        }
+    }
+
+    fn run_in_tx(
+        &self,
+        sandbox: &Sandbox,
+        conn: &mut Connection,
+        plugin: &Plugin,
+        compiled: &Compiled,
+        started: Instant,
+    ) -> Result<Option<Applied>> {
+        let (id, name) = (plugin.id(), plugin.name().to_owned());
+        if ledger::is_applied(conn, id)? {
+            return Ok(None);
+        }
+        // The store must own its data ('static), so the connection moves in
+        // for the run and comes back after; an idle in-memory connection
+        // holds its place meanwhile.
+        let placeholder = Connection::open_in_memory()
+            .map_err(Error::sqlite("opening a placeholder connection"))?;
+        let taken = std::mem::replace(conn, placeholder);
+        let (back, outcome) = sandbox.run(compiled, taken);
+        *conn = back;
+        let stats = match outcome {
+            Outcome::Ok(stats) => stats,
+            Outcome::GuestErr {
+                message,
+                last_failure,
+            } => {
+                return Err(Error::GuestFailed {
+                    id,
+                    name,
+                    message,
+                    last_statement: last_failure,
+                });
+            }
+            Outcome::Trap {
+                reason,
+                last_failure,
+            } => {
+                return Err(Error::Trap {
+                    id,
+                    name,
+                    reason,
+                    last_statement: last_failure,
+                });
+            }
+            Outcome::Host(e) => return Err(e),
+        };
+        if conn.is_autocommit() {
+            return Err(Error::Trap {
+                id,
+                name,
+                reason: "the migration's transaction ended while the guest ran".into(),
+                last_statement: None,
+            });
+        }
+        let duration = started.elapsed();
+        ledger::record(
+            conn,
+            &LedgerRow {
+                id,
+                name: name.clone(),
+                applied_at: ledger::now_rfc3339(),
+                checksum: Some(plugin.digest.clone()),
+                duration_ms: Some(duration.as_millis() as i64),
+                signers: None,
+                world: Some(plugin.manifest.world.clone()),
+                host_version: Some(crate::VERSION.to_owned()),
+            },
+        )?;
+        Ok(Some(Applied {
+            id,
+            name,
+            duration,
+            stats,
+        }))
+    }
+
+    /// Every migration known to the files or the ledger, in id order. Reads only.
+    pub fn status(&self, conn: &Connection) -> Result<Vec<StatusRow>> {
+        let ledger = ledger::read_all(conn)?;
+        let mut rows = Vec::new();
+        let mut files = self.plugins.iter().peekable();
+        let mut applied = ledger.values().peekable();
+        loop {
+            let next_file = files.peek().map(|p| p.id());
+            let next_row = applied.peek().map(|r| r.id);
+            let row = match (next_file, next_row) {
+                (None, None) => break,
+                (Some(f), r) if r.is_none_or(|r| f < r) => {
+                    let p = files.next().expect("peeked");
+                    StatusRow {
+                        id: p.id(),
+                        name: p.name().to_owned(),
+                        state: MigrationState::Pending,
+                        applied_at: None,
+                        file: Some(p.path.clone()),
+                        digest: Some(p.digest.clone()),
+                        recorded_digest: None,
+                    }
+                }
+                (f, Some(r)) if f.is_none_or(|f| r < f) => {
+                    let l = applied.next().expect("peeked");
+                    StatusRow {
+                        id: l.id,
+                        name: l.name.clone(),
+                        state: MigrationState::AppliedButMissingFile,
+                        applied_at: Some(l.applied_at.clone()),
+                        file: None,
+                        digest: None,
+                        recorded_digest: l.checksum.clone(),
+                    }
+                }
+                _ => {
+                    let p = files.next().expect("peeked");
+                    let l = applied.next().expect("peeked");
+                    let drifted = check_drift(p, l).is_err();
+                    StatusRow {
+                        id: p.id(),
+                        name: p.name().to_owned(),
+                        state: if drifted {
+                            MigrationState::Drifted
+                        } else {
+                            MigrationState::Applied
+                        },
+                        applied_at: Some(l.applied_at.clone()),
+                        file: Some(p.path.clone()),
+                        digest: Some(p.digest.clone()),
+                        recorded_digest: l.checksum.clone(),
+                    }
+                }
+            };
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// An applied migration whose file changed is refused. Rows adopted from an
+/// earlier runner have no digest; they are trusted by id as that runner was.
+fn check_drift(p: &Plugin, row: &LedgerRow) -> Result<()> {
+    match &row.checksum {
+        Some(recorded) if *recorded != p.digest => Err(Error::Drift {
+            id: p.id(),
+            name: p.name().to_owned(),
+            path: p.path.clone(),
+            recorded: recorded.clone(),
+            actual: p.digest.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit() {
+        // A failing ROLLBACK leaves SQLite to roll back when the connection
+        // closes; there is nothing better to do with the error here.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}

@@ -1,0 +1,327 @@
+//! Running one migration component inside limits.
+//!
+//! The sandbox owns the wasmtime engine and the linker (which provides only
+//! the `sql` interface). [`Sandbox::prepare`] compiles and type-checks a
+//! component; [`Sandbox::run`] moves the connection into a fresh store (a
+//! store's data must be `'static`), closes the SQL gate, calls `up` under
+//! fuel, epoch, memory and SQLite-work limits, and hands the connection back
+//! with the outcome. Opening and ending the transaction is the caller's job.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap, WasmBacktraceDetails};
+
+use crate::bindings::{self, Prepared};
+use crate::error::{Error, Result};
+use crate::gate::{Denials, Gate, SqlLimits};
+use crate::host_sql::{CallLimits, CallStats, HostState, SqliteBudget};
+use crate::plugin::Plugin;
+
+/// How often the epoch ticker advances; the deadline's resolution.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// SQLite virtual-machine steps between progress-handler checks.
+const SQLITE_OPS_PER_CHECK: u64 = 1000;
+
+/// Resource limits for one migration. Every limit is reported by name when hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// WebAssembly fuel (roughly, instructions) the guest may burn.
+    pub fuel: u64,
+    /// Wall-clock time for the whole migration, guest and SQLite together.
+    pub deadline: Duration,
+    /// Largest linear memory, in bytes.
+    pub max_memory_bytes: usize,
+    /// Largest table, in elements.
+    pub max_table_elements: usize,
+    /// Most instances (core and component) one migration may create.
+    pub max_instances: usize,
+    /// Guest stack, in bytes.
+    pub max_stack_bytes: usize,
+    /// SQLite virtual-machine steps across all of a migration's statements.
+    pub sqlite_ops: u64,
+    /// Limits SQLite enforces on statements.
+    pub sql: SqlLimits,
+    /// Limits on each host call.
+    pub calls: CallLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 10_000_000_000,
+            deadline: Duration::from_secs(300),
+            max_memory_bytes: 256 * 1024 * 1024,
+            max_table_elements: 100_000,
+            max_instances: 32,
+            max_stack_bytes: 512 * 1024,
+            sqlite_ops: 50_000_000_000,
+            sql: SqlLimits::default(),
+            calls: CallLimits::default(),
+        }
+    }
+}
+
+/// Counters from a successful run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Host calls the guest made.
+    pub calls: u64,
+    /// Rows changed by its `exec` calls.
+    pub rows_changed: u64,
+    /// Fuel it consumed.
+    pub fuel_used: u64,
+}
+
+/// How a run ended. The connection's transaction is untouched in every case.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `up` returned `Ok`.
+    Ok(RunStats),
+    /// `up` returned `Err(message)`.
+    GuestErr {
+        /// The guest's message.
+        message: String,
+        /// The last host call that failed, if any.
+        last_failure: Option<String>,
+    },
+    /// The guest trapped, hit a limit, or a host call aborted it.
+    Trap {
+        /// What happened, with the guest backtrace when available.
+        reason: String,
+        /// The last host call that failed, if any.
+        last_failure: Option<String>,
+    },
+    /// The host itself failed around the guest (gate, settings).
+    Host(Error),
+}
+
+/// Advances the engine's epoch so a guest in a loop meets its deadline.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A compiled, type-checked migration ready to run.
+#[derive(Clone)]
+pub struct Compiled {
+    prepared: Prepared,
+}
+
+/// The wasmtime engine, linker and limits shared by every migration.
+pub struct Sandbox {
+    engine: Engine,
+    linker: wasmtime::component::Linker<HostState>,
+    limits: Limits,
+    _ticker: Ticker,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// An engine configured for untrusted migrations under `limits`.
+    pub fn new(limits: Limits) -> Result<Sandbox> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .wasm_backtrace_details(WasmBacktraceDetails::Enable)
+            .max_wasm_stack(limits.max_stack_bytes)
+            // Reserve only what a migration may use, plus guard pages, so
+            // many databases can be migrated at once without exhausting
+            // virtual address space.
+            .memory_reservation(limits.max_memory_bytes as u64)
+            .memory_guard_size(64 * 1024)
+            .memory_reservation_for_growth(0);
+        let engine = Engine::new(&config).map_err(|e| Error::Sandbox(format!("{e:#}")))?;
+        let linker = bindings::linker(&engine).map_err(|e| Error::Sandbox(format!("{e:#}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("wasmig-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| Error::Sandbox(format!("starting the epoch ticker: {e}")))?
+        };
+        Ok(Sandbox {
+            engine,
+            linker,
+            limits,
+            _ticker: Ticker {
+                stop,
+                handle: Some(handle),
+            },
+        })
+    }
+
+    /// The limits every run uses.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles `plugin`'s bytes (the same bytes that were checked), refuses
+    /// imports other than `sql`, and type-checks it against the world.
+    pub fn prepare(&self, plugin: &Plugin) -> Result<Compiled> {
+        let invalid = |reason: String| Error::InvalidComponent {
+            path: plugin.path.clone(),
+            reason,
+        };
+        let component =
+            Component::new(&self.engine, &plugin.bytes).map_err(|e| invalid(format!("{e:#}")))?;
+        let foreign: Vec<String> = bindings::import_names(&self.engine, &component)
+            .into_iter()
+            .filter(|n| n != bindings::SQL_IMPORT)
+            .collect();
+        if !foreign.is_empty() {
+            return Err(invalid(format!(
+                "imports {} but a migration may import only {}",
+                foreign.join(", "),
+                bindings::SQL_IMPORT
+            )));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| invalid(format!("{e:#}")))?;
+        let prepared = Prepared::new(pre).map_err(|e| invalid(format!("{e:#}")))?;
+        Ok(Compiled { prepared })
+    }
+
+    /// Runs `compiled` against `conn` (which must be inside the migration's
+    /// transaction) and returns the connection with the outcome.
+    pub fn run(&self, compiled: &Compiled, mut conn: Connection) -> (Connection, Outcome) {
+        let limits = self.limits;
+        let denials = Denials::default();
+        let gate = match Gate::install(&mut conn, limits.sql, denials.clone()) {
+            Ok(g) => g,
+            Err(e) => return (conn, Outcome::Host(e)),
+        };
+        let budget = Arc::new(SqliteBudget {
+            periods_left: AtomicU64::new(limits.sqlite_ops / SQLITE_OPS_PER_CHECK),
+            deadline: Instant::now() + limits.deadline,
+            hit: Mutex::new(None),
+        });
+        {
+            let budget = budget.clone();
+            let total = limits.sqlite_ops;
+            conn.progress_handler(
+                SQLITE_OPS_PER_CHECK as i32,
+                Some(move || budget.tick(SQLITE_OPS_PER_CHECK, total)),
+            )
+            .ok();
+        }
+        let state = HostState {
+            conn,
+            store_limits: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory_bytes)
+                .table_elements(limits.max_table_elements)
+                .instances(limits.max_instances)
+                .tables(limits.max_instances * 4)
+                .memories(limits.max_instances)
+                .trap_on_grow_failure(true)
+                .build(),
+            limits: limits.calls,
+            denials,
+            budget: budget.clone(),
+            stats: CallStats::default(),
+            poisoned: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.store_limits);
+        let ticks = (limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        let fuel_set = store.set_fuel(limits.fuel);
+        let result = match fuel_set {
+            Ok(()) => compiled.prepared.call_up(&mut store),
+            Err(e) => Err(e),
+        };
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let HostState {
+            mut conn, stats, ..
+        } = store.into_data();
+        conn.progress_handler(0, None::<fn() -> bool>).ok();
+        let restored = gate.remove(&mut conn);
+        let outcome = match (result, restored) {
+            (_, Err(e)) => Outcome::Host(e),
+            (Ok(Ok(())), Ok(())) => Outcome::Ok(RunStats {
+                calls: stats.calls,
+                rows_changed: stats.rows_changed,
+                fuel_used,
+            }),
+            (Ok(Err(message)), Ok(())) => Outcome::GuestErr {
+                message,
+                last_failure: stats.last_failure,
+            },
+            (Err(trap), Ok(())) => Outcome::Trap {
+                reason: describe_trap(&trap, &limits, &budget),
+                last_failure: stats.last_failure,
+            },
+        };
+        (conn, outcome)
+    }
+}
+
+/// Names the limit (or panic) behind a trap and appends the guest backtrace.
+fn describe_trap(err: &wasmtime::Error, limits: &Limits, budget: &SqliteBudget) -> String {
+    let cause = match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => format!("fuel limit exhausted ({} units)", limits.fuel),
+        Some(Trap::Interrupt) => {
+            format!("deadline limit exceeded ({:?} wall-clock)", limits.deadline)
+        }
+        Some(Trap::StackOverflow) => {
+            format!(
+                "stack limit exceeded ({} KiB; runaway recursion?)",
+                limits.max_stack_bytes / 1024
+            )
+        }
+        Some(Trap::UnreachableCodeReached) => {
+            "guest panicked (wasm `unreachable` executed)".to_owned()
+        }
+        Some(other) => format!("wasm trap: {other}"),
+        None => {
+            let msg = format!("{err:#}");
+            if msg.contains("forcing trap when growing memory")
+                || msg.contains("memory minimum size")
+            {
+                format!(
+                    "memory limit exceeded ({} MiB): {msg}",
+                    limits.max_memory_bytes / (1024 * 1024)
+                )
+            } else if let Some(hit) = budget.hit.lock().ok().and_then(|h| h.clone()) {
+                format!("{hit}: {msg}")
+            } else {
+                msg
+            }
+        }
+    };
+    match err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(bt) => format!("{cause}\n{bt}"),
+        None => cause,
+    }
+}

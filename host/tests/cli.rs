@@ -1,0 +1,193 @@
+//! The `wasmig` binary, run as a real process on real files: output, JSON
+//! and the documented exit codes.
+
+#[path = "../../tests/src/support.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::*;
+use tempfile::TempDir;
+
+fn wasmig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmig"))
+        .args(args)
+        .output()
+        .expect("running wasmig")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Env {
+    _tmp: TempDir,
+    dir: PathBuf,
+    db: PathBuf,
+}
+
+fn env() -> Env {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("migrations");
+    std::fs::create_dir(&dir).unwrap();
+    let db = tmp.path().join("app.db");
+    Env { _tmp: tmp, dir, db }
+}
+
+#[test]
+fn pack_apply_status_on_a_real_file() {
+    let e = env();
+    // Pack through the CLI, exactly as the README does.
+    for (krate, id, name) in EXAMPLES {
+        let component = guest_out_dir().join(format!("{}.wasm", krate.replace('-', "_")));
+        let o = wasmig(&[
+            "pack",
+            s(&component),
+            "--id",
+            &id.to_string(),
+            "--name",
+            name,
+            "--out",
+            s(&e.dir),
+        ]);
+        assert!(o.status.success(), "{:?}", text(&o));
+    }
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    assert!(out.contains("does not exist yet"), "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some("pending"))
+            .count(),
+        4,
+        "{out}"
+    );
+    assert!(!e.db.exists(), "status never creates the database");
+
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("applied ")).collect();
+    assert_eq!(lines.len(), 4, "one line per migration: {out}");
+    assert!(lines[0].starts_with("applied 0001 baseline"), "{out}");
+    assert!(lines[3].starts_with("applied 0004 rebuild"), "{out}");
+
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir), "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let states: Vec<(i64, String)> = v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_i64().unwrap(),
+                m["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        (1..=4)
+            .map(|i| (i, "applied".to_owned()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(ledger_ids(&e.db), vec![1, 2, 3, 4]);
+
+    // A migration whose file disappeared is reported, not forgotten.
+    std::fs::remove_file(e.dir.join("0004_rebuild.wasm")).unwrap();
+    let (out, _) = text(&wasmig(&["status", "--db", s(&e.db), s(&e.dir)]));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("0004") && l.contains("applied-but-missing-file")),
+        "{out}"
+    );
+}
+
+#[test]
+fn failed_migration_exits_1_and_leaves_the_file_unchanged() {
+    let e = env();
+    pack_examples(&e.dir, 1);
+    assert!(
+        wasmig(&["apply", "--db", s(&e.db), s(&e.dir)])
+            .status
+            .success()
+    );
+    let before = std::fs::read(&e.db).unwrap();
+    pack(&e.dir, "faulty-err-after-create", 2, "broken");
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("migration 2 (broken) failed and was rolled back"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&e.db).unwrap(), before);
+}
+
+#[test]
+fn refused_input_exits_3_naming_the_files() {
+    let e = env();
+    pack(&e.dir, "example-baseline", 1, "baseline");
+    pack(&e.dir, "example-add-index", 1, "other");
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("duplicate migration id 1")
+            && err.contains("0001_baseline.wasm")
+            && err.contains("0001_other.wasm"),
+        "{err}"
+    );
+    assert!(!e.db.exists());
+
+    // A renamed file (trying to run earlier) is refused too.
+    let e = env();
+    let p = pack(&e.dir, "example-add-index", 2, "add_index");
+    std::fs::rename(&p, e.dir.join("0000_add_index.wasm")).unwrap();
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("file name does not match its manifest"),
+        "{err}"
+    );
+
+    // A core module (not a component) is refused when packing.
+    let core = e.dir.join("core.bin");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let o = wasmig(&[
+        "pack",
+        s(&core),
+        "--id",
+        "5",
+        "--name",
+        "x",
+        "--out",
+        s(&e.dir),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(text(&o).1.contains("core WebAssembly module"));
+}
+
+#[test]
+fn usage_and_environment_errors_have_their_own_codes() {
+    let o = wasmig(&["apply"]);
+    assert_eq!(o.status.code(), Some(2), "usage error");
+    let e = env();
+    pack_examples(&e.dir, 1);
+    let missing = e.dir.join("no-such-dir").join("app.db");
+    let o = wasmig(&["apply", "--db", s(&missing), s(&e.dir)]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("no-such-dir"), "{err}");
+}

@@ -1,0 +1,42 @@
+# wasmig tasks. `just` alone lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+guest_out := "guest-migrations/target/wasm32-unknown-unknown/release"
+wasmig := "target/debug/wasmig"
+
+default:
+    @just --list
+
+# Make sure the wasm target is present (rust-toolchain.toml names it too).
+setup:
+    rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target list --installed | grep -qx wasm32-unknown-unknown
+
+# Build every guest component (examples, faulty and test guests).
+guests: setup
+    cd guest-migrations && cargo build --release --target wasm32-unknown-unknown --workspace
+
+# Build the host library and the wasmig binary.
+build:
+    cargo build -p wasmig
+
+# Main job: build the examples, pack them, apply them to demo/app.db, show status.
+demo: guests build
+    mkdir -p demo/migrations
+    {{wasmig}} pack {{guest_out}}/example_baseline.wasm --id 1 --name baseline --out demo/migrations
+    {{wasmig}} pack {{guest_out}}/example_add_index.wasm --id 2 --name add_index --out demo/migrations
+    {{wasmig}} pack {{guest_out}}/example_backfill.wasm --id 3 --name backfill --out demo/migrations
+    {{wasmig}} pack {{guest_out}}/example_rebuild.wasm --id 4 --name rebuild --out demo/migrations
+    {{wasmig}} apply --db demo/app.db demo/migrations
+    {{wasmig}} status --db demo/app.db demo/migrations
+
+# Every test: unit, end-to-end (real components, real files) and CLI.
+test: guests
+    cargo test --workspace
+
+# Formatting and lints, as CI runs them.
+lint:
+    cargo fmt --all --check
+    cd guest-migrations && cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cd guest-migrations && cargo clippy --release --target wasm32-unknown-unknown --workspace -- -D warnings

@@ -1,0 +1,202 @@
+//! Shared by the end-to-end tests in `tests/` and the CLI tests in
+//! `host/tests/` (included there by path, so it depends only on crates both
+//! have).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Both `tests/` and `host/` sit directly under the root.
+    here.parent().expect("crate has a parent").to_owned()
+}
+
+/// Builds every guest crate (once per test process) with the plain cargo
+/// command the README documents, and returns the output directory.
+pub fn guest_out_dir() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let guests = repo_root().join("guest-migrations");
+        let target = guests.join("target");
+        let status = Command::new(env!("CARGO"))
+            .current_dir(&guests)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--workspace",
+                "--quiet",
+            ])
+            // Own target dir: the outer `cargo test` holds the lock on its own.
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .status()
+            .expect("running cargo to build the guest components");
+        assert!(
+            status.success(),
+            "building guest components failed: {status}"
+        );
+        target.join("wasm32-unknown-unknown").join("release")
+    })
+}
+
+/// The bytes of the component built from guest crate `crate_name`.
+pub fn guest_bytes(crate_name: &str) -> Vec<u8> {
+    let path = guest_out_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Packages guest `crate_name` as migration `id`/`name` into `dir`; returns the file.
+pub fn pack(dir: &Path, crate_name: &str, id: i64, name: &str) -> PathBuf {
+    let manifest = wasmig::Manifest::new(id, name);
+    let packed =
+        wasmig::plugin::with_manifest(&guest_bytes(crate_name), &manifest).expect("packing");
+    let path = dir.join(manifest.file_name());
+    std::fs::write(&path, packed).expect("writing plugin");
+    path
+}
+
+/// The four example migrations, as ids 1 to 4.
+pub const EXAMPLES: &[(&str, i64, &str)] = &[
+    ("example-baseline", 1, "baseline"),
+    ("example-add-index", 2, "add_index"),
+    ("example-backfill", 3, "backfill"),
+    ("example-rebuild", 4, "rebuild"),
+];
+
+/// Packs the examples with ids `1..=upto` into `dir`.
+pub fn pack_examples(dir: &Path, upto: i64) {
+    for (krate, id, name) in EXAMPLES.iter().filter(|e| e.1 <= upto) {
+        pack(dir, krate, *id, name);
+    }
+}
+
+/// The SQL of a fixture database from `../shared/fixtures/`.
+pub fn fixture_sql(name: &str) -> String {
+    let path = repo_root()
+        .parent()
+        .expect("root has a parent")
+        .join("shared/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
+}
+
+/// Creates `db` from a fixture.
+pub fn load_fixture(db: &Path, name: &str) {
+    let conn = Connection::open(db).expect("open fixture db");
+    conn.execute_batch(&fixture_sql(name))
+        .expect("load fixture");
+}
+
+/// Everything observable in a database: every schema object's SQL and every
+/// row of every table, in a stable order, as text.
+pub fn snapshot(db: &Path) -> String {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open for snapshot");
+    snapshot_conn(&conn)
+}
+
+/// [`snapshot`] of an open connection.
+pub fn snapshot_conn(conn: &Connection) -> String {
+    let mut out = String::new();
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name",
+        )
+        .unwrap();
+    let objects: Vec<(String, String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (ty, name, tbl, sql) in &objects {
+        out.push_str(&format!("{ty} {name} on {tbl}: {sql}\n"));
+    }
+    for (ty, name, _, _) in &objects {
+        if ty != "table" {
+            continue;
+        }
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {quoted}")).unwrap();
+        let n = stmt.column_count();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| {
+                Ok((0..n)
+                    .map(|i| fmt_value(r.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join(" | "))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.sort();
+        out.push_str(&format!("rows of {name}: {}\n", rows.len()));
+        for r in rows {
+            out.push_str(&format!("  {r}\n"));
+        }
+    }
+    out
+}
+
+fn fmt_value(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(r) => format!("{r:?}"),
+        ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => format!("x'{}'", hex::encode(b)),
+    }
+}
+
+/// The rows of `table`, each as text, sorted.
+pub fn rows(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    let mut out: Vec<String> = stmt
+        .query_map([], |r| {
+            Ok((0..n)
+                .map(|i| fmt_value(r.get_ref(i).unwrap()))
+                .collect::<Vec<_>>()
+                .join(" | "))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    out.sort();
+    out
+}
+
+/// The ids in the database's ledger, in order.
+pub fn ledger_ids(db: &Path) -> Vec<i64> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id FROM schema_migrations ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// True when `db` has a table called `name`.
+pub fn has_table(db: &Path, name: &str) -> bool {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        == 1
+}
