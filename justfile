@@ -20,15 +20,17 @@ guests: setup
 build:
     cargo build -p wasmig
 
-# Main job: build the examples, pack them, apply them to demo/app.db, show status.
+# Main job: build the examples, sign them with a dev key, apply them to demo/app.db, show status.
 demo: guests build
     mkdir -p demo/migrations
-    {{wasmig}} pack {{guest_out}}/example_baseline.wasm --id 1 --name baseline --out demo/migrations
-    {{wasmig}} pack {{guest_out}}/example_add_index.wasm --id 2 --name add_index --out demo/migrations
-    {{wasmig}} pack {{guest_out}}/example_backfill.wasm --id 3 --name backfill --out demo/migrations
-    {{wasmig}} pack {{guest_out}}/example_rebuild.wasm --id 4 --name rebuild --out demo/migrations
-    {{wasmig}} apply --db demo/app.db demo/migrations
-    {{wasmig}} status --db demo/app.db demo/migrations
+    test -f demo/dev.key || {{wasmig}} keygen --out demo/dev.key
+    {{wasmig}} pack {{guest_out}}/example_baseline.wasm --id 1 --name baseline --key demo/dev.key --out demo/migrations
+    {{wasmig}} pack {{guest_out}}/example_add_index.wasm --id 2 --name add_index --key demo/dev.key --out demo/migrations
+    {{wasmig}} pack {{guest_out}}/example_backfill.wasm --id 3 --name backfill --key demo/dev.key --out demo/migrations
+    {{wasmig}} pack {{guest_out}}/example_rebuild.wasm --id 4 --name rebuild --key demo/dev.key --out demo/migrations
+    {{wasmig}} verify --trust demo/dev.key.pub demo/migrations
+    {{wasmig}} apply --db demo/app.db --trust demo/dev.key.pub demo/migrations
+    {{wasmig}} status --db demo/app.db --trust demo/dev.key.pub demo/migrations
 
 # Every test: unit, end-to-end (real components, real files) and CLI.
 test: guests

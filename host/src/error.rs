@@ -28,6 +28,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A plugin file is not trusted: unsigned, signed by unknown keys, too
+    /// few trusted signers, or modified after signing.
+    #[error("{path}: refused by the trust policy: {reason}")]
+    Untrusted {
+        /// The offending file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// Two files claim the same migration id.
     #[error("duplicate migration id {id}: {first} and {second}")]
     DuplicateId {
@@ -162,6 +172,7 @@ impl Error {
         matches!(
             self,
             Error::BadPlugin { .. }
+                | Error::Untrusted { .. }
                 | Error::DuplicateId { .. }
                 | Error::InvalidComponent { .. }
                 | Error::OutOfOrder { .. }

@@ -70,7 +70,11 @@ pub type Denials = Arc<Mutex<Option<String>>>;
 /// Decides one authorizer request. Pure, so it can be tested exhaustively.
 pub fn decide(action: &AuthAction<'_>) -> std::result::Result<(), String> {
     use AuthAction as A;
-    let is_ledger = |t: &str| t.eq_ignore_ascii_case(ledger::TABLE);
+    // The ledger and its audit table (both named schema_migrations*).
+    let is_ledger = |t: &str| {
+        t.len() >= ledger::TABLE.len()
+            && t[..ledger::TABLE.len()].eq_ignore_ascii_case(ledger::TABLE)
+    };
     match action {
         A::Transaction { operation } => Err(format!(
             "{} (the host owns this migration's transaction)",

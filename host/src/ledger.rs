@@ -216,6 +216,64 @@ pub fn record(conn: &Connection, row: &LedgerRow) -> Result<()> {
     Ok(())
 }
 
+/// The audit table recording every accepted change to an applied migration.
+pub const AUDIT_TABLE: &str = "schema_migrations_audit";
+
+/// Records that the operator accepted a changed file for applied migration
+/// `id`: the ledger's digest moves from `old` to `new`, and an audit row
+/// keeps who-knows-why forever. Its own `BEGIN IMMEDIATE` transaction; fails
+/// if the ledger no longer holds `old` (someone else changed it meanwhile).
+pub fn accept_change(
+    conn: &Connection,
+    id: i64,
+    old: Option<&str>,
+    new: &str,
+    reason: &str,
+) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(Error::sqlite("starting the ledger transaction"))?;
+    let result = (|| {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations_audit (
+                at TEXT NOT NULL,
+                id INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                old_checksum TEXT,
+                new_checksum TEXT,
+                reason TEXT NOT NULL,
+                host_version TEXT NOT NULL
+            )",
+        )
+        .map_err(Error::sqlite("creating schema_migrations_audit"))?;
+        let changed = conn
+            .execute(
+                "UPDATE schema_migrations SET checksum = ?2 WHERE id = ?1 AND checksum IS ?3",
+                params![id, new, old],
+            )
+            .map_err(Error::sqlite(format!(
+                "updating the digest of migration {id}"
+            )))?;
+        if changed != 1 {
+            return Err(Error::Ledger(format!(
+                "migration {id} does not have digest {} in the ledger (changed meanwhile?)",
+                old.unwrap_or("NULL")
+            )));
+        }
+        conn.execute(
+            "INSERT INTO schema_migrations_audit (at, id, action, old_checksum, new_checksum, reason, host_version)
+             VALUES (?1, ?2, 'accept-drift', ?3, ?4, ?5, ?6)",
+            params![now_rfc3339(), id, old, new, reason, crate::VERSION],
+        )
+        .map_err(Error::sqlite("writing schema_migrations_audit"))?;
+        Ok(())
+    })();
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = conn
+        .execute_batch(end)
+        .map_err(Error::sqlite("ending the ledger transaction"));
+    result.and(ended)
+}
+
 /// The current time as RFC 3339 UTC with seconds, as the ledger stores it.
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()

@@ -14,12 +14,14 @@ pub mod ledger;
 pub mod migrator;
 pub mod plugin;
 pub mod sandbox;
+pub mod signing;
 
 pub use error::{Error, Result};
 pub use host_sql::CallLimits;
 pub use migrator::{MigrationState, Migrator, Options, Report, StatusRow};
 pub use plugin::{Manifest, Plugin};
 pub use sandbox::Limits;
+pub use signing::{TrustPolicy, Verdict};
 
 /// This library's version, recorded in the ledger with each migration.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
 use crate::plugin::{self, Plugin};
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
+use crate::signing::TrustPolicy;
 
 /// Settings for a [`Migrator`].
 #[derive(Debug, Clone)]
@@ -31,6 +32,9 @@ pub struct Options {
     pub limits: Limits,
     /// Largest plugin file accepted, in bytes.
     pub max_file_size: u64,
+    /// Which files may run. The default trusts no key and refuses unsigned
+    /// files, so nothing runs until keys (or `allow_unsigned`) are given.
+    pub trust: TrustPolicy,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
             allow_out_of_order: false,
             limits: Limits::default(),
             max_file_size: plugin::DEFAULT_MAX_FILE_SIZE,
+            trust: TrustPolicy::default(),
         }
     }
 }
@@ -116,13 +121,34 @@ pub struct StatusRow {
 
 /// Loads, checks and applies migration plugins.
 ///
+/// Typical start-up use: trust the release key, apply what is pending.
+///
 /// ```no_run
-/// # fn main() -> wasmig::Result<()> {
-/// let mut conn = rusqlite::Connection::open("app.db").expect("open database");
-/// let report = wasmig::Migrator::from_dir("migrations")?.apply(&mut conn)?;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use wasmig::{Migrator, Options, TrustPolicy};
+///
+/// let trust = TrustPolicy::from_key_files(&["keys/release.pub".into()])?;
+/// let migrator = Migrator::from_dir_with("migrations", Options { trust, ..Options::default() })?;
+/// let mut conn = rusqlite::Connection::open("app.db")?;
+/// let report = migrator.apply(&mut conn)?;
 /// for m in &report.applied {
 ///     println!("applied {} {} in {:?}", m.id, m.name, m.duration);
 /// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A directory with nothing pending costs no compilation:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("wasmig-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let mut conn = rusqlite::Connection::open_in_memory()?;
+/// let report = wasmig::Migrator::from_dir(&dir)?.apply(&mut conn)?;
+/// assert!(report.applied.is_empty());
+/// assert!(wasmig::ledger::exists(&conn)?, "the ledger is created on first apply");
+/// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(())
 /// # }
 /// ```
@@ -134,7 +160,9 @@ pub struct Migrator {
 }
 
 impl Migrator {
-    /// Reads every `*.wasm` plugin in `dir` with default [`Options`].
+    /// Reads every `*.wasm` plugin in `dir` with default [`Options`], whose
+    /// trust policy accepts no file: use [`Migrator::from_dir_with`] with
+    /// trusted keys (or, for local development, `allow_unsigned`).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Migrator> {
         Migrator::from_dir_with(dir, Options::default())
     }
@@ -144,7 +172,7 @@ impl Migrator {
     pub fn from_dir_with(dir: impl AsRef<Path>, options: Options) -> Result<Migrator> {
         let plugins = plugin::list_dir(dir.as_ref())?
             .iter()
-            .map(|p| Plugin::load(p, options.max_file_size))
+            .map(|p| Plugin::load(p, &options.trust, options.max_file_size))
             .collect::<Result<Vec<_>>>()?;
         Migrator::from_plugins(plugins, options)
     }
@@ -365,7 +393,7 @@ impl Migrator {
                 applied_at: ledger::now_rfc3339(),
                 checksum: Some(plugin.digest.clone()),
                 duration_ms: Some(duration.as_millis() as i64),
-                signers: None,
+                signers: Some(plugin.verdict.signers().join(",")).filter(|s| !s.is_empty()),
                 world: Some(plugin.manifest.world.clone()),
                 host_version: Some(crate::VERSION.to_owned()),
             },
@@ -376,6 +404,38 @@ impl Migrator {
             duration,
             stats,
         }))
+    }
+
+    /// Accepts a known change to applied migration `id`'s file: the ledger
+    /// takes the file's new digest and an audit row records `reason`.
+    /// Refused unless the migration is applied and its file really drifted.
+    pub fn accept_drift(
+        &self,
+        conn: &Connection,
+        id: i64,
+        reason: &str,
+    ) -> Result<(Option<String>, String)> {
+        if reason.trim().is_empty() {
+            return Err(Error::Ledger(
+                "accepting a changed migration needs a reason".into(),
+            ));
+        }
+        let plugin = self
+            .plugins
+            .iter()
+            .find(|p| p.id() == id)
+            .ok_or_else(|| Error::Ledger(format!("no migration file with id {id}")))?;
+        let ledger = ledger::read_all(conn)?;
+        let row = ledger
+            .get(&id)
+            .ok_or_else(|| Error::Ledger(format!("migration {id} is not applied")))?;
+        if row.checksum.as_deref() == Some(plugin.digest.as_str()) {
+            return Err(Error::Ledger(format!(
+                "migration {id} has not changed; nothing to accept"
+            )));
+        }
+        ledger::accept_change(conn, id, row.checksum.as_deref(), &plugin.digest, reason)?;
+        Ok((row.checksum.clone(), plugin.digest.clone()))
     }
 
     /// Every migration known to the files or the ledger, in id order. Reads only.

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::signing::{self, TrustPolicy, Verdict};
 
 /// Name of the custom section that carries the manifest.
 pub const MANIFEST_SECTION: &str = "wasmig-manifest";
@@ -295,7 +296,7 @@ pub fn read_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
     Manifest::decode(section.data)
 }
 
-/// A plugin file that passed every byte-level check.
+/// A plugin file that passed every byte-level check, the trust policy included.
 #[derive(Debug, Clone)]
 pub struct Plugin {
     /// Where it was read from.
@@ -306,6 +307,8 @@ pub struct Plugin {
     pub bytes: Vec<u8>,
     /// Content digest (see [`content_digest`]).
     pub digest: String,
+    /// What the trust policy concluded.
+    pub verdict: Verdict,
 }
 
 impl Plugin {
@@ -319,15 +322,27 @@ impl Plugin {
         &self.manifest.name
     }
 
-    /// Checks `bytes` read from `path`: size, preamble, sections, manifest,
-    /// and that the file name agrees with the manifest.
-    pub fn from_bytes(path: &Path, bytes: Vec<u8>, max_size: u64) -> Result<Plugin> {
+    /// Checks `bytes` read from `path`, in this order: size, preamble and
+    /// section structure, signature against `trust`, manifest, and that the
+    /// file name agrees with the manifest. Nothing signed is parsed beyond
+    /// the section walk until its signature has been checked.
+    pub fn from_bytes(
+        path: &Path,
+        bytes: Vec<u8>,
+        trust: &TrustPolicy,
+        max_size: u64,
+    ) -> Result<Plugin> {
         if bytes.len() as u64 > max_size {
             return Err(Error::bad_plugin(
                 path,
                 format!("file is {} bytes; the limit is {max_size}", bytes.len()),
             ));
         }
+        sections(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
+        let verdict = trust.check(&bytes).map_err(|reason| Error::Untrusted {
+            path: path.to_owned(),
+            reason,
+        })?;
         let manifest = read_manifest(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
         check_file_name(path, &manifest)?;
         let digest = content_digest(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
@@ -336,11 +351,12 @@ impl Plugin {
             manifest,
             bytes,
             digest,
+            verdict,
         })
     }
 
-    /// Reads and checks one plugin file.
-    pub fn load(path: &Path, max_size: u64) -> Result<Plugin> {
+    /// Reads and checks one plugin file (see [`Plugin::from_bytes`]).
+    pub fn load(path: &Path, trust: &TrustPolicy, max_size: u64) -> Result<Plugin> {
         let meta = std::fs::metadata(path).map_err(Error::io(path))?;
         if meta.len() > max_size {
             return Err(Error::bad_plugin(
@@ -349,7 +365,41 @@ impl Plugin {
             ));
         }
         let bytes = std::fs::read(path).map_err(Error::io(path))?;
-        Plugin::from_bytes(path, bytes, max_size)
+        Plugin::from_bytes(path, bytes, trust, max_size)
+    }
+}
+
+/// Builds a plugin file from a component: writes the manifest, then signs
+/// with `key` if given. When `component` is already a signed plugin with the
+/// same manifest, adds `key`'s signature to the existing ones (key rotation);
+/// any other change to a signed file is refused.
+pub fn pack(
+    component: &[u8],
+    manifest: &Manifest,
+    key: Option<&wasmsign2::SecretKey>,
+) -> std::result::Result<Vec<u8>, String> {
+    manifest.validate()?;
+    let already_signed = signing::signature_info(component)?.is_some();
+    let unsigned = if already_signed {
+        let existing = read_manifest(component)
+            .map_err(|e| format!("signed input has no usable manifest: {e}"))?;
+        if existing != *manifest {
+            return Err(format!(
+                "the input is already signed as id {} name {:?}; changing its manifest would \
+                 invalidate those signatures (pack the unsigned component instead)",
+                existing.id, existing.name
+            ));
+        }
+        if key.is_none() {
+            return Err("the input is already signed; give --key to add a signature".into());
+        }
+        component.to_vec()
+    } else {
+        with_manifest(component, manifest)?
+    };
+    match key {
+        Some(k) => signing::sign(&unsigned, k),
+        None => Ok(unsigned),
     }
 }
 
@@ -377,6 +427,46 @@ fn check_file_name(path: &Path, m: &Manifest) -> Result<()> {
             ),
         )),
     }
+}
+
+/// The names a component imports and exports at its top level, read without
+/// compiling it (nested core modules and components are skipped).
+pub fn component_interface(
+    bytes: &[u8],
+) -> std::result::Result<(Vec<String>, Vec<String>), String> {
+    use wasmparser::{Parser, Payload};
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| format!("malformed component: {e}"))? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    imports.push(
+                        import
+                            .map_err(|e| format!("malformed import: {e}"))?
+                            .name
+                            .name
+                            .to_owned(),
+                    );
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    exports.push(
+                        export
+                            .map_err(|e| format!("malformed export: {e}"))?
+                            .name
+                            .name
+                            .to_owned(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((imports, exports))
 }
 
 /// Lists the plugin files of a directory: every `*.wasm`, sorted by name.

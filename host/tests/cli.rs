@@ -10,11 +10,15 @@ use std::process::{Command, Output};
 use support::*;
 use tempfile::TempDir;
 
+/// Runs wasmig; `apply`, `status` and `verify` get `--trust` for test key "dev".
 fn wasmig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmig"))
-        .args(args)
-        .output()
-        .expect("running wasmig")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    cmd.args(args);
+    if matches!(args.first(), Some(&"apply" | &"status" | &"verify")) && !args.contains(&"--trust")
+    {
+        cmd.arg("--trust").arg(test_pub("dev"));
+    }
+    cmd.output().expect("running wasmig")
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -48,9 +52,12 @@ fn pack_apply_status_on_a_real_file() {
     // Pack through the CLI, exactly as the README does.
     for (krate, id, name) in EXAMPLES {
         let component = guest_out_dir().join(format!("{}.wasm", krate.replace('-', "_")));
+        let key = test_key("dev");
         let o = wasmig(&[
             "pack",
             s(&component),
+            "--key",
+            s(&key),
             "--id",
             &id.to_string(),
             "--name",
@@ -190,4 +197,99 @@ fn usage_and_environment_errors_have_their_own_codes() {
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(4), "{err}");
     assert!(err.contains("no-such-dir"), "{err}");
+}
+
+#[test]
+fn keygen_pack_verify_inspect() {
+    let e = env();
+    let key = e.dir.parent().unwrap().join("release.key");
+    let o = wasmig(&["keygen", "--out", s(&key)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let pub_key = e.dir.parent().unwrap().join("release.key.pub");
+    assert!(key.exists() && pub_key.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let o = wasmig(&["keygen", "--out", s(&key)]);
+    assert_eq!(o.status.code(), Some(3), "never overwrites a key");
+
+    let component = guest_out_dir().join("example_baseline.wasm");
+    let out = e.dir.join("0001_baseline.wasm");
+    let o = wasmig(&[
+        "pack",
+        s(&component),
+        "--id",
+        "1",
+        "--name",
+        "baseline",
+        "--key",
+        s(&key),
+        "--out",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+
+    let o = wasmig(&["verify", "--trust", s(&pub_key), s(&e.dir)]);
+    let (out_text, err) = text(&o);
+    assert!(o.status.success(), "{out_text}{err}");
+    assert!(
+        out_text.starts_with("0001")
+            && out_text.contains("baseline")
+            && out_text.contains("trusted"),
+        "{out_text}"
+    );
+
+    // Judged against another key, the same file is refused (exit 3).
+    let o = wasmig(&[
+        "verify",
+        "--trust",
+        s(&test_pub("dev")),
+        s(&e.dir),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["refused"], 1);
+    assert!(
+        v["files"][0]["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("REFUSED")
+    );
+    assert_eq!(v["files"][0]["signers"].as_array().unwrap().len(), 1);
+
+    let o = wasmig(&["inspect", s(&out), "--json", "--trust", s(&pub_key)]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["manifest"]["id"], 1);
+    assert_eq!(
+        v["imports"],
+        serde_json::json!(["wasmig:migration/sql@0.1.0"])
+    );
+    assert_eq!(v["exports"], serde_json::json!(["up"]));
+    assert_eq!(v["signature_count"], 1);
+    assert!(v["verdict"].as_str().unwrap().starts_with("trusted"));
+}
+
+#[test]
+fn unsigned_files_need_an_explicit_flag_and_are_flagged_loudly() {
+    let e = env();
+    pack_with(&e.dir, "example-baseline", 1, "baseline", &[]);
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(text(&o).1.contains("not signed"));
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir), "--allow-unsigned"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).1.contains("WARNING: 1 UNSIGNED migration(s)"));
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir), "--allow-unsigned"]);
+    let (out, err) = text(&o);
+    assert!(
+        err.contains("UNSIGNED") && out.contains("UNSIGNED"),
+        "{out}{err}"
+    );
 }

@@ -56,13 +56,58 @@ pub fn guest_bytes(crate_name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// Packages guest `crate_name` as migration `id`/`name` into `dir`; returns the file.
+/// A test signing key (created once, kept under `target/test-keys/`);
+/// returns the secret key's path. The public key is beside it (`.pub`).
+pub fn test_key(name: &str) -> PathBuf {
+    let dir = repo_root().join("target").join("test-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.key"));
+    if !path.exists() {
+        wasmig::signing::keygen(&path).expect("generating a test key");
+    }
+    path
+}
+
+/// The public key file of [`test_key`] `name`.
+pub fn test_pub(name: &str) -> PathBuf {
+    wasmig::signing::pub_path(&test_key(name))
+}
+
+/// A policy trusting test key "dev".
+pub fn trust() -> wasmig::TrustPolicy {
+    wasmig::TrustPolicy::from_key_files(&[test_pub("dev")]).unwrap()
+}
+
+/// Default options, trusting test key "dev".
+pub fn options() -> wasmig::Options {
+    wasmig::Options {
+        trust: trust(),
+        ..wasmig::Options::default()
+    }
+}
+
+/// A migrator over `dir` trusting test key "dev".
+pub fn migrator(dir: &Path) -> wasmig::Result<wasmig::Migrator> {
+    wasmig::Migrator::from_dir_with(dir, options())
+}
+
+/// Packages guest `crate_name` as migration `id`/`name` into `dir`, signed
+/// by test key "dev"; returns the file.
 pub fn pack(dir: &Path, crate_name: &str, id: i64, name: &str) -> PathBuf {
+    pack_with(dir, crate_name, id, name, &["dev"])
+}
+
+/// Like [`pack`], signed by each named test key in turn (none: unsigned).
+pub fn pack_with(dir: &Path, crate_name: &str, id: i64, name: &str, keys: &[&str]) -> PathBuf {
     let manifest = wasmig::Manifest::new(id, name);
-    let packed =
-        wasmig::plugin::with_manifest(&guest_bytes(crate_name), &manifest).expect("packing");
+    let mut bytes =
+        wasmig::plugin::pack(&guest_bytes(crate_name), &manifest, None).expect("packing");
+    for k in keys {
+        let sk = wasmig::signing::read_secret_key(&test_key(k)).unwrap();
+        bytes = wasmig::plugin::pack(&bytes, &manifest, Some(&sk)).expect("signing");
+    }
     let path = dir.join(manifest.file_name());
-    std::fs::write(&path, packed).expect("writing plugin");
+    std::fs::write(&path, bytes).expect("writing plugin");
     path
 }
 

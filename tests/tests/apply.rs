@@ -24,7 +24,7 @@ fn env() -> Env {
 
 fn apply(dir: &Path, db: &Path) -> wasmig::Result<wasmig::Report> {
     let mut conn = Connection::open(db).unwrap();
-    Migrator::from_dir(dir)?.apply(&mut conn)
+    migrator(dir)?.apply(&mut conn)
 }
 
 fn applied_ids(r: &wasmig::Report) -> Vec<i64> {
@@ -40,7 +40,7 @@ fn fresh_database_gets_every_migration_in_order() {
     assert_eq!(ledger_ids(&e.db), vec![1, 2, 3, 4]);
     let conn = Connection::open(&e.db).unwrap();
     // Every ledger row carries the digest of the file that was applied.
-    let migrator = Migrator::from_dir(&e.dir).unwrap();
+    let migrator = migrator(&e.dir).unwrap();
     for p in migrator.plugins() {
         let recorded: String = conn
             .query_row(
@@ -220,7 +220,7 @@ fn duplicate_ids_are_refused_before_anything_runs() {
     let e = env();
     let a = pack(&e.dir, "example-baseline", 1, "baseline");
     let b = pack(&e.dir, "example-add-index", 1, "add_index");
-    let err = Migrator::from_dir(&e.dir).unwrap_err();
+    let err = migrator(&e.dir).unwrap_err();
     let Error::DuplicateId { id, first, second } = &err else {
         panic!("{err:?}")
     };
@@ -238,8 +238,9 @@ fn duplicate_ids_are_refused_before_anything_runs() {
 fn broken_component_is_refused_before_the_first_migration_runs() {
     let e = env();
     pack_examples(&e.dir, 2);
-    // Corrupt the code of migration 3 while keeping the file's sections intact.
-    let third = pack(&e.dir, "example-backfill", 3, "backfill");
+    // Corrupt the code of migration 3 while keeping the file's sections
+    // intact, then sign the corrupt file: only compiling can tell.
+    let third = pack_with(&e.dir, "example-backfill", 3, "backfill", &[]);
     let mut bytes = std::fs::read(&third).unwrap();
     let code = wasmig::plugin::sections(&bytes)
         .unwrap()
@@ -251,7 +252,10 @@ fn broken_component_is_refused_before_the_first_migration_runs() {
     for b in &mut bytes[code.start + 8..code.start + 40] {
         *b = 0xff;
     }
-    std::fs::write(&third, &bytes).unwrap();
+    let sk = wasmig::signing::read_secret_key(&test_key("dev")).unwrap();
+    let manifest = wasmig::Manifest::new(3, "backfill");
+    let signed = wasmig::plugin::pack(&bytes, &manifest, Some(&sk)).unwrap();
+    std::fs::write(&third, &signed).unwrap();
     let err = apply(&e.dir, &e.db).unwrap_err();
     assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");
     assert!(err.to_string().contains("0003_backfill.wasm"), "{err}");
@@ -403,7 +407,7 @@ fn out_of_order_migration_is_refused_unless_allowed() {
     let mut conn = Connection::open(&e.db).unwrap();
     let options = Options {
         allow_out_of_order: true,
-        ..Options::default()
+        ..options()
     };
     let report = Migrator::from_dir_with(&e.dir, options)
         .unwrap()

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
-use wasmig::{Manifest, Migrator, Options, Plugin, plugin};
+use wasmig::{Manifest, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing};
 
-use crate::Command;
+use crate::{Command, TrustArgs};
 
 /// Exit codes, as documented in `--help` and the README.
 pub mod code {
@@ -41,18 +41,55 @@ pub fn run(command: Command) -> Result<()> {
             db,
             dir,
             allow_out_of_order,
+            trust,
             busy_timeout,
             json,
-        } => apply(&db, &dir, allow_out_of_order, busy_timeout, json),
-        Command::Status { db, dir, json } => status(&db, &dir, json),
+        } => {
+            let options = Options {
+                allow_out_of_order,
+                trust: policy(&trust)?,
+                ..Options::default()
+            };
+            apply(&db, &dir, options, busy_timeout, json)
+        }
+        Command::Status {
+            db,
+            dir,
+            trust,
+            json,
+        } => status(&db, &dir, policy(&trust)?, json),
+        Command::Keygen { out } => keygen(&out),
         Command::Pack {
             component,
             id,
             name,
+            key,
             out,
-        } => pack(&component, id, &name, &out),
-        Command::Inspect { file, json } => inspect(&file, json),
+        } => pack(&component, id, &name, key.as_deref(), &out),
+        Command::Verify { dir, trust, json } => verify(&dir, &policy(&trust)?, json),
+        Command::AcceptDrift {
+            db,
+            id,
+            reason,
+            dir,
+            trust,
+        } => accept_drift(&db, id, &reason, &dir, policy(&trust)?),
+        Command::Inspect { file, trust, json } => inspect(&file, &trust, json),
     }
+}
+
+fn policy(args: &TrustArgs) -> Result<TrustPolicy> {
+    let mut p = TrustPolicy::from_key_files(&args.keys).map_err(Refused)?;
+    p.min_signers = args.min_signers;
+    p.allow_unsigned = args.allow_unsigned;
+    if args.min_signers > p.keys.len() && !p.keys.is_empty() {
+        bail!(Refused(format!(
+            "--min-signers {} but only {} trusted key(s) given",
+            args.min_signers,
+            p.keys.len()
+        )));
+    }
+    Ok(p)
 }
 
 fn open_for_write(db: &Path, busy_timeout: u64) -> Result<Connection> {
@@ -83,18 +120,25 @@ fn open_for_write(db: &Path, busy_timeout: u64) -> Result<Connection> {
     Ok(conn)
 }
 
-fn apply(
-    db: &Path,
-    dir: &Path,
-    allow_out_of_order: bool,
-    busy_timeout: u64,
-    json: bool,
-) -> Result<()> {
-    let options = Options {
-        allow_out_of_order,
-        ..Options::default()
-    };
+fn warn_unsigned(migrator: &Migrator) {
+    let unsigned: Vec<String> = migrator
+        .plugins()
+        .iter()
+        .filter(|p| p.verdict == Verdict::Unsigned)
+        .map(|p| format!("{:04}", p.id()))
+        .collect();
+    if !unsigned.is_empty() {
+        eprintln!(
+            "WARNING: {} UNSIGNED migration(s) accepted because of --allow-unsigned: {}",
+            unsigned.len(),
+            unsigned.join(", ")
+        );
+    }
+}
+
+fn apply(db: &Path, dir: &Path, options: Options, busy_timeout: u64, json: bool) -> Result<()> {
     let migrator = Migrator::from_dir_with(dir, options)?;
+    warn_unsigned(&migrator);
     let mut conn = open_for_write(db, busy_timeout)?;
     let report = migrator.apply_with(&mut conn, |m| {
         if !json {
@@ -142,8 +186,14 @@ fn apply(
     Ok(())
 }
 
-fn status(db: &Path, dir: &Path, json: bool) -> Result<()> {
-    let migrator = Migrator::from_dir(dir)?;
+fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
+    let migrator = Migrator::from_dir_with(
+        dir,
+        Options {
+            trust,
+            ..Options::default()
+        },
+    )?;
     let exists = db.exists();
     // Never create or write the database for a status check.
     let conn = if exists {
@@ -157,13 +207,37 @@ fn status(db: &Path, dir: &Path, json: bool) -> Result<()> {
         Connection::open_in_memory()?
     };
     let rows = migrator.status(&conn)?;
+    let signed_by = |id: i64| -> Option<&Verdict> {
+        migrator
+            .plugins()
+            .iter()
+            .find(|p| p.id() == id)
+            .map(|p| &p.verdict)
+    };
     if json {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).expect("status row serialises");
+                let (signed, signers) = match signed_by(r.id) {
+                    Some(Verdict::Trusted(ids)) => {
+                        (serde_json::json!(true), serde_json::json!(ids))
+                    }
+                    Some(Verdict::Unsigned) => (serde_json::json!(false), serde_json::json!([])),
+                    None => (serde_json::Value::Null, serde_json::Value::Null),
+                };
+                v["signed"] = signed;
+                v["signers"] = signers;
+                v
+            })
+            .collect();
         println!(
             "{}",
-            serde_json::json!({ "database": db, "exists": exists, "migrations": rows })
+            serde_json::json!({ "database": db, "exists": exists, "migrations": out })
         );
         return Ok(());
     }
+    warn_unsigned(&migrator);
     if !exists {
         println!(
             "{} does not exist yet: every migration is pending",
@@ -171,10 +245,18 @@ fn status(db: &Path, dir: &Path, json: bool) -> Result<()> {
         );
     }
     let name_w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    println!("{:<6} {:<name_w$} {:<25} APPLIED AT", "ID", "NAME", "STATE");
+    println!(
+        "{:<6} {:<name_w$} {:<25} {:<21} SIGNED BY",
+        "ID", "NAME", "STATE", "APPLIED AT"
+    );
     for r in &rows {
+        let signed = match signed_by(r.id) {
+            Some(Verdict::Trusted(ids)) => ids.join(","),
+            Some(Verdict::Unsigned) => "UNSIGNED".to_owned(),
+            None => "-".to_owned(),
+        };
         println!(
-            "{:<6} {:<name_w$} {:<25} {}",
+            "{:<6} {:<name_w$} {:<25} {:<21} {signed}",
             format!("{:04}", r.id),
             r.name,
             r.state.label(),
@@ -184,11 +266,23 @@ fn status(db: &Path, dir: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn pack(component: &Path, id: i64, name: &str, out: &Path) -> Result<()> {
+fn keygen(out: &Path) -> Result<()> {
+    let id = signing::keygen(out).map_err(Refused)?;
+    println!("secret key: {}", out.display());
+    println!("public key: {}", signing::pub_path(out).display());
+    println!("key id:     {id}");
+    Ok(())
+}
+
+fn pack(component: &Path, id: i64, name: &str, key: Option<&Path>, out: &Path) -> Result<()> {
     let bytes =
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let manifest = Manifest::new(id, name);
-    let packed = plugin::with_manifest(&bytes, &manifest)
+    let sk = key
+        .map(signing::read_secret_key)
+        .transpose()
+        .map_err(Refused)?;
+    let packed = plugin::pack(&bytes, &manifest, sk.as_ref())
         .map_err(|r| Refused(format!("{}: {r}", component.display())))?;
     let target: PathBuf = if out.is_dir() {
         out.join(manifest.file_name())
@@ -196,23 +290,133 @@ fn pack(component: &Path, id: i64, name: &str, out: &Path) -> Result<()> {
         out.to_owned()
     };
     // Check the result exactly as a host will before writing it.
-    Plugin::from_bytes(&target, packed.clone(), plugin::DEFAULT_MAX_FILE_SIZE)?;
+    let mut check = TrustPolicy {
+        allow_unsigned: sk.is_none(),
+        ..TrustPolicy::default()
+    };
+    if let Some(sk) = &sk {
+        let pk = signing::public_of(sk);
+        check.keys.push(signing::TrustedKey {
+            id: signing::key_id(&pk),
+            key: pk,
+            source: PathBuf::new(),
+        });
+    }
+    let plugin = Plugin::from_bytes(
+        &target,
+        packed.clone(),
+        &check,
+        plugin::DEFAULT_MAX_FILE_SIZE,
+    )?;
     std::fs::write(&target, &packed).with_context(|| format!("writing {}", target.display()))?;
+    let signed = match signing::signature_info(&packed).map_err(Refused)? {
+        Some(info) => format!("signed by {}", info.key_ids.join(", ")),
+        None => "UNSIGNED".to_owned(),
+    };
     println!(
-        "packed {} -> {} (id {id}, name {name})",
+        "packed {} -> {} (id {id}, name {name}, {signed}, digest {})",
         component.display(),
-        target.display()
+        target.display(),
+        plugin.digest
     );
     Ok(())
 }
 
-fn inspect(file: &Path, json: bool) -> Result<()> {
+fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
+    let mut results = Vec::new();
+    let mut refused = 0;
+    for path in plugin::list_dir(dir)? {
+        let signers = std::fs::read(&path)
+            .ok()
+            .and_then(|b| signing::signature_info(&b).ok().flatten())
+            .map(|i| i.key_ids)
+            .unwrap_or_default();
+        let (id, name, verdict, trusted) =
+            match Plugin::load(&path, trust, plugin::DEFAULT_MAX_FILE_SIZE) {
+                Ok(p) => {
+                    let v = match &p.verdict {
+                        Verdict::Trusted(_) => "trusted".to_owned(),
+                        Verdict::Unsigned => "UNSIGNED (allowed)".to_owned(),
+                    };
+                    (
+                        Some(p.id()),
+                        Some(p.name().to_owned()),
+                        v,
+                        p.verdict.signers().to_vec(),
+                    )
+                }
+                Err(e) => {
+                    refused += 1;
+                    let manifest = std::fs::read(&path)
+                        .ok()
+                        .and_then(|b| plugin::read_manifest(&b).ok());
+                    (
+                        manifest.as_ref().map(|m| m.id),
+                        manifest.map(|m| m.name),
+                        format!("REFUSED: {e}"),
+                        vec![],
+                    )
+                }
+            };
+        results.push(serde_json::json!({
+            "file": path, "id": id, "name": name, "signers": signers, "trusted_signers": trusted, "verdict": verdict,
+        }));
+        if !json {
+            println!(
+                "{:<6} {:<20} signers [{}] {verdict}",
+                id.map(|i| format!("{i:04}")).unwrap_or_else(|| "?".into()),
+                results.last().unwrap()["name"].as_str().unwrap_or("?"),
+                signers.join(", ")
+            );
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "directory": dir, "files": results, "refused": refused })
+        );
+    }
+    if refused > 0 {
+        bail!(Refused(format!("{refused} file(s) refused")));
+    }
+    Ok(())
+}
+
+fn accept_drift(db: &Path, id: i64, reason: &str, dir: &Path, trust: TrustPolicy) -> Result<()> {
+    let migrator = Migrator::from_dir_with(
+        dir,
+        Options {
+            trust,
+            ..Options::default()
+        },
+    )?;
+    let conn = open_for_write(db, 30)?;
+    let (old, new) = migrator.accept_drift(&conn, id, reason)?;
+    println!(
+        "accepted change to migration {id}: digest {} -> {new} (recorded in schema_migrations_audit)",
+        old.as_deref().unwrap_or("none")
+    );
+    Ok(())
+}
+
+fn inspect(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let sections =
         plugin::sections(&bytes).map_err(|r| Refused(format!("{}: {r}", file.display())))?;
     let manifest = plugin::read_manifest(&bytes);
-    let digest = plugin::content_digest(&bytes).map_err(|r| Refused(r.to_string()))?;
+    let digest = plugin::content_digest(&bytes).map_err(Refused)?;
     let custom: Vec<&str> = sections.iter().filter_map(|s| s.name).collect();
+    let (imports, exports) = plugin::component_interface(&bytes).map_err(Refused)?;
+    let sig = signing::signature_info(&bytes).map_err(Refused)?;
+    let verdict = if trust_keys.is_empty() {
+        None
+    } else {
+        let policy = TrustPolicy::from_key_files(trust_keys).map_err(Refused)?;
+        Some(match policy.check(&bytes) {
+            Ok(v) => format!("trusted ({})", v.signers().join(", ")),
+            Err(e) => format!("NOT TRUSTED: {e}"),
+        })
+    };
     if json {
         println!(
             "{}",
@@ -222,23 +426,41 @@ fn inspect(file: &Path, json: bool) -> Result<()> {
                 "manifest_error": manifest.as_ref().err(),
                 "digest": digest,
                 "size": bytes.len(),
+                "imports": imports,
+                "exports": exports,
                 "custom_sections": custom,
+                "signature_key_ids": sig.as_ref().map(|s| &s.key_ids),
+                "signature_count": sig.as_ref().map(|s| s.count).unwrap_or(0),
+                "verdict": verdict,
             })
         );
     } else {
-        println!("file:      {}", file.display());
-        println!("size:      {} bytes", bytes.len());
-        println!("digest:    sha256:{digest}");
+        println!("file:       {}", file.display());
+        println!("size:       {} bytes", bytes.len());
+        println!("digest:     sha256:{digest} (signature sections excluded)");
         match &manifest {
             Ok(m) => {
-                println!("id:        {}", m.id);
-                println!("name:      {}", m.name);
-                println!("world:     {}", m.world);
+                println!("id:         {}", m.id);
+                println!("name:       {}", m.name);
+                println!("world:      {}", m.world);
             }
-            Err(e) => println!("manifest:  none ({e})"),
+            Err(e) => println!("manifest:   none ({e})"),
+        }
+        println!("imports:    {}", imports.join(", "));
+        println!("exports:    {}", exports.join(", "));
+        match &sig {
+            Some(s) => println!(
+                "signatures: {} by key id(s) {}",
+                s.count,
+                s.key_ids.join(", ")
+            ),
+            None => println!("signatures: none (UNSIGNED)"),
+        }
+        if let Some(v) = &verdict {
+            println!("trust:      {v}");
         }
         println!(
-            "sections:  {} top-level, custom: {}",
+            "sections:   {} top-level; custom: {}",
             sections.len(),
             custom.join(", ")
         );

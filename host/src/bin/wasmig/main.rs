@@ -5,7 +5,7 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// SQLite schema migrations shipped as signed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -32,6 +32,8 @@ enum Command {
         /// Apply a pending migration whose id is below the highest applied id.
         #[arg(long)]
         allow_out_of_order: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Seconds to wait for another writer before giving up.
         #[arg(long, default_value_t = 30)]
         busy_timeout: u64,
@@ -46,11 +48,20 @@ enum Command {
         db: PathBuf,
         /// Directory of migration plugin files.
         dir: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Print the table as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Package a component as a migration plugin: write its manifest (id, name, world).
+    /// Create an Ed25519 key pair: secret key at PATH, public key at PATH.pub.
+    Keygen {
+        /// Where to write the secret key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Package a component as a migration plugin: write its manifest (id, name,
+    /// world) and sign it. Given an already signed plugin, adds a signature.
     Pack {
         /// The component built from a guest crate.
         component: PathBuf,
@@ -60,18 +71,65 @@ enum Command {
         /// Migration name: letters, digits, '_' and '-'.
         #[arg(long)]
         name: String,
+        /// Secret key to sign with (wasmig/wasmsign2 raw, PEM, DER or OpenSSH Ed25519).
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// Output file, or a directory to write `<id>_<name>.wasm` into.
         #[arg(long)]
         out: PathBuf,
     },
-    /// Show a plugin's manifest, imports, exports and digest.
-    Inspect {
-        /// The plugin file.
-        file: PathBuf,
+    /// Check every plugin file in DIR against the trust policy; print id, name, signers, verdict.
+    Verify {
+        /// Directory of migration plugin files.
+        dir: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Accept a known change to an applied migration's file (recorded in schema_migrations_audit).
+    AcceptDrift {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The migration whose file changed.
+        #[arg(long)]
+        id: i64,
+        /// Why the change is safe; stored in the audit table.
+        #[arg(long)]
+        reason: String,
+        /// Directory of migration plugin files.
+        dir: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Show a plugin's manifest, imports, exports, signatures and digest.
+    Inspect {
+        /// The plugin file.
+        file: PathBuf,
+        /// Public keys to judge the signatures against (repeatable).
+        #[arg(long = "trust", value_name = "KEYS")]
+        trust: Vec<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The trust policy flags shared by every command that loads plugins.
+#[derive(Debug, Args)]
+struct TrustArgs {
+    /// Trusted public key file (repeatable): wasmig/wasmsign2 key, PEM, DER, or
+    /// OpenSSH Ed25519 keys one per line.
+    #[arg(long = "trust", value_name = "KEYS")]
+    keys: Vec<PathBuf>,
+    /// Each file needs signatures by at least this many distinct trusted keys.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    min_signers: usize,
+    /// Accept files with no signature at all (local development only).
+    #[arg(long)]
+    allow_unsigned: bool,
 }
 
 fn main() -> ExitCode {

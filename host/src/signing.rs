@@ -1,0 +1,288 @@
+//! Signatures and the trust policy.
+//!
+//! Plugins carry signatures in the standard WebAssembly signature custom
+//! section (Ed25519 over SHA-256, key ids, several signatures per file), so
+//! files signed here verify with other tools of that format and the other way
+//! round. wasmig verifies only whole files: the signed hash must cover every
+//! section after the signature header, so an unsigned section appended to a
+//! signed file (or a partially signed file) is refused. The 8-byte preamble
+//! is outside that format's hash; [`crate::plugin::sections`] checks it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use wasmsign2::{KeyPair, Module, PublicKey, PublicKeySet, SecretKey, SignatureData};
+
+use crate::plugin::SIGNATURE_SECTION;
+
+/// A key id as wasmig prints and records it: 24 hex digits, the standard
+/// default key id of the signature format (HMAC-SHA256("key_id", pk), 12 bytes).
+pub fn key_id(pk: &PublicKey) -> String {
+    let with_id = pk.clone().attach_default_key_id();
+    hex::encode(with_id.key_id().expect("default key id attached"))
+}
+
+/// A public key the operator trusts, with where it came from.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    /// The key.
+    pub key: PublicKey,
+    /// Its key id (see [`key_id`]).
+    pub id: String,
+    /// The file it was read from.
+    pub source: PathBuf,
+}
+
+/// Which plugin files may run.
+#[derive(Debug, Clone, Default)]
+pub struct TrustPolicy {
+    /// Trusted public keys.
+    pub keys: Vec<TrustedKey>,
+    /// Distinct trusted signers each file needs (at least 1 when keys are given).
+    pub min_signers: usize,
+    /// Accept files without any signature (local development only).
+    pub allow_unsigned: bool,
+}
+
+/// What the policy concluded about one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Signed by enough trusted keys; their ids.
+    Trusted(Vec<String>),
+    /// No signature, accepted because unsigned files are allowed.
+    Unsigned,
+}
+
+impl Verdict {
+    /// Key ids of the trusted signers (empty when unsigned).
+    pub fn signers(&self) -> &[String] {
+        match self {
+            Verdict::Trusted(ids) => ids,
+            Verdict::Unsigned => &[],
+        }
+    }
+}
+
+impl TrustPolicy {
+    /// A policy trusting the keys in `files` (each a key file in the
+    /// signature format's raw, PEM or DER form, or one or more OpenSSH
+    /// Ed25519 public keys, one per line).
+    pub fn from_key_files(files: &[PathBuf]) -> Result<TrustPolicy, String> {
+        let mut keys = Vec::new();
+        for f in files {
+            for key in read_public_keys(f)? {
+                keys.push(TrustedKey {
+                    id: key_id(&key),
+                    key,
+                    source: f.clone(),
+                });
+            }
+        }
+        Ok(TrustPolicy {
+            keys,
+            min_signers: 1,
+            allow_unsigned: false,
+        })
+    }
+
+    /// Checks `bytes` (a whole plugin file) against the policy.
+    pub fn check(&self, bytes: &[u8]) -> Result<Verdict, String> {
+        let info = signature_info(bytes)?;
+        let Some(info) = info else {
+            return if self.allow_unsigned {
+                Ok(Verdict::Unsigned)
+            } else {
+                Err("file is not signed (pass --allow-unsigned for local development only)".into())
+            };
+        };
+        if self.keys.is_empty() {
+            return Err(format!(
+                "file is signed by key(s) {} but no trusted keys were given (--trust)",
+                info.key_ids.join(", ")
+            ));
+        }
+        let set = PublicKeySet::new(self.keys.iter().map(|k| k.key.clone()).collect());
+        let valid = match set.verify(&mut &bytes[..], None) {
+            Ok(valid) => valid,
+            Err(wasmsign2::WSError::VerificationFailed) => {
+                return Err(format!(
+                    "no valid signature by a trusted key over the whole file (signature key ids: {}); \
+                     the file was modified after signing or is signed by other keys",
+                    info.key_ids.join(", ")
+                ));
+            }
+            Err(e) => return Err(format!("signature section is not valid: {e}")),
+        };
+        let ids: BTreeSet<String> = valid.iter().map(|pk| key_id(pk)).collect();
+        let need = self.min_signers.max(1);
+        if ids.len() < need {
+            return Err(format!(
+                "signed by {} trusted key(s) ({}) but the policy requires at least {need}",
+                ids.len(),
+                ids.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(Verdict::Trusted(ids.into_iter().collect()))
+    }
+}
+
+fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Ok(pk) = PublicKey::from_any(&data) {
+        // from_any takes the first OpenSSH key of a list; read them all.
+        if let Ok(text) = std::str::from_utf8(&data)
+            && text
+                .lines()
+                .filter(|l| l.trim_start().starts_with("ssh-ed25519"))
+                .count()
+                > 1
+        {
+            return read_openssh_list(path, text);
+        }
+        return Ok(vec![pk]);
+    }
+    match std::str::from_utf8(&data) {
+        Ok(text) => read_openssh_list(path, text),
+        Err(_) => Err(format!("{}: not a public key file", path.display())),
+    }
+}
+
+fn read_openssh_list(path: &Path, text: &str) -> Result<Vec<PublicKey>, String> {
+    let keys: Vec<PublicKey> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| {
+            PublicKey::from_openssh(l)
+                .map_err(|_| format!("{}: not an Ed25519 public key: {l}", path.display()))
+        })
+        .collect::<Result<_, _>>()?;
+    if keys.is_empty() {
+        return Err(format!("{}: no public keys found", path.display()));
+    }
+    Ok(keys)
+}
+
+/// Reads a secret key (raw, PEM, DER or OpenSSH Ed25519).
+pub fn read_secret_key(path: &Path) -> Result<SecretKey, String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    SecretKey::from_any(&data).map_err(|_| format!("{}: not an Ed25519 secret key", path.display()))
+}
+
+/// The public half of a secret key.
+pub fn public_of(sk: &SecretKey) -> PublicKey {
+    PublicKey {
+        pk: sk.sk.public_key(),
+        key_id: None,
+    }
+}
+
+/// Writes a new key pair: the secret key at `path` (readable by the owner
+/// only) and the public key at `path.pub`. Refuses to overwrite either.
+/// Returns the key id.
+pub fn keygen(path: &Path) -> Result<String, String> {
+    let pub_path = pub_path(path);
+    for p in [path, pub_path.as_path()] {
+        if p.exists() {
+            return Err(format!(
+                "{} already exists; refusing to overwrite a key",
+                p.display()
+            ));
+        }
+    }
+    let kp = KeyPair::generate();
+    write_private(path, &kp.sk.to_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&pub_path, kp.pk.to_bytes())
+        .map_err(|e| format!("{}: {e}", pub_path.display()))?;
+    Ok(key_id(&kp.pk))
+}
+
+/// `PATH.pub` for a secret key at `PATH`.
+pub fn pub_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+/// Adds a signature by `sk` to `bytes` (keeping any existing signatures, so a
+/// second key can sign during a key rotation). The signature covers every
+/// section, the manifest included.
+pub fn sign(bytes: &[u8], sk: &SecretKey) -> Result<Vec<u8>, String> {
+    let module =
+        Module::deserialize(&mut &bytes[..]).map_err(|e| format!("reading sections: {e}"))?;
+    let pk = public_of(sk).attach_default_key_id();
+    let (signed, _) = sk
+        .sign_multi(module, pk.key_id(), false, false)
+        .map_err(|e| match e {
+            wasmsign2::WSError::DuplicateSignature => {
+                "the file is already signed by this key".to_owned()
+            }
+            other => format!("signing: {other}"),
+        })?;
+    let mut out = Vec::with_capacity(bytes.len() + 128);
+    signed
+        .serialize(&mut out)
+        .map_err(|e| format!("writing: {e}"))?;
+    Ok(out)
+}
+
+/// What the signature section of a file says, before any verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureInfo {
+    /// Key ids named by the signatures (hex); `"-"` for a signature without one.
+    pub key_ids: Vec<String>,
+    /// Number of signatures.
+    pub count: usize,
+}
+
+/// Reads the signature section, if any. A file with a signature section
+/// anywhere but first, or more than one, is refused: verifiers of the format
+/// would ignore such a section and it has no honest use.
+pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, String> {
+    let secs = crate::plugin::sections(bytes)?;
+    let positions: Vec<usize> = secs
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.name == Some(SIGNATURE_SECTION))
+        .map(|(i, _)| i)
+        .collect();
+    match positions.as_slice() {
+        [] => Ok(None),
+        [0] => {
+            let data = SignatureData::deserialize(secs[0].data)
+                .map_err(|e| format!("signature section cannot be decoded: {e}"))?;
+            let mut key_ids = Vec::new();
+            for set in &data.signed_hashes_set {
+                for sig in &set.signatures {
+                    key_ids.push(
+                        sig.key_id
+                            .as_ref()
+                            .map(hex::encode)
+                            .unwrap_or_else(|| "-".into()),
+                    );
+                }
+            }
+            let count = key_ids.len();
+            key_ids.sort();
+            key_ids.dedup();
+            Ok(Some(SignatureInfo { key_ids, count }))
+        }
+        _ => Err("signature section must be the first section, and only one may be present".into()),
+    }
+}
