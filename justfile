@@ -14,7 +14,7 @@ setup:
 
 # Build every guest component (examples, faulty and test guests).
 guests: setup
-    cd guest-migrations && cargo build --release --target wasm32-unknown-unknown --workspace
+    cd guest-migrations && cargo build --release --target wasm32-unknown-unknown --workspace --lib --examples
 
 # Build the host library and the wasmig binary.
 build:
@@ -41,4 +41,4 @@ lint:
     cargo fmt --all --check
     cd guest-migrations && cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
-    cd guest-migrations && cargo clippy --release --target wasm32-unknown-unknown --workspace -- -D warnings
+    cd guest-migrations && cargo clippy --release --target wasm32-unknown-unknown --workspace --lib --examples -- -D warnings

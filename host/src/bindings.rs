@@ -56,10 +56,7 @@ fn err_to_wit(e: SqlError) -> wit::SqlError {
     }
 }
 
-fn finish<T, U>(
-    r: CallResult<T>,
-    ok: impl FnOnce(T) -> U,
-) -> wasmtime::Result<Result<U, wit::SqlError>> {
+fn finish<T, U>(r: CallResult<T>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::SqlError>> {
     match r {
         Ok(Ok(v)) => Ok(Ok(ok(v))),
         Ok(Err(e)) => Ok(Err(err_to_wit(e))),
@@ -68,11 +65,7 @@ fn finish<T, U>(
 }
 
 impl wit::Host for HostState {
-    fn exec(
-        &mut self,
-        sql: String,
-        params: Vec<wit::Value>,
-    ) -> wasmtime::Result<Result<u64, wit::SqlError>> {
+    fn exec(&mut self, sql: String, params: Vec<wit::Value>) -> wasmtime::Result<Result<u64, wit::SqlError>> {
         let params = params.into_iter().map(from_wit).collect();
         finish(self.exec_sql(&sql, params), |n| n)
     }
@@ -83,16 +76,10 @@ impl wit::Host for HostState {
         params: Vec<wit::Value>,
     ) -> wasmtime::Result<Result<wit::Rows, wit::SqlError>> {
         let params = params.into_iter().map(from_wit).collect();
-        finish(
-            self.query_sql(&sql, params),
-            |QueryRows { columns, values }| wit::Rows {
-                columns,
-                values: values
-                    .into_iter()
-                    .map(|r| r.into_iter().map(to_wit).collect())
-                    .collect(),
-            },
-        )
+        finish(self.query_sql(&sql, params), |QueryRows { columns, values }| wit::Rows {
+            columns,
+            values: values.into_iter().map(|r| r.into_iter().map(to_wit).collect()).collect(),
+        })
     }
 
     fn add_column_if_missing(
@@ -124,10 +111,7 @@ impl Prepared {
 
     /// Instantiates and calls `up`. The outer error is a trap or host fault;
     /// the inner one is the guest's own `Err`.
-    pub(crate) fn call_up(
-        &self,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Result<(), String>> {
+    pub(crate) fn call_up(&self, store: &mut Store<HostState>) -> wasmtime::Result<Result<(), String>> {
         let instance = self.0.instantiate(&mut *store)?;
         instance.call_up(store)
     }
@@ -136,9 +120,5 @@ impl Prepared {
 /// The import names of `component`, for refusing anything but [`SQL_IMPORT`]
 /// with a message that lists them.
 pub(crate) fn import_names(engine: &Engine, component: &Component) -> Vec<String> {
-    component
-        .component_type()
-        .imports(engine)
-        .map(|(name, _)| name.to_owned())
-        .collect()
+    component.component_type().imports(engine).map(|(name, _)| name.to_owned()).collect()
 }

@@ -154,10 +154,7 @@ impl Error {
     }
 
     pub(crate) fn bad_plugin(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
-        Error::BadPlugin {
-            path: path.into(),
-            reason: reason.into(),
-        }
+        Error::BadPlugin { path: path.into(), reason: reason.into() }
     }
 
     /// True when the error means a migration ran and was rolled back (as

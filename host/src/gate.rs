@@ -56,10 +56,7 @@ pub struct SqlLimits {
 
 impl Default for SqlLimits {
     fn default() -> Self {
-        SqlLimits {
-            max_sql_length: 1_000_000,
-            max_value_length: 64 * 1024 * 1024,
-        }
+        SqlLimits { max_sql_length: 1_000_000, max_value_length: 64 * 1024 * 1024 }
     }
 }
 
@@ -72,8 +69,7 @@ pub fn decide(action: &AuthAction<'_>) -> std::result::Result<(), String> {
     use AuthAction as A;
     // The ledger and its audit table (both named schema_migrations*).
     let is_ledger = |t: &str| {
-        t.len() >= ledger::TABLE.len()
-            && t[..ledger::TABLE.len()].eq_ignore_ascii_case(ledger::TABLE)
+        t.len() >= ledger::TABLE.len() && t[..ledger::TABLE.len()].eq_ignore_ascii_case(ledger::TABLE)
     };
     match action {
         A::Transaction { operation } => Err(format!(
@@ -86,10 +82,7 @@ pub fn decide(action: &AuthAction<'_>) -> std::result::Result<(), String> {
                 _ => "COMMIT",
             }
         )),
-        A::Savepoint {
-            operation,
-            savepoint_name,
-        } => Err(format!(
+        A::Savepoint { operation, savepoint_name } => Err(format!(
             "{} {savepoint_name} (the host owns this migration's transaction)",
             match operation {
                 TransactionOperation::Release => "RELEASE",
@@ -97,14 +90,9 @@ pub fn decide(action: &AuthAction<'_>) -> std::result::Result<(), String> {
                 _ => "SAVEPOINT",
             }
         )),
-        A::Attach { filename } => Err(format!(
-            "ATTACH {filename:?} (only the target database is reachable)"
-        )),
+        A::Attach { filename } => Err(format!("ATTACH {filename:?} (only the target database is reachable)")),
         A::Detach { database_name } => Err(format!("DETACH {database_name}")),
-        A::Pragma {
-            pragma_name,
-            pragma_value,
-        } => {
+        A::Pragma { pragma_name, pragma_value } => {
             let name = pragma_name.to_ascii_lowercase();
             if let Some(v) = pragma_value {
                 // table_info('t') and friends pass their argument here too;
@@ -112,24 +100,17 @@ pub fn decide(action: &AuthAction<'_>) -> std::result::Result<(), String> {
                 if PRAGMA_ALLOWLIST.contains(&name.as_str()) && takes_argument(&name) {
                     return Ok(());
                 }
-                return Err(format!(
-                    "PRAGMA {pragma_name} = {v} (PRAGMA assignments are not allowed)"
-                ));
+                return Err(format!("PRAGMA {pragma_name} = {v} (PRAGMA assignments are not allowed)"));
             }
             if PRAGMA_ALLOWLIST.contains(&name.as_str()) {
                 Ok(())
             } else {
-                Err(format!(
-                    "PRAGMA {pragma_name} (not on the read-only allowlist)"
-                ))
+                Err(format!("PRAGMA {pragma_name} (not on the read-only allowlist)"))
             }
         }
-        A::CreateVtable {
-            table_name,
-            module_name,
-        } => Err(format!(
-            "CREATE VIRTUAL TABLE {table_name} USING {module_name}"
-        )),
+        A::CreateVtable { table_name, module_name } => {
+            Err(format!("CREATE VIRTUAL TABLE {table_name} USING {module_name}"))
+        }
         A::DropVtable { table_name, .. } => Err(format!("DROP of virtual table {table_name}")),
         A::Function { function_name } if function_name.eq_ignore_ascii_case("load_extension") => {
             Err("load_extension()".to_owned())
@@ -139,29 +120,26 @@ pub fn decide(action: &AuthAction<'_>) -> std::result::Result<(), String> {
              application's connection)"
         )),
         A::CreateTempIndex { index_name, .. } => Err(format!("CREATE TEMP INDEX {index_name}")),
-        A::CreateTempTrigger { trigger_name, .. } => {
-            Err(format!("CREATE TEMP TRIGGER {trigger_name}"))
-        }
+        A::CreateTempTrigger { trigger_name, .. } => Err(format!("CREATE TEMP TRIGGER {trigger_name}")),
         A::CreateTempView { view_name } => Err(format!("CREATE TEMP VIEW {view_name}")),
-        A::Insert { table_name } if is_ledger(table_name) => Err(format!(
-            "INSERT INTO {table_name} (the ledger is written by the host only)"
-        )),
-        A::Update { table_name, .. } if is_ledger(table_name) => Err(format!(
-            "UPDATE {table_name} (the ledger is written by the host only)"
-        )),
-        A::Delete { table_name } if is_ledger(table_name) => Err(format!(
-            "DELETE FROM {table_name} (the ledger is written by the host only)"
-        )),
-        A::DropTable { table_name } if is_ledger(table_name) => Err(format!(
-            "DROP TABLE {table_name} (the ledger is written by the host only)"
-        )),
-        A::AlterTable { table_name, .. } if is_ledger(table_name) => Err(format!(
-            "ALTER TABLE {table_name} (the ledger is written by the host only)"
-        )),
-        A::CreateTrigger {
-            table_name,
-            trigger_name,
-        } if is_ledger(table_name) => Err(format!("CREATE TRIGGER {trigger_name} ON {table_name}")),
+        A::Insert { table_name } if is_ledger(table_name) => {
+            Err(format!("INSERT INTO {table_name} (the ledger is written by the host only)"))
+        }
+        A::Update { table_name, .. } if is_ledger(table_name) => {
+            Err(format!("UPDATE {table_name} (the ledger is written by the host only)"))
+        }
+        A::Delete { table_name } if is_ledger(table_name) => {
+            Err(format!("DELETE FROM {table_name} (the ledger is written by the host only)"))
+        }
+        A::DropTable { table_name } if is_ledger(table_name) => {
+            Err(format!("DROP TABLE {table_name} (the ledger is written by the host only)"))
+        }
+        A::AlterTable { table_name, .. } if is_ledger(table_name) => {
+            Err(format!("ALTER TABLE {table_name} (the ledger is written by the host only)"))
+        }
+        A::CreateTrigger { table_name, trigger_name } if is_ledger(table_name) => {
+            Err(format!("CREATE TRIGGER {trigger_name} ON {table_name}"))
+        }
         A::Unknown { code, .. } => Err(format!("unrecognised operation (authorizer code {code})")),
         _ => Ok(()),
     }
@@ -204,48 +182,31 @@ impl Gate {
             trusted_schema: conn
                 .db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA)
                 .map_err(err("reading TRUSTED_SCHEMA"))?,
-            attached: conn
-                .limit(Limit::SQLITE_LIMIT_ATTACHED)
-                .map_err(err("reading limits"))?,
-            sql_length: conn
-                .limit(Limit::SQLITE_LIMIT_SQL_LENGTH)
-                .map_err(err("reading limits"))?,
-            length: conn
-                .limit(Limit::SQLITE_LIMIT_LENGTH)
-                .map_err(err("reading limits"))?,
+            attached: conn.limit(Limit::SQLITE_LIMIT_ATTACHED).map_err(err("reading limits"))?,
+            sql_length: conn.limit(Limit::SQLITE_LIMIT_SQL_LENGTH).map_err(err("reading limits"))?,
+            length: conn.limit(Limit::SQLITE_LIMIT_LENGTH).map_err(err("reading limits"))?,
         };
         let closed = (|| -> rusqlite::Result<()> {
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
             conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
-            conn.set_limit(
-                Limit::SQLITE_LIMIT_SQL_LENGTH,
-                limits.max_sql_length.min(gate.sql_length),
-            )?;
-            conn.set_limit(
-                Limit::SQLITE_LIMIT_LENGTH,
-                limits.max_value_length.min(gate.length),
-            )?;
+            conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, limits.max_sql_length.min(gate.sql_length))?;
+            conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, limits.max_value_length.min(gate.length))?;
             conn.flush_prepared_statement_cache();
-            conn.authorizer(Some(move |ctx: AuthContext<'_>| {
-                match decide(&ctx.action) {
-                    Ok(()) => Authorization::Allow,
-                    Err(reason) => {
-                        if let Ok(mut slot) = denials.lock() {
-                            *slot = Some(reason);
-                        }
-                        Authorization::Deny
+            conn.authorizer(Some(move |ctx: AuthContext<'_>| match decide(&ctx.action) {
+                Ok(()) => Authorization::Allow,
+                Err(reason) => {
+                    if let Ok(mut slot) = denials.lock() {
+                        *slot = Some(reason);
                     }
+                    Authorization::Deny
                 }
             }))
         })();
         if let Err(e) = closed {
             // Put back whatever was already changed before reporting.
             let _ = gate.restore(conn);
-            return Err(Error::Sqlite {
-                context: "closing the SQL gate".into(),
-                source: e,
-            });
+            return Err(Error::Sqlite { context: "closing the SQL gate".into(), source: e });
         }
         Ok(gate)
     }
@@ -254,10 +215,7 @@ impl Gate {
         conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)?;
         conn.flush_prepared_statement_cache();
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, self.defensive)?;
-        conn.set_db_config(
-            DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
-            self.trusted_schema,
-        )?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, self.trusted_schema)?;
         conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, self.attached)?;
         conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, self.sql_length)?;
         conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, self.length)?;
@@ -266,9 +224,7 @@ impl Gate {
 
     /// Opens the gate again, restoring the host's settings.
     pub fn remove(self, conn: &mut Connection) -> Result<()> {
-        self.restore(conn).map_err(Error::sqlite(
-            "restoring connection settings after the guest",
-        ))
+        self.restore(conn).map_err(Error::sqlite("restoring connection settings after the guest"))
     }
 }
 
@@ -308,14 +264,7 @@ mod tests {
         assert!(refused(&conn, &d, "CREATE TEMP TABLE s (a)").contains("TEMP TABLE"));
         assert!(refused(&conn, &d, "CREATE VIRTUAL TABLE v USING fts5(a)").contains("VIRTUAL"));
         assert!(refused(&conn, &d, "SELECT load_extension('x')").contains("load_extension"));
-        assert!(
-            refused(
-                &conn,
-                &d,
-                "INSERT INTO schema_migrations VALUES (9, 'x', 'y')"
-            )
-            .contains("ledger")
-        );
+        assert!(refused(&conn, &d, "INSERT INTO schema_migrations VALUES (9, 'x', 'y')").contains("ledger"));
         assert!(refused(&conn, &d, "DELETE FROM schema_migrations").contains("ledger"));
         assert!(refused(&conn, &d, "DROP TABLE schema_migrations").contains("ledger"));
         // Still inside the host's transaction after all of that.
@@ -337,11 +286,7 @@ mod tests {
              SELECT * FROM schema_migrations;",
         )
         .unwrap();
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM pragma_table_info('u')", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
+        let n: i64 = conn.query_row("SELECT count(*) FROM pragma_table_info('u')", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 3);
         conn.execute_batch("PRAGMA foreign_key_check").unwrap();
         conn.execute_batch("PRAGMA table_info(u)").unwrap();
@@ -350,17 +295,11 @@ mod tests {
     #[test]
     fn schema_table_is_read_only_and_settings_restored() {
         let (mut conn, d, gate) = gated();
-        assert!(
-            conn.execute_batch("UPDATE sqlite_schema SET sql = 'x'")
-                .is_err()
-        );
+        assert!(conn.execute_batch("UPDATE sqlite_schema SET sql = 'x'").is_err());
         let _ = d;
         gate.remove(&mut conn).unwrap();
         assert!(!conn.db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE).unwrap());
-        assert!(
-            conn.db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA)
-                .unwrap()
-        );
+        assert!(conn.db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA).unwrap());
         assert!(conn.limit(Limit::SQLITE_LIMIT_ATTACHED).unwrap() > 0);
         // With the gate open, the host can end its transaction again.
         conn.execute_batch("COMMIT").unwrap();

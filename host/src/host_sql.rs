@@ -116,19 +116,11 @@ pub(crate) struct HostState {
 }
 
 fn invalid(message: impl Into<String>) -> SqlError {
-    SqlError {
-        kind: ErrorKind::Invalid,
-        code: 0,
-        message: message.into(),
-    }
+    SqlError { kind: ErrorKind::Invalid, code: 0, message: message.into() }
 }
 
 fn limit(message: impl Into<String>) -> SqlError {
-    SqlError {
-        kind: ErrorKind::Limit,
-        code: 0,
-        message: message.into(),
-    }
+    SqlError { kind: ErrorKind::Limit, code: 0, message: message.into() }
 }
 
 /// Quotes an SQL identifier: wrap in double quotes, double any inside.
@@ -141,10 +133,7 @@ fn summarize(sql: &str, params: &[Value]) -> String {
     let mut s = String::new();
     let trimmed = sql.trim();
     if trimmed.len() > MAX {
-        let cut = (0..=MAX)
-            .rev()
-            .find(|i| trimmed.is_char_boundary(*i))
-            .unwrap_or(0);
+        let cut = (0..=MAX).rev().find(|i| trimmed.is_char_boundary(*i)).unwrap_or(0);
         let _ = write!(s, "`{}…` ({} bytes)", &trimmed[..cut], trimmed.len());
     } else {
         let _ = write!(s, "`{trimmed}`");
@@ -165,12 +154,7 @@ fn summarize(sql: &str, params: &[Value]) -> String {
             })
             .collect();
         let more = if params.len() > 8 { ", …" } else { "" };
-        let _ = write!(
-            s,
-            " with {} param(s) [{}{more}]",
-            params.len(),
-            shown.join(", ")
-        );
+        let _ = write!(s, " with {} param(s) [{}{more}]", params.len(), shown.join(", "));
     }
     s
 }
@@ -204,10 +188,7 @@ impl HostState {
             // (interrupt, disk full, I/O). Anything run after that would
             // autocommit statement by statement, so stop the guest here.
             let why = match &result {
-                Err(e) => format!(
-                    "SQLite rolled back the migration's transaction after: {}",
-                    e.message
-                ),
+                Err(e) => format!("SQLite rolled back the migration's transaction after: {}", e.message),
                 Ok(_) => "the migration's transaction ended unexpectedly".to_owned(),
             };
             self.poisoned = Some(why.clone());
@@ -231,11 +212,7 @@ impl HostState {
             )));
         }
         if params.len() > limits.max_params {
-            return Err(limit(format!(
-                "{} parameters; the limit is {}",
-                params.len(),
-                limits.max_params
-            )));
+            return Err(limit(format!("{} parameters; the limit is {}", params.len(), limits.max_params)));
         }
         if let Ok(mut d) = self.denials.lock() {
             *d = None;
@@ -243,9 +220,7 @@ impl HostState {
         let conn = &self.conn;
         let mut stmt = match conn.prepare_cached(sql) {
             Ok(s) => s,
-            Err(rusqlite::Error::SqliteFailure(f, m))
-                if f.code == ErrorCode::ApiMisuse && m.is_none() =>
-            {
+            Err(rusqlite::Error::SqliteFailure(f, m)) if f.code == ErrorCode::ApiMisuse && m.is_none() => {
                 return Err(invalid("empty SQL statement"));
             }
             Err(e) => return Err(map_sqlite_error(e, &self.denials, &self.budget)),
@@ -351,44 +326,32 @@ impl HostState {
         for (what, v) in [("table", table), ("column", column)] {
             if v.is_empty() || v.contains('\0') {
                 let err = invalid(format!("{what} name must be non-empty and contain no NUL"));
-                self.stats.last_failure = Some(format!(
-                    "add-column-if-missing({table:?}, {column:?}): {}",
-                    err.message
-                ));
+                self.stats.last_failure =
+                    Some(format!("add-column-if-missing({table:?}, {column:?}): {}", err.message));
                 return Ok(Err(err));
             }
         }
-        let existing = self.query_sql(
-            "SELECT name FROM pragma_table_xinfo(?1)",
-            vec![Value::Text(table.to_owned())],
-        )?;
+        let existing =
+            self.query_sql("SELECT name FROM pragma_table_xinfo(?1)", vec![Value::Text(table.to_owned())])?;
         let existing = match existing {
             Ok(rows) => rows,
             Err(e) => return Ok(Err(e)),
         };
         if existing.values.is_empty() {
-            let err = SqlError {
-                kind: ErrorKind::Sqlite,
-                code: 1,
-                message: format!("no such table: {table}"),
-            };
-            self.stats.last_failure = Some(format!(
-                "add-column-if-missing({table:?}, {column:?}): {}",
-                err.message
-            ));
+            let err =
+                SqlError { kind: ErrorKind::Sqlite, code: 1, message: format!("no such table: {table}") };
+            self.stats.last_failure =
+                Some(format!("add-column-if-missing({table:?}, {column:?}): {}", err.message));
             return Ok(Err(err));
         }
-        let present = existing.values.iter().any(|row| {
-            matches!(row.first(), Some(Value::Text(name)) if name.eq_ignore_ascii_case(column))
-        });
+        let present = existing
+            .values
+            .iter()
+            .any(|row| matches!(row.first(), Some(Value::Text(name)) if name.eq_ignore_ascii_case(column)));
         if present {
             return Ok(Ok(false));
         }
-        let sql = format!(
-            "ALTER TABLE {} ADD COLUMN {} {decl}",
-            quote_ident(table),
-            quote_ident(column)
-        );
+        let sql = format!("ALTER TABLE {} ADD COLUMN {} {decl}", quote_ident(table), quote_ident(column));
         Ok(self.exec_sql(&sql, Vec::new())?.map(|_| true))
     }
 }
@@ -402,9 +365,9 @@ fn map_sqlite_error(e: rusqlite::Error, denials: &Denials, budget: &SqliteBudget
             (f, message)
         }
         // Prepare-time errors (syntax) carry the offending offset.
-        rusqlite::Error::SqlInputError {
-            error, msg, offset, ..
-        } if offset >= 0 => (error, format!("{msg} (at byte {offset})")),
+        rusqlite::Error::SqlInputError { error, msg, offset, .. } if offset >= 0 => {
+            (error, format!("{msg} (at byte {offset})"))
+        }
         rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg),
         rusqlite::Error::MultipleStatement => {
             return invalid("more than one statement; exec and query take exactly one");
@@ -423,17 +386,9 @@ fn map_sqlite_error(e: rusqlite::Error, denials: &Denials, budget: &SqliteBudget
     if f.code == ErrorCode::OperationInterrupted
         && let Some(reason) = budget.hit.lock().ok().and_then(|h| h.clone())
     {
-        return SqlError {
-            kind: ErrorKind::Limit,
-            code: f.extended_code,
-            message: reason,
-        };
+        return SqlError { kind: ErrorKind::Limit, code: f.extended_code, message: reason };
     }
-    SqlError {
-        kind: ErrorKind::Sqlite,
-        code: f.extended_code,
-        message,
-    }
+    SqlError { kind: ErrorKind::Sqlite, code: f.extended_code, message }
 }
 
 /// SQLITE_AUTH, the code every policy refusal carries to the guest.
@@ -454,9 +409,7 @@ impl SqliteBudget {
         }
         self.periods_left.store(left - 1, Ordering::Relaxed);
         if Instant::now() >= self.deadline {
-            self.set_hit(
-                "wall-clock deadline exceeded while inside SQLite (deadline limit)".to_owned(),
-            );
+            self.set_hit("wall-clock deadline exceeded while inside SQLite (deadline limit)".to_owned());
             return true;
         }
         false

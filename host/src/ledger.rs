@@ -49,14 +49,10 @@ pub struct LedgerRow {
 
 /// True when the database has a ledger table.
 pub fn exists(conn: &Connection) -> Result<bool> {
-    conn.query_row(
-        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-        [TABLE],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|r| r.is_some())
-    .map_err(Error::sqlite("reading sqlite_schema"))
+    conn.query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [TABLE], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+        .map_err(Error::sqlite("reading sqlite_schema"))
 }
 
 fn columns(conn: &Connection) -> Result<Vec<String>> {
@@ -74,13 +70,10 @@ fn columns(conn: &Connection) -> Result<Vec<String>> {
 /// columns it lacks. Runs in its own `BEGIN IMMEDIATE` transaction so
 /// concurrent starters never race on the DDL.
 pub fn ensure(conn: &Connection) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(Error::sqlite("starting the ledger transaction"))?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::sqlite("starting the ledger transaction"))?;
     let result = ensure_in_tx(conn);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = conn
-        .execute_batch(end)
-        .map_err(Error::sqlite("ending the ledger transaction"));
+    let ended = conn.execute_batch(end).map_err(Error::sqlite("ending the ledger transaction"));
     result.and(ended)
 }
 
@@ -106,9 +99,7 @@ fn ensure_in_tx(conn: &Connection) -> Result<()> {
     for (col, decl) in EXTRA_COLUMNS {
         if !have.iter().any(|h| h.eq_ignore_ascii_case(col)) {
             conn.execute_batch(&format!("ALTER TABLE {TABLE} ADD COLUMN {col} {decl}"))
-                .map_err(Error::sqlite(format!(
-                    "adding column {col} to schema_migrations"
-                )))?;
+                .map_err(Error::sqlite(format!("adding column {col} to schema_migrations")))?;
         }
     }
     Ok(())
@@ -142,11 +133,7 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
     // An adopted ledger that was never written by wasmig lacks the extra
     // columns; read NULL for them rather than altering a database in a read.
     let col = |c: &str| {
-        if has(c) {
-            c.to_owned()
-        } else {
-            format!("NULL AS {c}")
-        }
+        if has(c) { c.to_owned() } else { format!("NULL AS {c}") }
     };
     let sql = format!(
         "SELECT id, name, applied_at, {}, {}, {}, {}, {} FROM {TABLE} ORDER BY id",
@@ -156,9 +143,7 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
         col("world"),
         col("host_version")
     );
-    let mut stmt = conn
-        .prepare(&sql)
-        .map_err(Error::sqlite("reading schema_migrations"))?;
+    let mut stmt = conn.prepare(&sql).map_err(Error::sqlite("reading schema_migrations"))?;
     let rows = stmt
         .query_map([], |r| {
             Ok(LedgerRow {
@@ -180,16 +165,10 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
 /// True when migration `id` is recorded. Called inside the migration's
 /// transaction, after `BEGIN IMMEDIATE`, so the answer cannot go stale.
 pub fn is_applied(conn: &Connection, id: i64) -> Result<bool> {
-    conn.query_row(
-        "SELECT 1 FROM schema_migrations WHERE id = ?1",
-        [id],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|r| r.is_some())
-    .map_err(Error::sqlite(format!(
-        "checking schema_migrations for id {id}"
-    )))
+    conn.query_row("SELECT 1 FROM schema_migrations WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+        .map_err(Error::sqlite(format!("checking schema_migrations for id {id}")))
 }
 
 /// Records an applied migration (inside its transaction, before COMMIT).
@@ -209,10 +188,7 @@ pub fn record(conn: &Connection, row: &LedgerRow) -> Result<()> {
             row.host_version
         ],
     )
-    .map_err(Error::sqlite(format!(
-        "recording migration {} in schema_migrations",
-        row.id
-    )))?;
+    .map_err(Error::sqlite(format!("recording migration {} in schema_migrations", row.id)))?;
     Ok(())
 }
 
@@ -223,15 +199,8 @@ pub const AUDIT_TABLE: &str = "schema_migrations_audit";
 /// `id`: the ledger's digest moves from `old` to `new`, and an audit row
 /// keeps who-knows-why forever. Its own `BEGIN IMMEDIATE` transaction; fails
 /// if the ledger no longer holds `old` (someone else changed it meanwhile).
-pub fn accept_change(
-    conn: &Connection,
-    id: i64,
-    old: Option<&str>,
-    new: &str,
-    reason: &str,
-) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(Error::sqlite("starting the ledger transaction"))?;
+pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, reason: &str) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::sqlite("starting the ledger transaction"))?;
     let result = (|| {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations_audit (
@@ -250,9 +219,7 @@ pub fn accept_change(
                 "UPDATE schema_migrations SET checksum = ?2 WHERE id = ?1 AND checksum IS ?3",
                 params![id, new, old],
             )
-            .map_err(Error::sqlite(format!(
-                "updating the digest of migration {id}"
-            )))?;
+            .map_err(Error::sqlite(format!("updating the digest of migration {id}")))?;
         if changed != 1 {
             return Err(Error::Ledger(format!(
                 "migration {id} does not have digest {} in the ledger (changed meanwhile?)",
@@ -268,9 +235,7 @@ pub fn accept_change(
         Ok(())
     })();
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = conn
-        .execute_batch(end)
-        .map_err(Error::sqlite("ending the ledger transaction"));
+    let ended = conn.execute_batch(end).map_err(Error::sqlite("ending the ledger transaction"));
     result.and(ended)
 }
 
@@ -297,12 +262,7 @@ pub fn format_rfc3339(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -363,14 +323,9 @@ mod tests {
     #[test]
     fn refuses_foreign_ledger() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE schema_migrations (version TEXT)")
-            .unwrap();
+        conn.execute_batch("CREATE TABLE schema_migrations (version TEXT)").unwrap();
         let err = ensure(&conn).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("lacks column(s) id, name, applied_at"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("lacks column(s) id, name, applied_at"), "{err}");
         assert!(read_all(&conn).is_err());
     }
 }

@@ -13,12 +13,15 @@ mod host_sql;
 pub mod ledger;
 pub mod migrator;
 pub mod plugin;
+pub mod rehearse;
 pub mod sandbox;
 pub mod signing;
+pub mod snapshot;
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use host_sql::CallLimits;
-pub use migrator::{MigrationState, Migrator, Options, Report, StatusRow};
+pub use migrator::{MigrationState, Migrator, Options, Plan, Report, StatusRow, Step};
 pub use plugin::{Manifest, Plugin};
 pub use sandbox::Limits;
 pub use signing::{TrustPolicy, Verdict};

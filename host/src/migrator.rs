@@ -74,6 +74,23 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
+/// The pending migrations of a database, checked and compiled.
+#[derive(Clone)]
+pub struct Plan<'m> {
+    /// Migrations to run, in order.
+    pub steps: Vec<Step<'m>>,
+    /// Ids already in the ledger.
+    pub already_applied: Vec<i64>,
+}
+
+/// One pending migration, compiled.
+#[derive(Clone)]
+pub struct Step<'m> {
+    /// Its plugin file.
+    pub plugin: &'m Plugin,
+    compiled: Compiled,
+}
+
 /// Where a migration stands for a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -187,11 +204,7 @@ impl Migrator {
                 second: w[1].path.clone(),
             });
         }
-        Ok(Migrator {
-            plugins,
-            options,
-            sandbox: OnceLock::new(),
-        })
+        Ok(Migrator { plugins, options, sandbox: OnceLock::new() })
     }
 
     /// The plugins, in id order.
@@ -225,11 +238,7 @@ impl Migrator {
                 check_drift(p, row)?;
             }
         }
-        let pending: Vec<&Plugin> = self
-            .plugins
-            .iter()
-            .filter(|p| !ledger.contains_key(&p.id()))
-            .collect();
+        let pending: Vec<&Plugin> = self.plugins.iter().filter(|p| !ledger.contains_key(&p.id())).collect();
         if !self.options.allow_out_of_order
             && let (Some(&highest), Some(first)) = (ledger.keys().next_back(), pending.first())
             && first.id() < highest
@@ -252,45 +261,49 @@ impl Migrator {
     /// after each commit. Stops at the first failure, which is rolled back
     /// completely; later migrations do not run, and the next call resumes at
     /// the failed one.
-    pub fn apply_with(
-        &self,
-        conn: &mut Connection,
-        mut on_applied: impl FnMut(&Applied),
-    ) -> Result<Report> {
+    pub fn apply_with(&self, conn: &mut Connection, mut on_applied: impl FnMut(&Applied)) -> Result<Report> {
         let started = Instant::now();
-        ledger::ensure(conn)?;
-        let ledger = ledger::read_all(conn)?;
-        let pending = self.pending_given(&ledger)?;
-        let mut report = Report {
-            already_applied: self
-                .plugins
-                .iter()
-                .map(Plugin::id)
-                .filter(|id| ledger.contains_key(id))
-                .collect(),
-            ..Report::default()
-        };
-        if pending.is_empty() {
-            report.elapsed = started.elapsed();
-            return Ok(report);
-        }
-        // Compile everything first: a broken file must change nothing.
-        let sandbox = self.sandbox()?;
-        let compiled = pending
-            .iter()
-            .map(|p| sandbox.prepare(p).map(|c| (*p, c)))
-            .collect::<Result<Vec<_>>>()?;
-        for (plugin, c) in &compiled {
-            match self.apply_one(sandbox, conn, plugin, c)? {
+        let plan = self.plan(conn)?;
+        let mut report = Report { already_applied: plan.already_applied.clone(), ..Report::default() };
+        for step in &plan.steps {
+            match self.apply_step(conn, step)? {
                 Some(applied) => {
                     on_applied(&applied);
                     report.applied.push(applied);
                 }
-                None => report.applied_concurrently.push(plugin.id()),
+                None => report.applied_concurrently.push(step.plugin.id()),
             }
         }
         report.elapsed = started.elapsed();
         Ok(report)
+    }
+
+    /// Creates or adopts the ledger, refuses drift and out-of-order ids, and
+    /// compiles every pending component, so that [`Migrator::apply_step`] can
+    /// run them one by one. Nothing but the ledger table is written.
+    pub fn plan(&self, conn: &mut Connection) -> Result<Plan<'_>> {
+        ledger::ensure(conn)?;
+        let ledger = ledger::read_all(conn)?;
+        let pending = self.pending_given(&ledger)?;
+        let already_applied =
+            self.plugins.iter().map(Plugin::id).filter(|id| ledger.contains_key(id)).collect();
+        if pending.is_empty() {
+            // Nothing to run: no engine, no compilation.
+            return Ok(Plan { steps: Vec::new(), already_applied });
+        }
+        // Compile everything first: a broken file must change nothing.
+        let sandbox = self.sandbox()?;
+        let steps = pending
+            .into_iter()
+            .map(|plugin| sandbox.prepare(plugin).map(|compiled| Step { plugin, compiled }))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Plan { steps, already_applied })
+    }
+
+    /// Applies one planned migration in its own transaction. `Ok(None)` means
+    /// another process applied it meanwhile (nothing was run).
+    pub fn apply_step(&self, conn: &mut Connection, step: &Step<'_>) -> Result<Option<Applied>> {
+        self.apply_one(self.sandbox()?, conn, step.plugin, &step.compiled)
     }
 
     /// One migration in one transaction. `Ok(None)`: someone else applied it.
@@ -304,9 +317,7 @@ impl Migrator {
         let (id, name) = (plugin.id(), plugin.name().to_owned());
         let started = Instant::now();
         conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(Error::sqlite(format!(
-                "migration {id} ({name}): BEGIN IMMEDIATE"
-            )))?;
+            .map_err(Error::sqlite(format!("migration {id} ({name}): BEGIN IMMEDIATE")))?;
         let result = self.run_in_tx(sandbox, conn, plugin, compiled, started);
         match result {
             Ok(Some(applied)) => {
@@ -345,34 +356,18 @@ impl Migrator {
         // The store must own its data ('static), so the connection moves in
         // for the run and comes back after; an idle in-memory connection
         // holds its place meanwhile.
-        let placeholder = Connection::open_in_memory()
-            .map_err(Error::sqlite("opening a placeholder connection"))?;
+        let placeholder =
+            Connection::open_in_memory().map_err(Error::sqlite("opening a placeholder connection"))?;
         let taken = std::mem::replace(conn, placeholder);
         let (back, outcome) = sandbox.run(compiled, taken);
         *conn = back;
         let stats = match outcome {
             Outcome::Ok(stats) => stats,
-            Outcome::GuestErr {
-                message,
-                last_failure,
-            } => {
-                return Err(Error::GuestFailed {
-                    id,
-                    name,
-                    message,
-                    last_statement: last_failure,
-                });
+            Outcome::GuestErr { message, last_failure } => {
+                return Err(Error::GuestFailed { id, name, message, last_statement: last_failure });
             }
-            Outcome::Trap {
-                reason,
-                last_failure,
-            } => {
-                return Err(Error::Trap {
-                    id,
-                    name,
-                    reason,
-                    last_statement: last_failure,
-                });
+            Outcome::Trap { reason, last_failure } => {
+                return Err(Error::Trap { id, name, reason, last_statement: last_failure });
             }
             Outcome::Host(e) => return Err(e),
         };
@@ -398,27 +393,15 @@ impl Migrator {
                 host_version: Some(crate::VERSION.to_owned()),
             },
         )?;
-        Ok(Some(Applied {
-            id,
-            name,
-            duration,
-            stats,
-        }))
+        Ok(Some(Applied { id, name, duration, stats }))
     }
 
     /// Accepts a known change to applied migration `id`'s file: the ledger
     /// takes the file's new digest and an audit row records `reason`.
     /// Refused unless the migration is applied and its file really drifted.
-    pub fn accept_drift(
-        &self,
-        conn: &Connection,
-        id: i64,
-        reason: &str,
-    ) -> Result<(Option<String>, String)> {
+    pub fn accept_drift(&self, conn: &Connection, id: i64, reason: &str) -> Result<(Option<String>, String)> {
         if reason.trim().is_empty() {
-            return Err(Error::Ledger(
-                "accepting a changed migration needs a reason".into(),
-            ));
+            return Err(Error::Ledger("accepting a changed migration needs a reason".into()));
         }
         let plugin = self
             .plugins
@@ -426,13 +409,9 @@ impl Migrator {
             .find(|p| p.id() == id)
             .ok_or_else(|| Error::Ledger(format!("no migration file with id {id}")))?;
         let ledger = ledger::read_all(conn)?;
-        let row = ledger
-            .get(&id)
-            .ok_or_else(|| Error::Ledger(format!("migration {id} is not applied")))?;
+        let row = ledger.get(&id).ok_or_else(|| Error::Ledger(format!("migration {id} is not applied")))?;
         if row.checksum.as_deref() == Some(plugin.digest.as_str()) {
-            return Err(Error::Ledger(format!(
-                "migration {id} has not changed; nothing to accept"
-            )));
+            return Err(Error::Ledger(format!("migration {id} has not changed; nothing to accept")));
         }
         ledger::accept_change(conn, id, row.checksum.as_deref(), &plugin.digest, reason)?;
         Ok((row.checksum.clone(), plugin.digest.clone()))
@@ -480,11 +459,7 @@ impl Migrator {
                     StatusRow {
                         id: p.id(),
                         name: p.name().to_owned(),
-                        state: if drifted {
-                            MigrationState::Drifted
-                        } else {
-                            MigrationState::Applied
-                        },
+                        state: if drifted { MigrationState::Drifted } else { MigrationState::Applied },
                         applied_at: Some(l.applied_at.clone()),
                         file: Some(p.path.clone()),
                         digest: Some(p.digest.clone()),

@@ -71,8 +71,7 @@ impl Manifest {
 
     /// Decodes and validates manifest bytes.
     pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let m: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid: {e}"))?;
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid: {e}"))?;
         m.validate()?;
         Ok(m)
     }
@@ -91,23 +90,14 @@ impl Manifest {
             ));
         }
         if self.id < 1 {
-            return Err(format!(
-                "migration id must be a positive integer, got {}",
-                self.id
-            ));
+            return Err(format!("migration id must be a positive integer, got {}", self.id));
         }
         validate_name(&self.name)?;
         if self.world != WORLD {
-            return Err(format!(
-                "component targets world {:?}; this wasmig supports {WORLD:?}",
-                self.world
-            ));
+            return Err(format!("component targets world {:?}; this wasmig supports {WORLD:?}", self.world));
         }
         if !self.capabilities.is_empty() {
-            return Err(format!(
-                "unknown capabilities requested: {}",
-                self.capabilities.join(", ")
-            ));
+            return Err(format!("unknown capabilities requested: {}", self.capabilities.join(", ")));
         }
         Ok(())
     }
@@ -122,18 +112,10 @@ impl Manifest {
 /// Checks a migration name: 1 to 100 characters of `[A-Za-z0-9_-]`.
 pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     if name.is_empty() || name.len() > 100 {
-        return Err(format!(
-            "migration name must be 1 to 100 characters, got {}",
-            name.len()
-        ));
+        return Err(format!("migration name must be 1 to 100 characters, got {}", name.len()));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
-    {
-        return Err(format!(
-            "migration name {name:?} contains {c:?}; use letters, digits, '_' and '-'"
-        ));
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+        return Err(format!("migration name {name:?} contains {c:?}; use letters, digits, '_' and '-'"));
     }
     Ok(())
 }
@@ -172,11 +154,9 @@ pub fn sections(bytes: &[u8]) -> std::result::Result<Vec<Section<'_>>, String> {
     }
     let version: [u8; 4] = bytes[4..8].try_into().expect("4 bytes");
     if version == CORE_MODULE_VERSION {
-        return Err(
-            "this is a core WebAssembly module, not a component; build the migration \
+        return Err("this is a core WebAssembly module, not a component; build the migration \
                     with the component linker (wasm-component-ld)"
-                .to_owned(),
-        );
+            .to_owned());
     }
     if version != COMPONENT_VERSION {
         return Err(format!(
@@ -190,8 +170,8 @@ pub fn sections(bytes: &[u8]) -> std::result::Result<Vec<Section<'_>>, String> {
         let start = pos;
         let id = bytes[pos];
         pos += 1;
-        let size = read_leb_u32(bytes, &mut pos)
-            .map_err(|e| format!("section at byte {start}: {e}"))? as usize;
+        let size =
+            read_leb_u32(bytes, &mut pos).map_err(|e| format!("section at byte {start}: {e}"))? as usize;
         let end = pos
             .checked_add(size)
             .filter(|end| *end <= bytes.len())
@@ -200,8 +180,7 @@ pub fn sections(bytes: &[u8]) -> std::result::Result<Vec<Section<'_>>, String> {
         let (name, data) = if id == 0 {
             let mut p = 0;
             let len = read_leb_u32(payload, &mut p)
-                .map_err(|e| format!("custom section at byte {start}: {e}"))?
-                as usize;
+                .map_err(|e| format!("custom section at byte {start}: {e}"))? as usize;
             let name_end = p
                 .checked_add(len)
                 .filter(|e| *e <= payload.len())
@@ -212,12 +191,7 @@ pub fn sections(bytes: &[u8]) -> std::result::Result<Vec<Section<'_>>, String> {
         } else {
             (None, payload)
         };
-        out.push(Section {
-            id,
-            name,
-            data,
-            range: start..end,
-        });
+        out.push(Section { id, name, data, range: start..end });
         pos = end;
     }
     Ok(out)
@@ -263,10 +237,7 @@ fn leb_u32(out: &mut Vec<u8>, mut v: u32) {
 /// Returns `component` with `manifest` as its manifest section (replacing an
 /// existing one). Refuses a file that already carries signatures, since
 /// changing the manifest would silently invalidate them.
-pub fn with_manifest(
-    component: &[u8],
-    manifest: &Manifest,
-) -> std::result::Result<Vec<u8>, String> {
+pub fn with_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, String> {
     manifest.validate()?;
     let secs = sections(component)?;
     if secs.iter().any(|s| s.name == Some(SIGNATURE_SECTION)) {
@@ -287,9 +258,8 @@ pub fn with_manifest(
 pub fn read_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
     let secs = sections(bytes)?;
     let mut found = secs.iter().filter(|s| s.name == Some(MANIFEST_SECTION));
-    let section = found
-        .next()
-        .ok_or("no wasmig manifest section; package the component with `wasmig pack`")?;
+    let section =
+        found.next().ok_or("no wasmig manifest section; package the component with `wasmig pack`")?;
     if found.next().is_some() {
         return Err("more than one wasmig manifest section".to_owned());
     }
@@ -326,12 +296,7 @@ impl Plugin {
     /// section structure, signature against `trust`, manifest, and that the
     /// file name agrees with the manifest. Nothing signed is parsed beyond
     /// the section walk until its signature has been checked.
-    pub fn from_bytes(
-        path: &Path,
-        bytes: Vec<u8>,
-        trust: &TrustPolicy,
-        max_size: u64,
-    ) -> Result<Plugin> {
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>, trust: &TrustPolicy, max_size: u64) -> Result<Plugin> {
         if bytes.len() as u64 > max_size {
             return Err(Error::bad_plugin(
                 path,
@@ -339,20 +304,12 @@ impl Plugin {
             ));
         }
         sections(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
-        let verdict = trust.check(&bytes).map_err(|reason| Error::Untrusted {
-            path: path.to_owned(),
-            reason,
-        })?;
+        let verdict =
+            trust.check(&bytes).map_err(|reason| Error::Untrusted { path: path.to_owned(), reason })?;
         let manifest = read_manifest(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
         check_file_name(path, &manifest)?;
         let digest = content_digest(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
-        Ok(Plugin {
-            path: path.to_owned(),
-            manifest,
-            bytes,
-            digest,
-            verdict,
-        })
+        Ok(Plugin { path: path.to_owned(), manifest, bytes, digest, verdict })
     }
 
     /// Reads and checks one plugin file (see [`Plugin::from_bytes`]).
@@ -381,8 +338,8 @@ pub fn pack(
     manifest.validate()?;
     let already_signed = signing::signature_info(component)?.is_some();
     let unsigned = if already_signed {
-        let existing = read_manifest(component)
-            .map_err(|e| format!("signed input has no usable manifest: {e}"))?;
+        let existing =
+            read_manifest(component).map_err(|e| format!("signed input has no usable manifest: {e}"))?;
         if existing != *manifest {
             return Err(format!(
                 "the input is already signed as id {} name {:?}; changing its manifest would \
@@ -406,10 +363,7 @@ pub fn pack(
 /// The file name must be `<id>_<name>.wasm` (any zero padding) and agree with
 /// the manifest, so a file cannot be renamed to run earlier or later.
 fn check_file_name(path: &Path, m: &Manifest) -> Result<()> {
-    let file = path
-        .file_name()
-        .and_then(|f| f.to_str())
-        .unwrap_or_default();
+    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
     let stem = file.strip_suffix(".wasm").unwrap_or(file);
     let parsed = stem.split_once('_').and_then(|(id, name)| {
         let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
@@ -431,9 +385,7 @@ fn check_file_name(path: &Path, m: &Manifest) -> Result<()> {
 
 /// The names a component imports and exports at its top level, read without
 /// compiling it (nested core modules and components are skipped).
-pub fn component_interface(
-    bytes: &[u8],
-) -> std::result::Result<(Vec<String>, Vec<String>), String> {
+pub fn component_interface(bytes: &[u8]) -> std::result::Result<(Vec<String>, Vec<String>), String> {
     use wasmparser::{Parser, Payload};
     let (mut imports, mut exports) = (Vec::new(), Vec::new());
     let mut depth = 0usize;
@@ -443,24 +395,12 @@ pub fn component_interface(
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
-                    imports.push(
-                        import
-                            .map_err(|e| format!("malformed import: {e}"))?
-                            .name
-                            .name
-                            .to_owned(),
-                    );
+                    imports.push(import.map_err(|e| format!("malformed import: {e}"))?.name.name.to_owned());
                 }
             }
             Payload::ComponentExportSection(reader) if depth == 0 => {
                 for export in reader {
-                    exports.push(
-                        export
-                            .map_err(|e| format!("malformed export: {e}"))?
-                            .name
-                            .name
-                            .to_owned(),
-                    );
+                    exports.push(export.map_err(|e| format!("malformed export: {e}"))?.name.name.to_owned());
                 }
             }
             _ => {}
@@ -518,11 +458,7 @@ mod tests {
     fn core_module_and_garbage_are_refused() {
         let mut core = b"\0asm".to_vec();
         core.extend_from_slice(&CORE_MODULE_VERSION);
-        assert!(
-            sections(&core)
-                .unwrap_err()
-                .contains("core WebAssembly module")
-        );
+        assert!(sections(&core).unwrap_err().contains("core WebAssembly module"));
         assert!(sections(b"hello world!").unwrap_err().contains("magic"));
         let mut truncated = tiny_component();
         truncated.pop();
@@ -534,30 +470,20 @@ mod tests {
         let base = with_manifest(&tiny_component(), &Manifest::new(1, "a")).unwrap();
         let mut signed = base.clone();
         signed.extend_from_slice(&encode_custom_section(SIGNATURE_SECTION, b"sig"));
-        assert_eq!(
-            content_digest(&base).unwrap(),
-            content_digest(&signed).unwrap()
-        );
+        assert_eq!(content_digest(&base).unwrap(), content_digest(&signed).unwrap());
         let other = with_manifest(&tiny_component(), &Manifest::new(1, "b")).unwrap();
-        assert_ne!(
-            content_digest(&base).unwrap(),
-            content_digest(&other).unwrap()
-        );
+        assert_ne!(content_digest(&base).unwrap(), content_digest(&other).unwrap());
     }
 
     #[test]
     fn manifest_validation() {
         assert!(
-            Manifest::decode(
-                br#"{"format":1,"id":0,"name":"x","world":"wasmig:migration/migration@0.1.0"}"#
-            )
-            .is_err()
+            Manifest::decode(br#"{"format":1,"id":0,"name":"x","world":"wasmig:migration/migration@0.1.0"}"#)
+                .is_err()
         );
         assert!(
-            Manifest::decode(
-                br#"{"format":2,"id":1,"name":"x","world":"wasmig:migration/migration@0.1.0"}"#
-            )
-            .is_err()
+            Manifest::decode(br#"{"format":2,"id":1,"name":"x","world":"wasmig:migration/migration@0.1.0"}"#)
+                .is_err()
         );
         assert!(
             Manifest::decode(
@@ -565,16 +491,16 @@ mod tests {
             )
             .is_err()
         );
-        assert!(
-            Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"other:w/w@1.0.0"}"#)
-                .is_err()
-        );
-        assert!(Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.1.0","extra":1}"#).is_err());
+        assert!(Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"other:w/w@1.0.0"}"#).is_err());
         assert!(
             Manifest::decode(
-                br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.1.0"}"#
+                br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.1.0","extra":1}"#
             )
-            .is_ok()
+            .is_err()
+        );
+        assert!(
+            Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.1.0"}"#)
+                .is_ok()
         );
     }
 

@@ -132,9 +132,7 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("Sandbox").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -169,15 +167,7 @@ impl Sandbox {
                 })
                 .map_err(|e| Error::Sandbox(format!("starting the epoch ticker: {e}")))?
         };
-        Ok(Sandbox {
-            engine,
-            linker,
-            limits,
-            _ticker: Ticker {
-                stop,
-                handle: Some(handle),
-            },
-        })
+        Ok(Sandbox { engine, linker, limits, _ticker: Ticker { stop, handle: Some(handle) } })
     }
 
     /// The limits every run uses.
@@ -188,12 +178,8 @@ impl Sandbox {
     /// Compiles `plugin`'s bytes (the same bytes that were checked), refuses
     /// imports other than `sql`, and type-checks it against the world.
     pub fn prepare(&self, plugin: &Plugin) -> Result<Compiled> {
-        let invalid = |reason: String| Error::InvalidComponent {
-            path: plugin.path.clone(),
-            reason,
-        };
-        let component =
-            Component::new(&self.engine, &plugin.bytes).map_err(|e| invalid(format!("{e:#}")))?;
+        let invalid = |reason: String| Error::InvalidComponent { path: plugin.path.clone(), reason };
+        let component = Component::new(&self.engine, &plugin.bytes).map_err(|e| invalid(format!("{e:#}")))?;
         let foreign: Vec<String> = bindings::import_names(&self.engine, &component)
             .into_iter()
             .filter(|n| n != bindings::SQL_IMPORT)
@@ -205,10 +191,7 @@ impl Sandbox {
                 bindings::SQL_IMPORT
             )));
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
         let prepared = Prepared::new(pre).map_err(|e| invalid(format!("{e:#}")))?;
         Ok(Compiled { prepared })
     }
@@ -262,22 +245,15 @@ impl Sandbox {
             Err(e) => Err(e),
         };
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let HostState {
-            mut conn, stats, ..
-        } = store.into_data();
+        let HostState { mut conn, stats, .. } = store.into_data();
         conn.progress_handler(0, None::<fn() -> bool>).ok();
         let restored = gate.remove(&mut conn);
         let outcome = match (result, restored) {
             (_, Err(e)) => Outcome::Host(e),
-            (Ok(Ok(())), Ok(())) => Outcome::Ok(RunStats {
-                calls: stats.calls,
-                rows_changed: stats.rows_changed,
-                fuel_used,
-            }),
-            (Ok(Err(message)), Ok(())) => Outcome::GuestErr {
-                message,
-                last_failure: stats.last_failure,
-            },
+            (Ok(Ok(())), Ok(())) => {
+                Outcome::Ok(RunStats { calls: stats.calls, rows_changed: stats.rows_changed, fuel_used })
+            }
+            (Ok(Err(message)), Ok(())) => Outcome::GuestErr { message, last_failure: stats.last_failure },
             (Err(trap), Ok(())) => Outcome::Trap {
                 reason: describe_trap(&trap, &limits, &budget),
                 last_failure: stats.last_failure,
@@ -295,24 +271,17 @@ fn describe_trap(err: &wasmtime::Error, limits: &Limits, budget: &SqliteBudget) 
             format!("deadline limit exceeded ({:?} wall-clock)", limits.deadline)
         }
         Some(Trap::StackOverflow) => {
-            format!(
-                "stack limit exceeded ({} KiB; runaway recursion?)",
-                limits.max_stack_bytes / 1024
-            )
+            format!("stack limit exceeded ({} KiB; runaway recursion?)", limits.max_stack_bytes / 1024)
         }
-        Some(Trap::UnreachableCodeReached) => {
-            "guest panicked (wasm `unreachable` executed)".to_owned()
+        Some(Trap::UnreachableCodeReached) => "guest panicked (wasm `unreachable` executed)".to_owned(),
+        Some(Trap::MemoryOutOfBounds) => {
+            "guest memory access out of bounds (a guest bug, or its shadow stack overflowed)".to_owned()
         }
         Some(other) => format!("wasm trap: {other}"),
         None => {
             let msg = format!("{err:#}");
-            if msg.contains("forcing trap when growing memory")
-                || msg.contains("memory minimum size")
-            {
-                format!(
-                    "memory limit exceeded ({} MiB): {msg}",
-                    limits.max_memory_bytes / (1024 * 1024)
-                )
+            if msg.contains("forcing trap when growing memory") || msg.contains("memory minimum size") {
+                format!("memory limit exceeded ({} MiB): {msg}", limits.max_memory_bytes / (1024 * 1024))
             } else if let Some(hit) = budget.hit.lock().ok().and_then(|h| h.clone()) {
                 format!("{hit}: {msg}")
             } else {

@@ -71,18 +71,10 @@ impl TrustPolicy {
         let mut keys = Vec::new();
         for f in files {
             for key in read_public_keys(f)? {
-                keys.push(TrustedKey {
-                    id: key_id(&key),
-                    key,
-                    source: f.clone(),
-                });
+                keys.push(TrustedKey { id: key_id(&key), key, source: f.clone() });
             }
         }
-        Ok(TrustPolicy {
-            keys,
-            min_signers: 1,
-            allow_unsigned: false,
-        })
+        Ok(TrustPolicy { keys, min_signers: 1, allow_unsigned: false })
     }
 
     /// Checks `bytes` (a whole plugin file) against the policy.
@@ -131,11 +123,7 @@ fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, String> {
     if let Ok(pk) = PublicKey::from_any(&data) {
         // from_any takes the first OpenSSH key of a list; read them all.
         if let Ok(text) = std::str::from_utf8(&data)
-            && text
-                .lines()
-                .filter(|l| l.trim_start().starts_with("ssh-ed25519"))
-                .count()
-                > 1
+            && text.lines().filter(|l| l.trim_start().starts_with("ssh-ed25519")).count() > 1
         {
             return read_openssh_list(path, text);
         }
@@ -170,10 +158,7 @@ pub fn read_secret_key(path: &Path) -> Result<SecretKey, String> {
 
 /// The public half of a secret key.
 pub fn public_of(sk: &SecretKey) -> PublicKey {
-    PublicKey {
-        pk: sk.sk.public_key(),
-        key_id: None,
-    }
+    PublicKey { pk: sk.sk.public_key(), key_id: None }
 }
 
 /// Writes a new key pair: the secret key at `path` (readable by the owner
@@ -183,16 +168,12 @@ pub fn keygen(path: &Path) -> Result<String, String> {
     let pub_path = pub_path(path);
     for p in [path, pub_path.as_path()] {
         if p.exists() {
-            return Err(format!(
-                "{} already exists; refusing to overwrite a key",
-                p.display()
-            ));
+            return Err(format!("{} already exists; refusing to overwrite a key", p.display()));
         }
     }
     let kp = KeyPair::generate();
     write_private(path, &kp.sk.to_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::write(&pub_path, kp.pk.to_bytes())
-        .map_err(|e| format!("{}: {e}", pub_path.display()))?;
+    std::fs::write(&pub_path, kp.pk.to_bytes()).map_err(|e| format!("{}: {e}", pub_path.display()))?;
     Ok(key_id(&kp.pk))
 }
 
@@ -207,11 +188,7 @@ pub fn pub_path(path: &Path) -> PathBuf {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     f.write_all(bytes)
 }
 
@@ -224,21 +201,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// second key can sign during a key rotation). The signature covers every
 /// section, the manifest included.
 pub fn sign(bytes: &[u8], sk: &SecretKey) -> Result<Vec<u8>, String> {
-    let module =
-        Module::deserialize(&mut &bytes[..]).map_err(|e| format!("reading sections: {e}"))?;
+    let module = Module::deserialize(&mut &bytes[..]).map_err(|e| format!("reading sections: {e}"))?;
     let pk = public_of(sk).attach_default_key_id();
-    let (signed, _) = sk
-        .sign_multi(module, pk.key_id(), false, false)
-        .map_err(|e| match e {
-            wasmsign2::WSError::DuplicateSignature => {
-                "the file is already signed by this key".to_owned()
-            }
-            other => format!("signing: {other}"),
-        })?;
+    let (signed, _) = sk.sign_multi(module, pk.key_id(), false, false).map_err(|e| match e {
+        wasmsign2::WSError::DuplicateSignature => "the file is already signed by this key".to_owned(),
+        other => format!("signing: {other}"),
+    })?;
     let mut out = Vec::with_capacity(bytes.len() + 128);
-    signed
-        .serialize(&mut out)
-        .map_err(|e| format!("writing: {e}"))?;
+    signed.serialize(&mut out).map_err(|e| format!("writing: {e}"))?;
     Ok(out)
 }
 
@@ -256,12 +226,8 @@ pub struct SignatureInfo {
 /// would ignore such a section and it has no honest use.
 pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, String> {
     let secs = crate::plugin::sections(bytes)?;
-    let positions: Vec<usize> = secs
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.name == Some(SIGNATURE_SECTION))
-        .map(|(i, _)| i)
-        .collect();
+    let positions: Vec<usize> =
+        secs.iter().enumerate().filter(|(_, s)| s.name == Some(SIGNATURE_SECTION)).map(|(i, _)| i).collect();
     match positions.as_slice() {
         [] => Ok(None),
         [0] => {
@@ -270,12 +236,7 @@ pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, String> {
             let mut key_ids = Vec::new();
             for set in &data.signed_hashes_set {
                 for sig in &set.signatures {
-                    key_ids.push(
-                        sig.key_id
-                            .as_ref()
-                            .map(hex::encode)
-                            .unwrap_or_else(|| "-".into()),
-                    );
+                    key_ids.push(sig.key_id.as_ref().map(hex::encode).unwrap_or_else(|| "-".into()));
                 }
             }
             let count = key_ids.len();

@@ -14,18 +14,14 @@ use tempfile::TempDir;
 fn wasmig(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
     cmd.args(args);
-    if matches!(args.first(), Some(&"apply" | &"status" | &"verify")) && !args.contains(&"--trust")
-    {
+    if matches!(args.first(), Some(&"apply" | &"status" | &"verify")) && !args.contains(&"--trust") {
         cmd.arg("--trust").arg(test_pub("dev"));
     }
     cmd.output().expect("running wasmig")
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 fn s(p: &Path) -> &str {
@@ -71,13 +67,7 @@ fn pack_apply_status_on_a_real_file() {
     assert!(o.status.success());
     let (out, _) = text(&o);
     assert!(out.contains("does not exist yet"), "{out}");
-    assert_eq!(
-        out.lines()
-            .filter(|l| l.split_whitespace().nth(2) == Some("pending"))
-            .count(),
-        4,
-        "{out}"
-    );
+    assert_eq!(out.lines().filter(|l| l.split_whitespace().nth(2) == Some("pending")).count(), 4, "{out}");
     assert!(!e.db.exists(), "status never creates the database");
 
     let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
@@ -95,49 +85,28 @@ fn pack_apply_status_on_a_real_file() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            (
-                m["id"].as_i64().unwrap(),
-                m["state"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|m| (m["id"].as_i64().unwrap(), m["state"].as_str().unwrap().to_owned()))
         .collect();
-    assert_eq!(
-        states,
-        (1..=4)
-            .map(|i| (i, "applied".to_owned()))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(states, (1..=4).map(|i| (i, "applied".to_owned())).collect::<Vec<_>>());
     assert_eq!(ledger_ids(&e.db), vec![1, 2, 3, 4]);
 
     // A migration whose file disappeared is reported, not forgotten.
     std::fs::remove_file(e.dir.join("0004_rebuild.wasm")).unwrap();
     let (out, _) = text(&wasmig(&["status", "--db", s(&e.db), s(&e.dir)]));
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with("0004") && l.contains("applied-but-missing-file")),
-        "{out}"
-    );
+    assert!(out.lines().any(|l| l.starts_with("0004") && l.contains("applied-but-missing-file")), "{out}");
 }
 
 #[test]
 fn failed_migration_exits_1_and_leaves_the_file_unchanged() {
     let e = env();
     pack_examples(&e.dir, 1);
-    assert!(
-        wasmig(&["apply", "--db", s(&e.db), s(&e.dir)])
-            .status
-            .success()
-    );
+    assert!(wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]).status.success());
     let before = std::fs::read(&e.db).unwrap();
     pack(&e.dir, "faulty-err-after-create", 2, "broken");
     let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("migration 2 (broken) failed and was rolled back"),
-        "{err}"
-    );
+    assert!(err.contains("migration 2 (broken) failed and was rolled back"), "{err}");
     assert_eq!(std::fs::read(&e.db).unwrap(), before);
 }
 
@@ -164,24 +133,12 @@ fn refused_input_exits_3_naming_the_files() {
     let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
-    assert!(
-        err.contains("file name does not match its manifest"),
-        "{err}"
-    );
+    assert!(err.contains("file name does not match its manifest"), "{err}");
 
     // A core module (not a component) is refused when packing.
     let core = e.dir.join("core.bin");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
-    let o = wasmig(&[
-        "pack",
-        s(&core),
-        "--id",
-        "5",
-        "--name",
-        "x",
-        "--out",
-        s(&e.dir),
-    ]);
+    let o = wasmig(&["pack", s(&core), "--id", "5", "--name", "x", "--out", s(&e.dir)]);
     assert_eq!(o.status.code(), Some(3));
     assert!(text(&o).1.contains("core WebAssembly module"));
 }
@@ -210,10 +167,7 @@ fn keygen_pack_verify_inspect() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let o = wasmig(&["keygen", "--out", s(&key)]);
     assert_eq!(o.status.code(), Some(3), "never overwrites a key");
@@ -238,39 +192,23 @@ fn keygen_pack_verify_inspect() {
     let (out_text, err) = text(&o);
     assert!(o.status.success(), "{out_text}{err}");
     assert!(
-        out_text.starts_with("0001")
-            && out_text.contains("baseline")
-            && out_text.contains("trusted"),
+        out_text.starts_with("0001") && out_text.contains("baseline") && out_text.contains("trusted"),
         "{out_text}"
     );
 
     // Judged against another key, the same file is refused (exit 3).
-    let o = wasmig(&[
-        "verify",
-        "--trust",
-        s(&test_pub("dev")),
-        s(&e.dir),
-        "--json",
-    ]);
+    let o = wasmig(&["verify", "--trust", s(&test_pub("dev")), s(&e.dir), "--json"]);
     assert_eq!(o.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["refused"], 1);
-    assert!(
-        v["files"][0]["verdict"]
-            .as_str()
-            .unwrap()
-            .starts_with("REFUSED")
-    );
+    assert!(v["files"][0]["verdict"].as_str().unwrap().starts_with("REFUSED"));
     assert_eq!(v["files"][0]["signers"].as_array().unwrap().len(), 1);
 
     let o = wasmig(&["inspect", s(&out), "--json", "--trust", s(&pub_key)]);
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["manifest"]["id"], 1);
-    assert_eq!(
-        v["imports"],
-        serde_json::json!(["wasmig:migration/sql@0.1.0"])
-    );
+    assert_eq!(v["imports"], serde_json::json!(["wasmig:migration/sql@0.1.0"]));
     assert_eq!(v["exports"], serde_json::json!(["up"]));
     assert_eq!(v["signature_count"], 1);
     assert!(v["verdict"].as_str().unwrap().starts_with("trusted"));
@@ -288,8 +226,34 @@ fn unsigned_files_need_an_explicit_flag_and_are_flagged_loudly() {
     assert!(text(&o).1.contains("WARNING: 1 UNSIGNED migration(s)"));
     let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir), "--allow-unsigned"]);
     let (out, err) = text(&o);
-    assert!(
-        err.contains("UNSIGNED") && out.contains("UNSIGNED"),
-        "{out}{err}"
-    );
+    assert!(err.contains("UNSIGNED") && out.contains("UNSIGNED"), "{out}{err}");
+}
+
+#[test]
+fn test_rehearses_on_a_copy_and_never_writes_the_real_file() {
+    let e = env();
+    load_fixture(&e.db, "legacy-versioned.sql");
+    let before = std::fs::read(&e.db).unwrap();
+    pack_examples(&e.dir, 3);
+    let o = wasmig(&["test", "--trust", s(&test_pub("dev")), "--db", s(&e.db), s(&e.dir), "--json"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let steps = v["rehearsal"]["steps"].as_array().unwrap();
+    assert_eq!(v["rehearsal"]["already_applied"], serde_json::json!([1]));
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["outcome"], "ok");
+    assert_eq!(steps[1]["rows_changed"], 2, "the backfill updated both images");
+    assert!(steps[0]["schema_diff"][0].as_str().unwrap().starts_with("+ index vms_image_state"));
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "the real database was not written");
+
+    // A failing migration is reported with its reason; later ones are not reached.
+    pack(&e.dir, "faulty-err-after-create", 4, "broken");
+    pack(&e.dir, "example-rebuild", 5, "rebuild");
+    let o = wasmig(&["test", "--trust", s(&test_pub("dev")), "--db", s(&e.db), s(&e.dir)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(out.contains("0004 broken — FAILED") && out.contains("deliberate failure"), "{out}");
+    assert!(out.contains("0005 rebuild — not reached"), "{out}");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before);
 }

@@ -33,6 +33,8 @@ pub fn guest_out_dir() -> &'static Path {
                 "--target",
                 "wasm32-unknown-unknown",
                 "--workspace",
+                "--lib",
+                "--examples",
                 "--quiet",
             ])
             // Own target dir: the outer `cargo test` holds the lock on its own.
@@ -42,10 +44,7 @@ pub fn guest_out_dir() -> &'static Path {
             .env_remove("CARGO_BUILD_TARGET")
             .status()
             .expect("running cargo to build the guest components");
-        assert!(
-            status.success(),
-            "building guest components failed: {status}"
-        );
+        assert!(status.success(), "building guest components failed: {status}");
         target.join("wasm32-unknown-unknown").join("release")
     })
 }
@@ -80,15 +79,18 @@ pub fn trust() -> wasmig::TrustPolicy {
 
 /// Default options, trusting test key "dev".
 pub fn options() -> wasmig::Options {
-    wasmig::Options {
-        trust: trust(),
-        ..wasmig::Options::default()
-    }
+    wasmig::Options { trust: trust(), ..wasmig::Options::default() }
 }
 
 /// A migrator over `dir` trusting test key "dev".
 pub fn migrator(dir: &Path) -> wasmig::Result<wasmig::Migrator> {
     wasmig::Migrator::from_dir_with(dir, options())
+}
+
+/// The bytes of faulty-corpus example `name` (`guest-migrations/faulty/corpus/examples/`).
+pub fn corpus_bytes(name: &str) -> Vec<u8> {
+    let path = guest_out_dir().join("examples").join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 /// Packages guest `crate_name` as migration `id`/`name` into `dir`, signed
@@ -100,8 +102,7 @@ pub fn pack(dir: &Path, crate_name: &str, id: i64, name: &str) -> PathBuf {
 /// Like [`pack`], signed by each named test key in turn (none: unsigned).
 pub fn pack_with(dir: &Path, crate_name: &str, id: i64, name: &str, keys: &[&str]) -> PathBuf {
     let manifest = wasmig::Manifest::new(id, name);
-    let mut bytes =
-        wasmig::plugin::pack(&guest_bytes(crate_name), &manifest, None).expect("packing");
+    let mut bytes = wasmig::plugin::pack(&guest_bytes(crate_name), &manifest, None).expect("packing");
     for k in keys {
         let sk = wasmig::signing::read_secret_key(&test_key(k)).unwrap();
         bytes = wasmig::plugin::pack(&bytes, &manifest, Some(&sk)).expect("signing");
@@ -128,27 +129,20 @@ pub fn pack_examples(dir: &Path, upto: i64) {
 
 /// The SQL of a fixture database from `../shared/fixtures/`.
 pub fn fixture_sql(name: &str) -> String {
-    let path = repo_root()
-        .parent()
-        .expect("root has a parent")
-        .join("shared/fixtures")
-        .join(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
+    let path = repo_root().parent().expect("root has a parent").join("shared/fixtures").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
 }
 
 /// Creates `db` from a fixture.
 pub fn load_fixture(db: &Path, name: &str) {
     let conn = Connection::open(db).expect("open fixture db");
-    conn.execute_batch(&fixture_sql(name))
-        .expect("load fixture");
+    conn.execute_batch(&fixture_sql(name)).expect("load fixture");
 }
 
 /// Everything observable in a database: every schema object's SQL and every
 /// row of every table, in a stable order, as text.
 pub fn snapshot(db: &Path) -> String {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open for snapshot");
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open for snapshot");
     snapshot_conn(&conn)
 }
 
@@ -156,9 +150,7 @@ pub fn snapshot(db: &Path) -> String {
 pub fn snapshot_conn(conn: &Connection) -> String {
     let mut out = String::new();
     let mut stmt = conn
-        .prepare(
-            "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name",
-        )
+        .prepare("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name")
         .unwrap();
     let objects: Vec<(String, String, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -177,10 +169,7 @@ pub fn snapshot_conn(conn: &Connection) -> String {
         let n = stmt.column_count();
         let mut rows: Vec<String> = stmt
             .query_map([], |r| {
-                Ok((0..n)
-                    .map(|i| fmt_value(r.get_ref(i).unwrap()))
-                    .collect::<Vec<_>>()
-                    .join(" | "))
+                Ok((0..n).map(|i| fmt_value(r.get_ref(i).unwrap())).collect::<Vec<_>>().join(" | "))
             })
             .unwrap()
             .collect::<Result<_, _>>()
@@ -210,10 +199,7 @@ pub fn rows(conn: &Connection, sql: &str) -> Vec<String> {
     let n = stmt.column_count();
     let mut out: Vec<String> = stmt
         .query_map([], |r| {
-            Ok((0..n)
-                .map(|i| fmt_value(r.get_ref(i).unwrap()))
-                .collect::<Vec<_>>()
-                .join(" | "))
+            Ok((0..n).map(|i| fmt_value(r.get_ref(i).unwrap())).collect::<Vec<_>>().join(" | "))
         })
         .unwrap()
         .collect::<Result<_, _>>()
@@ -225,23 +211,16 @@ pub fn rows(conn: &Connection, sql: &str) -> Vec<String> {
 /// The ids in the database's ledger, in order.
 pub fn ledger_ids(db: &Path) -> Vec<i64> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT id FROM schema_migrations ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    let mut stmt = conn.prepare("SELECT id FROM schema_migrations ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 /// True when `db` has a table called `name`.
 pub fn has_table(db: &Path, name: &str) -> bool {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-        [name],
-        |r| r.get::<_, i64>(0),
-    )
+    conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [name], |r| {
+        r.get::<_, i64>(0)
+    })
     .unwrap()
         == 1
 }

@@ -43,11 +43,7 @@ fn fresh_database_gets_every_migration_in_order() {
     let migrator = migrator(&e.dir).unwrap();
     for p in migrator.plugins() {
         let recorded: String = conn
-            .query_row(
-                "SELECT checksum FROM schema_migrations WHERE id = ?1",
-                [p.id()],
-                |r| r.get(0),
-            )
+            .query_row("SELECT checksum FROM schema_migrations WHERE id = ?1", [p.id()], |r| r.get(0))
             .unwrap();
         assert_eq!(recorded, p.digest);
     }
@@ -57,24 +53,12 @@ fn fresh_database_gets_every_migration_in_order() {
         "SELECT name FROM pragma_table_info('images') WHERE name IN ('vm_count', 'work_seed_path')",
     );
     assert_eq!(cols, vec!["'vm_count'", "'work_seed_path'"]);
-    let vms_sql: String = conn
-        .query_row(
-            "SELECT sql FROM sqlite_schema WHERE name = 'vms'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert!(
-        vms_sql.contains("CHECK (state IN"),
-        "rebuild ran: {vms_sql}"
-    );
+    let vms_sql: String =
+        conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'vms'", [], |r| r.get(0)).unwrap();
+    assert!(vms_sql.contains("CHECK (state IN"), "rebuild ran: {vms_sql}");
     assert!(has_table(&e.db, "images"));
     assert_eq!(
-        rows(
-            &conn,
-            "SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'vms_image_state'"
-        )
-        .len(),
+        rows(&conn, "SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'vms_image_state'").len(),
         1
     );
 }
@@ -88,11 +72,7 @@ fn second_apply_does_nothing_and_changes_no_byte() {
     let report = apply(&e.dir, &e.db).unwrap();
     assert!(report.applied.is_empty());
     assert_eq!(report.already_applied, vec![1, 2, 3, 4]);
-    assert_eq!(
-        std::fs::read(&e.db).unwrap(),
-        before,
-        "a no-op apply must not write"
-    );
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "a no-op apply must not write");
 }
 
 #[test]
@@ -111,10 +91,7 @@ fn already_applied_ids_are_skipped_not_rerun() {
     let report = apply(&e.dir, &e.db).unwrap();
     assert_eq!(report.already_applied, vec![1, 2]);
     assert_eq!(applied_ids(&report), vec![3]);
-    assert!(
-        !has_table(&e.db, "transient_scratch"),
-        "migration 2 must not have run"
-    );
+    assert!(!has_table(&e.db, "transient_scratch"), "migration 2 must not have run");
     assert_eq!(ledger_ids(&e.db), vec![1, 2, 3]);
 }
 
@@ -128,29 +105,16 @@ fn guest_error_rolls_back_everything_it_did() {
     pack(&e.dir, "example-add-index", 3, "add_index");
     let err = apply(&e.dir, &e.db).unwrap_err();
     match &err {
-        Error::GuestFailed {
-            id, name, message, ..
-        } => {
+        Error::GuestFailed { id, name, message, .. } => {
             assert_eq!((*id, name.as_str()), (2, "err_after_create"));
             assert!(message.contains("deliberate failure"), "{message}");
         }
         other => panic!("expected GuestFailed, got {other:?}"),
     }
-    assert!(
-        err.to_string()
-            .contains("migration 2 (err_after_create) failed and was rolled back")
-    );
-    assert_eq!(
-        std::fs::read(&e.db).unwrap(),
-        before,
-        "database must be byte-for-byte unchanged"
-    );
+    assert!(err.to_string().contains("migration 2 (err_after_create) failed and was rolled back"));
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "database must be byte-for-byte unchanged");
     assert!(!has_table(&e.db, "transient_scratch"));
-    assert_eq!(
-        ledger_ids(&e.db),
-        vec![1],
-        "migration 3 must not run after 2 failed"
-    );
+    assert_eq!(ledger_ids(&e.db), vec![1], "migration 3 must not run after 2 failed");
 }
 
 #[test]
@@ -161,15 +125,10 @@ fn panic_traps_and_rolls_back_with_a_backtrace() {
     let before = std::fs::read(&e.db).unwrap();
     pack(&e.dir, "faulty-panic", 2, "panic");
     let err = apply(&e.dir, &e.db).unwrap_err();
-    let Error::Trap { id, reason, .. } = &err else {
-        panic!("expected Trap, got {err:?}")
-    };
+    let Error::Trap { id, reason, .. } = &err else { panic!("expected Trap, got {err:?}") };
     assert_eq!(*id, 2);
     assert!(reason.contains("guest panicked"), "{reason}");
-    assert!(
-        reason.contains("explode"),
-        "backtrace names the guest function: {reason}"
-    );
+    assert!(reason.contains("explode"), "backtrace names the guest function: {reason}");
     assert_eq!(std::fs::read(&e.db).unwrap(), before);
     assert!(!has_table(&e.db, "panic_scratch"));
 }
@@ -179,19 +138,9 @@ fn invalid_sql_error_reaches_the_report_with_the_statement() {
     let e = env();
     pack(&e.dir, "faulty-bad-sql", 1, "bad_sql");
     let err = apply(&e.dir, &e.db).unwrap_err();
-    let Error::GuestFailed {
-        message,
-        last_statement,
-        ..
-    } = &err
-    else {
-        panic!("{err:?}")
-    };
+    let Error::GuestFailed { message, last_statement, .. } = &err else { panic!("{err:?}") };
     assert!(message.contains("syntax error"), "{message}");
-    assert!(
-        message.contains("code 1"),
-        "SQLite code is carried: {message}"
-    );
+    assert!(message.contains("code 1"), "SQLite code is carried: {message}");
     let last = last_statement.as_deref().unwrap();
     assert!(last.contains("CREATE TABLE oops"), "{last}");
     assert!(!has_table(&e.db, "bad_sql_scratch"));
@@ -221,9 +170,7 @@ fn duplicate_ids_are_refused_before_anything_runs() {
     let a = pack(&e.dir, "example-baseline", 1, "baseline");
     let b = pack(&e.dir, "example-add-index", 1, "add_index");
     let err = migrator(&e.dir).unwrap_err();
-    let Error::DuplicateId { id, first, second } = &err else {
-        panic!("{err:?}")
-    };
+    let Error::DuplicateId { id, first, second } = &err else { panic!("{err:?}") };
     assert_eq!(*id, 1);
     let mut named = vec![first.clone(), second.clone()];
     named.sort();
@@ -242,13 +189,7 @@ fn broken_component_is_refused_before_the_first_migration_runs() {
     // intact, then sign the corrupt file: only compiling can tell.
     let third = pack_with(&e.dir, "example-backfill", 3, "backfill", &[]);
     let mut bytes = std::fs::read(&third).unwrap();
-    let code = wasmig::plugin::sections(&bytes)
-        .unwrap()
-        .iter()
-        .find(|s| s.id != 0)
-        .unwrap()
-        .range
-        .clone();
+    let code = wasmig::plugin::sections(&bytes).unwrap().iter().find(|s| s.id != 0).unwrap().range.clone();
     for b in &mut bytes[code.start + 8..code.start + 40] {
         *b = 0xff;
     }
@@ -259,10 +200,7 @@ fn broken_component_is_refused_before_the_first_migration_runs() {
     let err = apply(&e.dir, &e.db).unwrap_err();
     assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");
     assert!(err.to_string().contains("0003_backfill.wasm"), "{err}");
-    assert!(
-        ledger_ids(&e.db).is_empty(),
-        "migrations 1 and 2 must not have run"
-    );
+    assert!(ledger_ids(&e.db).is_empty(), "migrations 1 and 2 must not have run");
     assert!(!has_table(&e.db, "images"));
 }
 
@@ -291,10 +229,7 @@ fn pre_versioning_database_is_adopted_by_the_baseline() {
     assert_eq!(rows(&conn, "SELECT * FROM vms"), vms_before);
     // The two columns the old table lacked now exist (and are NULL).
     assert_eq!(
-        rows(
-            &conn,
-            "SELECT work_seed_path IS NULL, seeded_ssh_public_key_fingerprint IS NULL FROM images"
-        ),
+        rows(&conn, "SELECT work_seed_path IS NULL, seeded_ssh_public_key_fingerprint IS NULL FROM images"),
         vec!["1 | 1"]
     );
     assert_eq!(ledger_ids(&e.db), vec![1]);
@@ -311,11 +246,7 @@ fn earlier_runners_ledger_is_adopted_with_every_row() {
     drop(conn);
     pack_examples(&e.dir, 4);
     let report = apply(&e.dir, &e.db).unwrap();
-    assert_eq!(
-        report.already_applied,
-        vec![1],
-        "the earlier runner's baseline is respected"
-    );
+    assert_eq!(report.already_applied, vec![1], "the earlier runner's baseline is respected");
     assert_eq!(applied_ids(&report), vec![2, 3, 4]);
     let conn = Connection::open(&e.db).unwrap();
     // Every original image row is intact; vm_count was backfilled from vms.
@@ -324,19 +255,9 @@ fn earlier_runners_ledger_is_adopted_with_every_row() {
         "SELECT id, name, managed, artifact_dir, rootfs_path, work_seed_path, kernel_path, initrd_path, modules_dir, packages_path, build_size, seeded_ssh_public_key_fingerprint, docker, created_at, updated_at FROM images",
     );
     assert_eq!(images_after, images_before);
-    assert_eq!(
-        rows(&conn, "SELECT id, vm_count FROM images"),
-        vec!["'img-1' | 1", "'img-2' | 1"]
-    );
-    assert_eq!(
-        rows(&conn, "SELECT * FROM vms"),
-        vms_before,
-        "the rebuild kept every vm row"
-    );
-    let ledger_after = rows(
-        &conn,
-        "SELECT id, name, applied_at FROM schema_migrations WHERE id = 1",
-    );
+    assert_eq!(rows(&conn, "SELECT id, vm_count FROM images"), vec!["'img-1' | 1", "'img-2' | 1"]);
+    assert_eq!(rows(&conn, "SELECT * FROM vms"), vms_before, "the rebuild kept every vm row");
+    let ledger_after = rows(&conn, "SELECT id, name, applied_at FROM schema_migrations WHERE id = 1");
     assert_eq!(ledger_after, ledger_before);
 }
 
@@ -373,12 +294,13 @@ fn add_column_if_missing_quotes_identifiers_and_refuses_smuggling() {
         rows(&conn, "SELECT name FROM pragma_table_info('order details')"),
         vec!["'group'", r#"'it's "quoted"'"#, r#"'say "hi"'"#, "'select'"]
     );
-    assert!(
-        has_table(&e.db, "order details"),
-        "the smuggled DROP TABLE never ran"
-    );
+    assert!(has_table(&e.db, "order details"), "the smuggled DROP TABLE never ran");
     let default: String = conn
-        .query_row("SELECT dflt_value FROM pragma_table_info('order details') WHERE name = 'it''s \"quoted\"'", [], |r| r.get(0))
+        .query_row(
+            "SELECT dflt_value FROM pragma_table_info('order details') WHERE name = 'it''s \"quoted\"'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(default, "'a;b'");
 }
@@ -392,27 +314,11 @@ fn out_of_order_migration_is_refused_unless_allowed() {
     pack(&e.dir, "example-add-index", 2, "add_index");
     let before = snapshot(&e.db);
     let err = apply(&e.dir, &e.db).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::OutOfOrder {
-                id: 2,
-                highest_applied: 3,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::OutOfOrder { id: 2, highest_applied: 3, .. }), "{err:?}");
     assert_eq!(snapshot(&e.db), before);
     let mut conn = Connection::open(&e.db).unwrap();
-    let options = Options {
-        allow_out_of_order: true,
-        ..options()
-    };
-    let report = Migrator::from_dir_with(&e.dir, options)
-        .unwrap()
-        .apply(&mut conn)
-        .unwrap();
+    let options = Options { allow_out_of_order: true, ..options() };
+    let report = Migrator::from_dir_with(&e.dir, options).unwrap().apply(&mut conn).unwrap();
     assert_eq!(applied_ids(&report), vec![2]);
 }
 

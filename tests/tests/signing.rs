@@ -30,14 +30,7 @@ fn load(path: &Path, trust: &TrustPolicy) -> wasmig::Result<Plugin> {
 
 fn apply_with(dir: &Path, db: &Path, trust: TrustPolicy) -> wasmig::Result<wasmig::Report> {
     let mut conn = Connection::open(db).unwrap();
-    Migrator::from_dir_with(
-        dir,
-        Options {
-            trust,
-            ..Options::default()
-        },
-    )?
-    .apply(&mut conn)
+    Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?.apply(&mut conn)
 }
 
 #[test]
@@ -50,31 +43,15 @@ fn any_tampered_byte_is_refused() {
     // Every 97th byte, plus named regions: the manifest, the first and last
     // bytes of the code, and the signature section itself.
     let secs = plugin::sections(&good).unwrap();
-    let manifest = secs
-        .iter()
-        .find(|s| s.name == Some(plugin::MANIFEST_SECTION))
-        .unwrap()
-        .range
-        .clone();
+    let manifest = secs.iter().find(|s| s.name == Some(plugin::MANIFEST_SECTION)).unwrap().range.clone();
     let mut positions: Vec<usize> = (0..good.len()).step_by(97).collect();
-    positions.extend([
-        manifest.start + 5,
-        manifest.end - 2,
-        good.len() - 1,
-        4,
-        9,
-        20,
-    ]);
+    positions.extend([manifest.start + 5, manifest.end - 2, good.len() - 1, 4, 9, 20]);
     let mut refused = 0;
     for pos in positions {
         let mut bad = good.clone();
         bad[pos] ^= 0x01;
         let r = Plugin::from_bytes(&path, bad, &trust, u64::MAX);
-        assert!(
-            r.is_err(),
-            "flipping byte {pos} of {} was not noticed",
-            good.len()
-        );
+        assert!(r.is_err(), "flipping byte {pos} of {} was not noticed", good.len());
         refused += 1;
     }
     assert!(refused > 500, "a meaningful sample was tried ({refused})");
@@ -88,13 +65,7 @@ fn tampered_file_in_a_directory_changes_nothing() {
     let before = std::fs::read(&db).unwrap();
     let second = pack(&dir, "example-add-index", 2, "add_index");
     let mut bytes = std::fs::read(&second).unwrap();
-    let data = plugin::sections(&bytes)
-        .unwrap()
-        .iter()
-        .find(|s| s.id != 0)
-        .unwrap()
-        .range
-        .clone();
+    let data = plugin::sections(&bytes).unwrap().iter().find(|s| s.id != 0).unwrap().range.clone();
     bytes[data.end - 10] ^= 0x80;
     std::fs::write(&second, bytes).unwrap();
     let err = apply_with(&dir, &db, trust()).unwrap_err();
@@ -110,22 +81,12 @@ fn unsigned_wrong_key_and_untrusted_key_are_refused() {
     let err = load(&unsigned, &trust()).unwrap_err();
     assert!(err.to_string().contains("not signed"), "{err}");
     // Unsigned is accepted only when explicitly allowed.
-    let allow = TrustPolicy {
-        allow_unsigned: true,
-        ..trust()
-    };
-    assert_eq!(
-        load(&unsigned, &allow).unwrap().verdict,
-        wasmig::Verdict::Unsigned
-    );
+    let allow = TrustPolicy { allow_unsigned: true, ..trust() };
+    assert_eq!(load(&unsigned, &allow).unwrap().verdict, wasmig::Verdict::Unsigned);
 
     let other = pack_with(&dir, "example-baseline", 1, "baseline", &["other"]);
     let err = load(&other, &trust()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("no valid signature by a trusted key"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("no valid signature by a trusted key"), "{err}");
     // allow_unsigned does not let a file signed by a stranger through.
     assert!(load(&other, &allow).is_err());
     // No keys at all: a signed file cannot be judged, so it is refused.
@@ -161,12 +122,7 @@ fn swapped_preamble_and_core_modules_are_refused() {
     assert!(err.to_string().contains("core WebAssembly module"), "{err}");
     bytes[4..8].copy_from_slice(&[0x0e, 0, 1, 0]);
     std::fs::write(&path, &bytes).unwrap();
-    assert!(
-        load(&path, &trust())
-            .unwrap_err()
-            .to_string()
-            .contains("preamble")
-    );
+    assert!(load(&path, &trust()).unwrap_err().to_string().contains("preamble"));
 }
 
 #[test]
@@ -175,11 +131,7 @@ fn renamed_signed_file_is_refused() {
     let p = pack(&dir, "example-add-index", 7, "add_index");
     std::fs::rename(&p, dir.join("0001_add_index.wasm")).unwrap();
     let err = apply_with(&dir, &db, trust()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("file name does not match its manifest"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("file name does not match its manifest"), "{err}");
     assert!(!has_table(&db, "schema_migrations"), "nothing ran");
 }
 
@@ -190,19 +142,11 @@ fn re_signing_is_not_drift_but_a_changed_file_is_until_accepted() {
     apply_with(&dir, &db, trust()).unwrap();
     // Key rotation: the ops key adds its signature to the applied file.
     let sk = wasmig::signing::read_secret_key(&test_key("ops")).unwrap();
-    let resigned = plugin::pack(
-        &std::fs::read(&p).unwrap(),
-        &wasmig::Manifest::new(1, "baseline"),
-        Some(&sk),
-    )
-    .unwrap();
+    let resigned =
+        plugin::pack(&std::fs::read(&p).unwrap(), &wasmig::Manifest::new(1, "baseline"), Some(&sk)).unwrap();
     std::fs::write(&p, resigned).unwrap();
     let report = apply_with(&dir, &db, policy(&["ops"], 1)).unwrap();
-    assert_eq!(
-        report.already_applied,
-        vec![1],
-        "re-signed file is the same migration"
-    );
+    assert_eq!(report.already_applied, vec![1], "re-signed file is the same migration");
 
     // A real change to the code is drift, naming both digests.
     let old_digest = load(&p, &trust()).unwrap().digest;
@@ -210,24 +154,15 @@ fn re_signing_is_not_drift_but_a_changed_file_is_until_accepted() {
     let new_digest = load(&p, &trust()).unwrap().digest;
     let err = apply_with(&dir, &db, trust()).unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains(&old_digest) && text.contains(&new_digest),
-        "{text}"
-    );
+    assert!(text.contains(&old_digest) && text.contains(&new_digest), "{text}");
 
     // Accepting it is explicit and audited.
     let conn = Connection::open(&db).unwrap();
     let m = Migrator::from_dir_with(&dir, options()).unwrap();
-    assert!(
-        m.accept_drift(&conn, 1, "  ").is_err(),
-        "a reason is required"
-    );
-    m.accept_drift(&conn, 1, "rebuilt with a newer compiler; same SQL")
-        .unwrap();
-    let audit = rows(
-        &conn,
-        "SELECT id, action, old_checksum, new_checksum, reason FROM schema_migrations_audit",
-    );
+    assert!(m.accept_drift(&conn, 1, "  ").is_err(), "a reason is required");
+    m.accept_drift(&conn, 1, "rebuilt with a newer compiler; same SQL").unwrap();
+    let audit =
+        rows(&conn, "SELECT id, action, old_checksum, new_checksum, reason FROM schema_migrations_audit");
     assert_eq!(
         audit,
         vec![format!(
@@ -245,11 +180,9 @@ fn ledger_records_signers_world_and_host_version() {
     apply_with(&dir, &db, policy(&["dev", "ops"], 2)).unwrap();
     let conn = Connection::open(&db).unwrap();
     let (signers, world, host): (String, String, String) = conn
-        .query_row(
-            "SELECT signers, world, host_version FROM schema_migrations WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .query_row("SELECT signers, world, host_version FROM schema_migrations WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .unwrap();
     let mut ids = [
         wasmig::signing::key_id(&wasmsign2::PublicKey::from_file(test_pub("dev")).unwrap()),
@@ -268,8 +201,7 @@ fn files_signed_here_verify_with_the_standard_verifier() {
     let bytes = std::fs::read(&p).unwrap();
     for k in ["dev", "ops"] {
         let pk = wasmsign2::PublicKey::from_file(test_pub(k)).unwrap();
-        pk.verify(&mut &bytes[..], None)
-            .unwrap_or_else(|e| panic!("standard verifier rejected {k}: {e}"));
+        pk.verify(&mut &bytes[..], None).unwrap_or_else(|e| panic!("standard verifier rejected {k}: {e}"));
     }
     let stranger = wasmsign2::PublicKey::from_file(test_pub("other")).unwrap();
     assert!(stranger.verify(&mut &bytes[..], None).is_err());
@@ -314,11 +246,7 @@ fn base64_encode(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -106,12 +106,7 @@ impl SqlError {
             wit::ErrorKind::Limit => ErrorKind::Limit,
             wit::ErrorKind::Invalid => ErrorKind::Invalid,
         };
-        SqlError {
-            kind,
-            code: e.code,
-            message: e.message,
-            sql: sql.to_owned(),
-        }
+        SqlError { kind, code: e.code, message: e.message, sql: sql.to_owned() }
     }
 }
 
@@ -183,11 +178,7 @@ pub fn query(sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
     let rows = wit::query(sql, &wparams).map_err(|e| SqlError::from_wit(e, sql))?;
     Ok(Rows {
         columns: rows.columns,
-        rows: rows
-            .values
-            .into_iter()
-            .map(|r| r.into_iter().map(Value::from_wit).collect())
-            .collect(),
+        rows: rows.values.into_iter().map(|r| r.into_iter().map(Value::from_wit).collect()).collect(),
     })
 }
 
@@ -223,10 +214,7 @@ impl Rows {
 
     /// Iterates over the rows.
     pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
-        self.rows.iter().map(move |values| Row {
-            columns: &self.columns,
-            values,
-        })
+        self.rows.iter().map(move |values| Row { columns: &self.columns, values })
     }
 }
 
@@ -240,9 +228,10 @@ pub struct Row<'a> {
 impl Row<'_> {
     /// The value at column `index`, converted to `T`.
     pub fn get<T: FromValue>(&self, index: usize) -> Result<T, Error> {
-        let v = self.values.get(index).ok_or_else(|| {
-            Error::new(format!("no column {index} in row of {}", self.values.len()))
-        })?;
+        let v = self
+            .values
+            .get(index)
+            .ok_or_else(|| Error::new(format!("no column {index} in row of {}", self.values.len())))?;
         T::from_value(v).map_err(|e| Error::new(format!("column {index}: {e}")))
     }
 

@@ -3,10 +3,7 @@
 use wasmig_guest::{Result, exec};
 
 fn up() -> Result<()> {
-    exec(
-        "CREATE INDEX IF NOT EXISTS vms_image_state ON vms (image_id, state)",
-        &[],
-    )?;
+    exec("CREATE INDEX IF NOT EXISTS vms_image_state ON vms (image_id, state)", &[])?;
     Ok(())
 }
 

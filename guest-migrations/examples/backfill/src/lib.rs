@@ -15,10 +15,7 @@ fn up() -> Result<()> {
     for row in counts.iter() {
         let id: String = row.get(0)?;
         let n: i64 = row.get(1)?;
-        exec(
-            "UPDATE images SET vm_count = ?1 WHERE id = ?2",
-            params![n, id],
-        )?;
+        exec("UPDATE images SET vm_count = ?1 WHERE id = ?2", params![n, id])?;
     }
     Ok(())
 }

@@ -9,12 +9,8 @@
 use wasmig_guest::{Error, Result, exec, exec_each, query};
 
 fn up() -> Result<()> {
-    let before: i64 = query("SELECT count(*) FROM vms", &[])?
-        .iter()
-        .next()
-        .map(|r| r.get(0))
-        .transpose()?
-        .unwrap_or(0);
+    let before: i64 =
+        query("SELECT count(*) FROM vms", &[])?.iter().next().map(|r| r.get(0)).transpose()?.unwrap_or(0);
     exec_each(&[
         "CREATE TABLE vms_new (
             id TEXT PRIMARY KEY,
@@ -37,27 +33,15 @@ fn up() -> Result<()> {
         "DROP TABLE vms",
         "ALTER TABLE vms_new RENAME TO vms",
     ])?;
-    exec(
-        "CREATE INDEX IF NOT EXISTS vms_image_state ON vms (image_id, state)",
-        &[],
-    )?;
-    let after: i64 = query("SELECT count(*) FROM vms", &[])?
-        .iter()
-        .next()
-        .map(|r| r.get(0))
-        .transpose()?
-        .unwrap_or(0);
+    exec("CREATE INDEX IF NOT EXISTS vms_image_state ON vms (image_id, state)", &[])?;
+    let after: i64 =
+        query("SELECT count(*) FROM vms", &[])?.iter().next().map(|r| r.get(0)).transpose()?.unwrap_or(0);
     if after != before {
-        return Err(Error::new(format!(
-            "rebuild lost rows: {before} before, {after} after"
-        )));
+        return Err(Error::new(format!("rebuild lost rows: {before} before, {after} after")));
     }
     let violations = query("SELECT * FROM pragma_foreign_key_check('vms')", &[])?;
     if !violations.is_empty() {
-        return Err(Error::new(format!(
-            "{} foreign key violations after rebuild",
-            violations.len()
-        )));
+        return Err(Error::new(format!("{} foreign key violations after rebuild", violations.len())));
     }
     Ok(())
 }

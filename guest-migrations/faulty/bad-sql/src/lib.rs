@@ -5,10 +5,7 @@ use wasmig_guest::{Result, exec};
 
 fn up() -> Result<()> {
     exec("CREATE TABLE bad_sql_scratch (id INTEGER PRIMARY KEY)", &[])?;
-    exec(
-        "CREATE TABLE oops (id INTEGER PRIMARY KEY,, name TEXT)",
-        &[],
-    )?;
+    exec("CREATE TABLE oops (id INTEGER PRIMARY KEY,, name TEXT)", &[])?;
     Ok(())
 }
 

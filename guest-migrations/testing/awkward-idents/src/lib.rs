@@ -5,28 +5,17 @@
 use wasmig_guest::{Error, ErrorKind, Result, add_column_if_missing, exec};
 
 fn expect(what: &str, got: bool, want: bool) -> Result<()> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(Error::new(format!("{what}: got {got}, want {want}")))
-    }
+    if got == want { Ok(()) } else { Err(Error::new(format!("{what}: got {got}, want {want}"))) }
 }
 
 fn up() -> Result<()> {
-    exec(
-        r#"CREATE TABLE "order details" ("select" INTEGER, "say ""hi""" TEXT)"#,
-        &[],
-    )?;
+    exec(r#"CREATE TABLE "order details" ("select" INTEGER, "say ""hi""" TEXT)"#, &[])?;
     expect(
         "new column with quote in name",
         add_column_if_missing("order details", "it's \"quoted\"", "TEXT DEFAULT 'a;b'")?,
         true,
     )?;
-    expect(
-        "same column again",
-        add_column_if_missing("order details", "it's \"quoted\"", "TEXT")?,
-        false,
-    )?;
+    expect("same column again", add_column_if_missing("order details", "it's \"quoted\"", "TEXT")?, false)?;
     expect(
         "keyword column, other case",
         add_column_if_missing("order details", "SELECT", "INTEGER")?,
@@ -43,16 +32,10 @@ fn up() -> Result<()> {
         true,
     )?;
     // A declaration that tries to run a second statement must be refused.
-    match add_column_if_missing(
-        "order details",
-        "smuggled",
-        "TEXT; DROP TABLE \"order details\"",
-    ) {
+    match add_column_if_missing("order details", "smuggled", "TEXT; DROP TABLE \"order details\"") {
         Err(e) if e.kind == ErrorKind::Invalid || e.kind == ErrorKind::Sqlite => {}
         Err(e) => {
-            return Err(Error::new(format!(
-                "smuggling refused with unexpected kind: {e}"
-            )));
+            return Err(Error::new(format!("smuggling refused with unexpected kind: {e}")));
         }
         Ok(added) => return Err(Error::new(format!("smuggling accepted (added = {added})"))),
     }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
-use wasmig::{Manifest, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing};
+use wasmig::rehearse::StepOutcome;
+use wasmig::{Limits, Manifest, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing};
 
-use crate::{Command, TrustArgs};
+use crate::{Command, LimitArgs, TrustArgs};
 
 /// Exit codes, as documented in `--help` and the README.
 pub mod code {
@@ -26,6 +27,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         Some(w) if w.is_refused_input() => code::REFUSED,
         Some(_) => code::ENVIRONMENT,
         None if e.downcast_ref::<Refused>().is_some() => code::REFUSED,
+        None if e.downcast_ref::<RehearsalFailed>().is_some() => code::MIGRATION_FAILED,
         None => code::ENVIRONMENT,
     }
 }
@@ -37,46 +39,85 @@ pub struct Refused(String);
 
 pub fn run(command: Command) -> Result<()> {
     match command {
-        Command::Apply {
-            db,
-            dir,
-            allow_out_of_order,
-            trust,
-            busy_timeout,
-            json,
-        } => {
+        Command::Apply { db, dir, allow_out_of_order, trust, limits, busy_timeout, json } => {
             let options = Options {
                 allow_out_of_order,
                 trust: policy(&trust)?,
+                limits: limits_from(&limits)?,
                 ..Options::default()
             };
             apply(&db, &dir, options, busy_timeout, json)
         }
-        Command::Status {
-            db,
-            dir,
-            trust,
-            json,
-        } => status(&db, &dir, policy(&trust)?, json),
+        Command::Test { db, dir, trust, limits, json } => {
+            let options =
+                Options { trust: policy(&trust)?, limits: limits_from(&limits)?, ..Options::default() };
+            rehearse(&db, &dir, options, json)
+        }
+        Command::Status { db, dir, trust, json } => status(&db, &dir, policy(&trust)?, json),
         Command::Keygen { out } => keygen(&out),
-        Command::Pack {
-            component,
-            id,
-            name,
-            key,
-            out,
-        } => pack(&component, id, &name, key.as_deref(), &out),
+        Command::Pack { component, id, name, key, out } => pack(&component, id, &name, key.as_deref(), &out),
         Command::Verify { dir, trust, json } => verify(&dir, &policy(&trust)?, json),
-        Command::AcceptDrift {
-            db,
-            id,
-            reason,
-            dir,
-            trust,
-        } => accept_drift(&db, id, &reason, &dir, policy(&trust)?),
+        Command::AcceptDrift { db, id, reason, dir, trust } => {
+            accept_drift(&db, id, &reason, &dir, policy(&trust)?)
+        }
         Command::Inspect { file, trust, json } => inspect(&file, &trust, json),
     }
 }
+
+fn limits_from(args: &LimitArgs) -> Result<Limits> {
+    let mut l = Limits::default();
+    if let Some(f) = args.fuel {
+        l.fuel = f;
+    }
+    if let Some(d) = args.deadline {
+        if !(d.is_finite() && d > 0.0) {
+            bail!(Refused(format!("--deadline must be a positive number of seconds, got {d}")));
+        }
+        l.deadline = Duration::from_secs_f64(d);
+    }
+    if let Some(m) = args.max_memory_mib {
+        l.max_memory_bytes = m.saturating_mul(1024 * 1024);
+    }
+    if let Some(o) = args.sqlite_ops {
+        l.sqlite_ops = o;
+    }
+    Ok(l)
+}
+
+fn rehearse(db: &Path, dir: &Path, options: Options, json: bool) -> Result<()> {
+    let migrator = Migrator::from_dir_with(dir, options)?;
+    warn_unsigned(&migrator);
+    let r = migrator.rehearse(db)?;
+    if json {
+        println!("{}", serde_json::json!({ "database": db, "rehearsal": r, "ok": r.all_ok() }));
+    } else {
+        println!("rehearsing on a copy of {} (the real file is only read)", db.display());
+        for s in &r.steps {
+            let verdict = match &s.outcome {
+                StepOutcome::Ok => "ok".to_owned(),
+                StepOutcome::Failed(why) => format!("FAILED: {why}"),
+                StepOutcome::NotReached => "not reached (an earlier migration failed)".to_owned(),
+            };
+            println!(
+                "{:04} {} — {verdict} ({} ms, {} rows changed)",
+                s.id, s.name, s.duration_ms, s.rows_changed
+            );
+            for line in &s.schema_diff {
+                println!("    {line}");
+            }
+        }
+        println!("{} pending, {} already applied", r.steps.len(), r.already_applied.len());
+    }
+    if !r.all_ok() {
+        return Err(RehearsalFailed.into());
+    }
+    Ok(())
+}
+
+/// A rehearsed migration failed (exit code 1, as a failed apply).
+#[derive(Debug, thiserror::Error)]
+#[error("a rehearsed migration failed; the real database was not touched")]
+pub struct RehearsalFailed;
 
 fn policy(args: &TrustArgs) -> Result<TrustPolicy> {
     let mut p = TrustPolicy::from_key_files(&args.keys).map_err(Refused)?;
@@ -104,19 +145,14 @@ fn open_for_write(db: &Path, busy_timeout: u64) -> Result<Connection> {
         }
         .into());
     }
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-    )
-    .map_err(|source| wasmig::Error::Sqlite {
-        context: format!("opening {}", db.display()),
-        source,
-    })?;
+    let conn =
+        Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+            .map_err(|source| wasmig::Error::Sqlite {
+                context: format!("opening {}", db.display()),
+                source,
+            })?;
     conn.busy_timeout(Duration::from_secs(busy_timeout))
-        .map_err(|source| wasmig::Error::Sqlite {
-            context: "setting busy timeout".into(),
-            source,
-        })?;
+        .map_err(|source| wasmig::Error::Sqlite { context: "setting busy timeout".into(), source })?;
     Ok(conn)
 }
 
@@ -187,32 +223,19 @@ fn apply(db: &Path, dir: &Path, options: Options, busy_timeout: u64, json: bool)
 }
 
 fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
-    let migrator = Migrator::from_dir_with(
-        dir,
-        Options {
-            trust,
-            ..Options::default()
-        },
-    )?;
+    let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
     let exists = db.exists();
     // Never create or write the database for a status check.
     let conn = if exists {
         Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
-            wasmig::Error::Sqlite {
-                context: format!("opening {}", db.display()),
-                source,
-            }
+            wasmig::Error::Sqlite { context: format!("opening {}", db.display()), source }
         })?
     } else {
         Connection::open_in_memory()?
     };
     let rows = migrator.status(&conn)?;
     let signed_by = |id: i64| -> Option<&Verdict> {
-        migrator
-            .plugins()
-            .iter()
-            .find(|p| p.id() == id)
-            .map(|p| &p.verdict)
+        migrator.plugins().iter().find(|p| p.id() == id).map(|p| &p.verdict)
     };
     if json {
         let out: Vec<_> = rows
@@ -220,9 +243,7 @@ fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
             .map(|r| {
                 let mut v = serde_json::to_value(r).expect("status row serialises");
                 let (signed, signers) = match signed_by(r.id) {
-                    Some(Verdict::Trusted(ids)) => {
-                        (serde_json::json!(true), serde_json::json!(ids))
-                    }
+                    Some(Verdict::Trusted(ids)) => (serde_json::json!(true), serde_json::json!(ids)),
                     Some(Verdict::Unsigned) => (serde_json::json!(false), serde_json::json!([])),
                     None => (serde_json::Value::Null, serde_json::Value::Null),
                 };
@@ -231,24 +252,15 @@ fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
                 v
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({ "database": db, "exists": exists, "migrations": out })
-        );
+        println!("{}", serde_json::json!({ "database": db, "exists": exists, "migrations": out }));
         return Ok(());
     }
     warn_unsigned(&migrator);
     if !exists {
-        println!(
-            "{} does not exist yet: every migration is pending",
-            db.display()
-        );
+        println!("{} does not exist yet: every migration is pending", db.display());
     }
     let name_w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    println!(
-        "{:<6} {:<name_w$} {:<25} {:<21} SIGNED BY",
-        "ID", "NAME", "STATE", "APPLIED AT"
-    );
+    println!("{:<6} {:<name_w$} {:<25} {:<21} SIGNED BY", "ID", "NAME", "STATE", "APPLIED AT");
     for r in &rows {
         let signed = match signed_by(r.id) {
             Some(Verdict::Trusted(ids)) => ids.join(","),
@@ -275,39 +287,19 @@ fn keygen(out: &Path) -> Result<()> {
 }
 
 fn pack(component: &Path, id: i64, name: &str, key: Option<&Path>, out: &Path) -> Result<()> {
-    let bytes =
-        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let manifest = Manifest::new(id, name);
-    let sk = key
-        .map(signing::read_secret_key)
-        .transpose()
-        .map_err(Refused)?;
+    let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
     let packed = plugin::pack(&bytes, &manifest, sk.as_ref())
         .map_err(|r| Refused(format!("{}: {r}", component.display())))?;
-    let target: PathBuf = if out.is_dir() {
-        out.join(manifest.file_name())
-    } else {
-        out.to_owned()
-    };
+    let target: PathBuf = if out.is_dir() { out.join(manifest.file_name()) } else { out.to_owned() };
     // Check the result exactly as a host will before writing it.
-    let mut check = TrustPolicy {
-        allow_unsigned: sk.is_none(),
-        ..TrustPolicy::default()
-    };
+    let mut check = TrustPolicy { allow_unsigned: sk.is_none(), ..TrustPolicy::default() };
     if let Some(sk) = &sk {
         let pk = signing::public_of(sk);
-        check.keys.push(signing::TrustedKey {
-            id: signing::key_id(&pk),
-            key: pk,
-            source: PathBuf::new(),
-        });
+        check.keys.push(signing::TrustedKey { id: signing::key_id(&pk), key: pk, source: PathBuf::new() });
     }
-    let plugin = Plugin::from_bytes(
-        &target,
-        packed.clone(),
-        &check,
-        plugin::DEFAULT_MAX_FILE_SIZE,
-    )?;
+    let plugin = Plugin::from_bytes(&target, packed.clone(), &check, plugin::DEFAULT_MAX_FILE_SIZE)?;
     std::fs::write(&target, &packed).with_context(|| format!("writing {}", target.display()))?;
     let signed = match signing::signature_info(&packed).map_err(Refused)? {
         Some(info) => format!("signed by {}", info.key_ids.join(", ")),
@@ -331,33 +323,20 @@ fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
             .and_then(|b| signing::signature_info(&b).ok().flatten())
             .map(|i| i.key_ids)
             .unwrap_or_default();
-        let (id, name, verdict, trusted) =
-            match Plugin::load(&path, trust, plugin::DEFAULT_MAX_FILE_SIZE) {
-                Ok(p) => {
-                    let v = match &p.verdict {
-                        Verdict::Trusted(_) => "trusted".to_owned(),
-                        Verdict::Unsigned => "UNSIGNED (allowed)".to_owned(),
-                    };
-                    (
-                        Some(p.id()),
-                        Some(p.name().to_owned()),
-                        v,
-                        p.verdict.signers().to_vec(),
-                    )
-                }
-                Err(e) => {
-                    refused += 1;
-                    let manifest = std::fs::read(&path)
-                        .ok()
-                        .and_then(|b| plugin::read_manifest(&b).ok());
-                    (
-                        manifest.as_ref().map(|m| m.id),
-                        manifest.map(|m| m.name),
-                        format!("REFUSED: {e}"),
-                        vec![],
-                    )
-                }
-            };
+        let (id, name, verdict, trusted) = match Plugin::load(&path, trust, plugin::DEFAULT_MAX_FILE_SIZE) {
+            Ok(p) => {
+                let v = match &p.verdict {
+                    Verdict::Trusted(_) => "trusted".to_owned(),
+                    Verdict::Unsigned => "UNSIGNED (allowed)".to_owned(),
+                };
+                (Some(p.id()), Some(p.name().to_owned()), v, p.verdict.signers().to_vec())
+            }
+            Err(e) => {
+                refused += 1;
+                let manifest = std::fs::read(&path).ok().and_then(|b| plugin::read_manifest(&b).ok());
+                (manifest.as_ref().map(|m| m.id), manifest.map(|m| m.name), format!("REFUSED: {e}"), vec![])
+            }
+        };
         results.push(serde_json::json!({
             "file": path, "id": id, "name": name, "signers": signers, "trusted_signers": trusted, "verdict": verdict,
         }));
@@ -371,10 +350,7 @@ fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
         }
     }
     if json {
-        println!(
-            "{}",
-            serde_json::json!({ "directory": dir, "files": results, "refused": refused })
-        );
+        println!("{}", serde_json::json!({ "directory": dir, "files": results, "refused": refused }));
     }
     if refused > 0 {
         bail!(Refused(format!("{refused} file(s) refused")));
@@ -383,13 +359,7 @@ fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
 }
 
 fn accept_drift(db: &Path, id: i64, reason: &str, dir: &Path, trust: TrustPolicy) -> Result<()> {
-    let migrator = Migrator::from_dir_with(
-        dir,
-        Options {
-            trust,
-            ..Options::default()
-        },
-    )?;
+    let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
     let conn = open_for_write(db, 30)?;
     let (old, new) = migrator.accept_drift(&conn, id, reason)?;
     println!(
@@ -401,8 +371,7 @@ fn accept_drift(db: &Path, id: i64, reason: &str, dir: &Path, trust: TrustPolicy
 
 fn inspect(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let sections =
-        plugin::sections(&bytes).map_err(|r| Refused(format!("{}: {r}", file.display())))?;
+    let sections = plugin::sections(&bytes).map_err(|r| Refused(format!("{}: {r}", file.display())))?;
     let manifest = plugin::read_manifest(&bytes);
     let digest = plugin::content_digest(&bytes).map_err(Refused)?;
     let custom: Vec<&str> = sections.iter().filter_map(|s| s.name).collect();
@@ -449,21 +418,13 @@ fn inspect(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
         println!("imports:    {}", imports.join(", "));
         println!("exports:    {}", exports.join(", "));
         match &sig {
-            Some(s) => println!(
-                "signatures: {} by key id(s) {}",
-                s.count,
-                s.key_ids.join(", ")
-            ),
+            Some(s) => println!("signatures: {} by key id(s) {}", s.count, s.key_ids.join(", ")),
             None => println!("signatures: none (UNSIGNED)"),
         }
         if let Some(v) = &verdict {
             println!("trust:      {v}");
         }
-        println!(
-            "sections:   {} top-level; custom: {}",
-            sections.len(),
-            custom.join(", ")
-        );
+        println!("sections:   {} top-level; custom: {}", sections.len(), custom.join(", "));
     }
     if manifest.is_err() {
         bail!(Refused(format!("{}: not a wasmig plugin", file.display())));

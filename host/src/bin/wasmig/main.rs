@@ -10,11 +10,9 @@ use clap::{Args, Parser, Subcommand};
 /// SQLite schema migrations shipped as signed WebAssembly components.
 #[derive(Debug, Parser)]
 #[command(name = "wasmig", version, about, long_about = None)]
-#[command(
-    after_help = "Exit codes: 0 success; 1 a migration failed and was rolled back; \
+#[command(after_help = "Exit codes: 0 success; 1 a migration failed and was rolled back; \
 2 usage error; 3 input refused before anything ran (bad, duplicate, drifted or out-of-order \
-files); 4 database or environment error (cannot open, locked, I/O)."
-)]
+files); 4 database or environment error (cannot open, locked, I/O).")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,6 +32,8 @@ enum Command {
         allow_out_of_order: bool,
         #[command(flatten)]
         trust: TrustArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Seconds to wait for another writer before giving up.
         #[arg(long, default_value_t = 30)]
         busy_timeout: u64,
@@ -51,6 +51,22 @@ enum Command {
         #[command(flatten)]
         trust: TrustArgs,
         /// Print the table as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rehearse pending migrations on a copy of the database and report what each
+    /// would do; the real database is only read.
+    Test {
+        /// The SQLite database file (opened read-only; may be missing).
+        #[arg(long)]
+        db: PathBuf,
+        /// Directory of migration plugin files.
+        dir: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -130,6 +146,23 @@ struct TrustArgs {
     /// Accept files with no signature at all (local development only).
     #[arg(long)]
     allow_unsigned: bool,
+}
+
+/// Sandbox limits for each migration (defaults are safe for real migrations).
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// WebAssembly fuel per migration (roughly, instructions).
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
+    /// Wall-clock seconds per migration, guest and SQLite together.
+    #[arg(long, value_name = "SECS")]
+    deadline: Option<f64>,
+    /// Largest guest linear memory, in MiB.
+    #[arg(long, value_name = "MIB")]
+    max_memory_mib: Option<usize>,
+    /// SQLite virtual-machine steps per migration.
+    #[arg(long, value_name = "STEPS")]
+    sqlite_ops: Option<u64>,
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,108 @@
+//! Helpers for migration authors' own Rust tests.
+//!
+//! Run one component against an in-memory or fixture database and assert
+//! that it applied, or that it failed and left the database exactly as it
+//! was (schema and every row compared). Components need not be packed or
+//! signed: the harness wraps the bytes itself.
+//!
+//! ```no_run
+//! use wasmig::testing;
+//!
+//! let component = std::fs::read("target/wasm32-unknown-unknown/release/my_migration.wasm").unwrap();
+//! let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+//! conn.execute_batch("CREATE TABLE images (id TEXT PRIMARY KEY)").unwrap();
+//! let applied = testing::assert_applies(&component, &mut conn);
+//! println!("ran in {:?}", applied.duration);
+//! ```
+
+use std::path::PathBuf;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+use crate::ledger;
+use crate::migrator::{Applied, Migrator, Options};
+use crate::plugin::{self, Manifest, Plugin};
+use crate::sandbox::Limits;
+use crate::signing::{TrustPolicy, Verdict};
+use crate::snapshot::Snapshot;
+
+/// Runs `component` (a bare component or a packed plugin) as the next
+/// migration of `conn`, under `limits`, through the same path as `apply`.
+pub fn run_component_with(component: &[u8], conn: &mut Connection, limits: Limits) -> Result<Applied> {
+    ledger::ensure(conn)?;
+    let next_id = ledger::read_all(conn)?.keys().next_back().map_or(1, |id| id + 1);
+    let manifest = match plugin::read_manifest(component) {
+        Ok(m) => Manifest { id: next_id, ..m },
+        Err(_) => Manifest::new(next_id, "component_under_test"),
+    };
+    let bytes = plugin::with_manifest(&strip_signature(component)?, &manifest)
+        .map_err(|reason| Error::BadPlugin { path: PathBuf::from("<component under test>"), reason })?;
+    let digest = plugin::content_digest(&bytes)
+        .map_err(|reason| Error::BadPlugin { path: PathBuf::from("<component under test>"), reason })?;
+    let p = Plugin {
+        path: PathBuf::from(manifest.file_name()),
+        manifest,
+        bytes,
+        digest,
+        verdict: Verdict::Unsigned,
+    };
+    let options = Options {
+        limits,
+        trust: TrustPolicy { allow_unsigned: true, ..TrustPolicy::default() },
+        ..Options::default()
+    };
+    let migrator = Migrator::from_plugins(vec![p], options)?;
+    let report = migrator.apply(conn)?;
+    report.applied.into_iter().next().ok_or_else(|| Error::Ledger("the component was not run".into()))
+}
+
+fn strip_signature(bytes: &[u8]) -> Result<Vec<u8>> {
+    let secs = plugin::sections(bytes)
+        .map_err(|reason| Error::BadPlugin { path: PathBuf::from("<component under test>"), reason })?;
+    let mut out = bytes[..8].to_vec();
+    for s in secs.iter().filter(|s| s.name != Some(plugin::SIGNATURE_SECTION)) {
+        out.extend_from_slice(&bytes[s.range.clone()]);
+    }
+    Ok(out)
+}
+
+/// [`run_component_with`] under default limits.
+pub fn run_component(component: &[u8], conn: &mut Connection) -> Result<Applied> {
+    run_component_with(component, conn, Limits::default())
+}
+
+/// Runs `component` and panics (with the error) unless it applied.
+pub fn assert_applies(component: &[u8], conn: &mut Connection) -> Applied {
+    match run_component(component, conn) {
+        Ok(a) => a,
+        Err(e) => panic!("migration was expected to apply but failed:\n{e}"),
+    }
+}
+
+/// Runs `component` expecting it to fail; panics if it applied or if the
+/// database differs in any schema object or row afterwards. Returns the error.
+pub fn assert_fails_unchanged(component: &[u8], conn: &mut Connection) -> Error {
+    assert_fails_unchanged_with(component, conn, Limits::default())
+}
+
+/// [`assert_fails_unchanged`] under `limits`.
+pub fn assert_fails_unchanged_with(component: &[u8], conn: &mut Connection, limits: Limits) -> Error {
+    // The ledger is created first so its creation is not counted as a change.
+    ledger::ensure(conn).expect("creating the ledger");
+    let before = Snapshot::take(conn).expect("snapshot before");
+    let result = run_component_with(component, conn, limits);
+    let after = Snapshot::take(conn).expect("snapshot after");
+    let err = match result {
+        Ok(a) => panic!("migration was expected to fail but applied ({} rows changed)", a.stats.rows_changed),
+        Err(e) => e,
+    };
+    if before != after {
+        panic!(
+            "migration failed ({err}) but changed the database:\nschema: {:?}\nrows: {:?}",
+            before.schema_diff(&after),
+            before.row_changes(&after)
+        );
+    }
+    err
+}
