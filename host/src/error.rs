@@ -89,6 +89,45 @@ pub enum Error {
         actual: String,
     },
 
+    /// The ledger records migrations that have no file here.
+    #[error(
+        "the ledger records migration(s) {} but no file with that id is present; restore the files \
+         or pass --allow-missing",
+        join_ids(.ids)
+    )]
+    MissingFiles {
+        /// The ids without files.
+        ids: Vec<i64>,
+    },
+
+    /// The database was migrated by a newer release than this one.
+    #[error(
+        "the database was migrated further than this release knows: applied migration(s) {} are \
+         beyond the newest one here ({newest_known}); refusing to guess (upgrade, or pass --allow-missing)",
+        join_ids(.ids)
+    )]
+    NewerDatabase {
+        /// Applied ids beyond the known set.
+        ids: Vec<i64>,
+        /// The newest id known here.
+        newest_known: i64,
+    },
+
+    /// A migration that ran with foreign keys off left violations; rolled back.
+    #[error(
+        "migration {id} ({name}) left {} foreign key violation(s) and was rolled back:\n  {}",
+        .violations.len(),
+        .violations.join("\n  ")
+    )]
+    ForeignKeyViolations {
+        /// The migration id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// One line per violating row.
+        violations: Vec<String>,
+    },
+
     /// The ledger table exists but is not one this version understands.
     #[error("schema_migrations: {0}")]
     Ledger(String),
@@ -135,6 +174,10 @@ pub enum Error {
     Sandbox(String),
 }
 
+fn join_ids(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+}
+
 fn statement_suffix(last: &Option<String>) -> String {
     match last {
         Some(s) => format!("\n  last failed statement: {s}"),
@@ -160,7 +203,7 @@ impl Error {
     /// True when the error means a migration ran and was rolled back (as
     /// opposed to input refused before anything ran, or an environment failure).
     pub fn is_migration_failure(&self) -> bool {
-        matches!(self, Error::GuestFailed { .. } | Error::Trap { .. })
+        matches!(self, Error::GuestFailed { .. } | Error::Trap { .. } | Error::ForeignKeyViolations { .. })
     }
 
     /// True when the error means the input (files, ledger state) was refused
@@ -174,6 +217,8 @@ impl Error {
                 | Error::InvalidComponent { .. }
                 | Error::OutOfOrder { .. }
                 | Error::Drift { .. }
+                | Error::MissingFiles { .. }
+                | Error::NewerDatabase { .. }
                 | Error::Ledger(_)
         )
     }

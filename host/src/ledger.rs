@@ -106,6 +106,17 @@ fn ensure_in_tx(conn: &Connection) -> Result<()> {
 }
 
 fn check_required(have: &[String]) -> Result<()> {
+    let known = |c: &String| {
+        REQUIRED_COLUMNS.iter().chain(EXTRA_COLUMNS.iter().map(|(n, _)| n)).any(|k| k.eq_ignore_ascii_case(c))
+    };
+    let unknown: Vec<&str> = have.iter().filter(|c| !known(c)).map(String::as_str).collect();
+    if !unknown.is_empty() {
+        return Err(Error::Ledger(format!(
+            "unknown ledger format (column(s) {}); it was written by a newer wasmig or another tool, \
+             refusing to guess",
+            unknown.join(", ")
+        )));
+    }
     let missing: Vec<&str> = REQUIRED_COLUMNS
         .iter()
         .copied()

@@ -28,6 +28,9 @@ use crate::signing::TrustPolicy;
 pub struct Options {
     /// Apply a pending migration whose id is below the highest applied id.
     pub allow_out_of_order: bool,
+    /// Go on when the ledger records migrations that have no file here
+    /// (deleted files, or a database migrated by a newer release).
+    pub allow_missing: bool,
     /// Sandbox limits for every migration.
     pub limits: Limits,
     /// Largest plugin file accepted, in bytes.
@@ -41,6 +44,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             allow_out_of_order: false,
+            allow_missing: false,
             limits: Limits::default(),
             max_file_size: plugin::DEFAULT_MAX_FILE_SIZE,
             trust: TrustPolicy::default(),
@@ -233,6 +237,16 @@ impl Migrator {
     }
 
     fn pending_given(&self, ledger: &BTreeMap<i64, LedgerRow>) -> Result<Vec<&Plugin>> {
+        let known: std::collections::BTreeSet<i64> = self.plugins.iter().map(Plugin::id).collect();
+        let missing: Vec<i64> = ledger.keys().copied().filter(|id| !known.contains(id)).collect();
+        if !missing.is_empty() && !self.options.allow_missing {
+            let newest_known = known.iter().next_back().copied().unwrap_or(0);
+            let beyond: Vec<i64> = missing.iter().copied().filter(|id| *id > newest_known).collect();
+            if !beyond.is_empty() {
+                return Err(Error::NewerDatabase { ids: beyond, newest_known });
+            }
+            return Err(Error::MissingFiles { ids: missing });
+        }
         for p in &self.plugins {
             if let Some(row) = ledger.get(&p.id()) {
                 check_drift(p, row)?;
@@ -315,6 +329,39 @@ impl Migrator {
         compiled: &Compiled,
     ) -> Result<Option<Applied>> {
         let (id, name) = (plugin.id(), plugin.name().to_owned());
+        // SQLite ignores `PRAGMA foreign_keys` inside a transaction, so a
+        // migration that needs enforcement off gets it switched before BEGIN
+        // and restored after COMMIT or ROLLBACK, whatever happened.
+        let restore_fk = if plugin.manifest.needs_foreign_keys_off() {
+            let was: bool = conn
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .map_err(Error::sqlite(format!("migration {id} ({name}): reading foreign_keys")))?;
+            conn.execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(Error::sqlite(format!("migration {id} ({name}): turning foreign keys off")))?;
+            Some(was)
+        } else {
+            None
+        };
+        let result = self.apply_in_tx(sandbox, conn, plugin, compiled);
+        if let Some(was) = restore_fk {
+            let restored = conn
+                .execute_batch(if was { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
+                .map_err(Error::sqlite(format!("migration {id} ({name}): restoring foreign_keys")));
+            if let (Ok(_), Err(e)) = (&result, restored) {
+                return Err(e);
+            }
+        }
+        result
+    }
+
+    fn apply_in_tx(
+        &self,
+        sandbox: &Sandbox,
+        conn: &mut Connection,
+        plugin: &Plugin,
+        compiled: &Compiled,
+    ) -> Result<Option<Applied>> {
+        let (id, name) = (plugin.id(), plugin.name().to_owned());
         let started = Instant::now();
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(Error::sqlite(format!("migration {id} ({name}): BEGIN IMMEDIATE")))?;
@@ -378,6 +425,12 @@ impl Migrator {
                 reason: "the migration's transaction ended while the guest ran".into(),
                 last_statement: None,
             });
+        }
+        if plugin.manifest.needs_foreign_keys_off() {
+            let violations = foreign_key_violations(conn)?;
+            if !violations.is_empty() {
+                return Err(Error::ForeignKeyViolations { id, name, violations });
+            }
         }
         let duration = started.elapsed();
         ledger::record(
@@ -486,6 +539,25 @@ fn check_drift(p: &Plugin, row: &LedgerRow) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Every row `PRAGMA foreign_key_check` reports, as readable lines.
+fn foreign_key_violations(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT \"table\", rowid, parent, fkid FROM pragma_foreign_key_check")
+        .map_err(Error::sqlite("running foreign_key_check"))?;
+    stmt.query_map([], |r| {
+        let table: String = r.get(0)?;
+        let rowid: Option<i64> = r.get(1)?;
+        let parent: String = r.get(2)?;
+        let fkid: i64 = r.get(3)?;
+        Ok(format!(
+            "{table} row {} references a missing row of {parent} (foreign key #{fkid})",
+            rowid.map_or("?".to_owned(), |r| r.to_string())
+        ))
+    })
+    .and_then(|it| it.collect())
+    .map_err(Error::sqlite("running foreign_key_check"))
 }
 
 fn rollback(conn: &Connection) {

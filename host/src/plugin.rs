@@ -40,6 +40,13 @@ const MAGIC: [u8; 4] = *b"\0asm";
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 const CORE_MODULE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
 
+/// Capability: run with foreign key enforcement off (for table rebuilds).
+/// The host turns it off outside the transaction, runs
+/// `PRAGMA foreign_key_check` before COMMIT, and restores the setting.
+pub const CAP_FOREIGN_KEYS_OFF: &str = "foreign-keys-off";
+
+const KNOWN_CAPABILITIES: &[&str] = &[CAP_FOREIGN_KEYS_OFF];
+
 /// The manifest a plugin carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,7 +59,7 @@ pub struct Manifest {
     pub name: String,
     /// The WIT world the component targets.
     pub world: String,
-    /// Declared capabilities (reserved; must be empty in format 1).
+    /// Declared capabilities; format 1 knows [`CAP_FOREIGN_KEYS_OFF`].
     #[serde(default)]
     pub capabilities: Vec<String>,
 }
@@ -96,10 +103,25 @@ impl Manifest {
         if self.world != WORLD {
             return Err(format!("component targets world {:?}; this wasmig supports {WORLD:?}", self.world));
         }
-        if !self.capabilities.is_empty() {
-            return Err(format!("unknown capabilities requested: {}", self.capabilities.join(", ")));
+        let unknown: Vec<&str> = self
+            .capabilities
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !KNOWN_CAPABILITIES.contains(c))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "unknown capabilities requested: {} (this wasmig knows: {})",
+                unknown.join(", "),
+                KNOWN_CAPABILITIES.join(", ")
+            ));
         }
         Ok(())
+    }
+
+    /// True when the migration declared [`CAP_FOREIGN_KEYS_OFF`].
+    pub fn needs_foreign_keys_off(&self) -> bool {
+        self.capabilities.iter().any(|c| c == CAP_FOREIGN_KEYS_OFF)
     }
 
     /// The canonical file name for this migration: `<id>_<name>.wasm`, with

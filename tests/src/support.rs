@@ -101,7 +101,11 @@ pub fn pack(dir: &Path, crate_name: &str, id: i64, name: &str) -> PathBuf {
 
 /// Like [`pack`], signed by each named test key in turn (none: unsigned).
 pub fn pack_with(dir: &Path, crate_name: &str, id: i64, name: &str, keys: &[&str]) -> PathBuf {
-    let manifest = wasmig::Manifest::new(id, name);
+    pack_manifest(dir, crate_name, wasmig::Manifest::new(id, name), keys)
+}
+
+/// Packages guest `crate_name` with `manifest`, signed by the named test keys.
+pub fn pack_manifest(dir: &Path, crate_name: &str, manifest: wasmig::Manifest, keys: &[&str]) -> PathBuf {
     let mut bytes = wasmig::plugin::pack(&guest_bytes(crate_name), &manifest, None).expect("packing");
     for k in keys {
         let sk = wasmig::signing::read_secret_key(&test_key(k)).unwrap();

@@ -39,9 +39,10 @@ pub struct Refused(String);
 
 pub fn run(command: Command) -> Result<()> {
     match command {
-        Command::Apply { db, dir, allow_out_of_order, trust, limits, busy_timeout, json } => {
+        Command::Apply { db, dir, allow_out_of_order, allow_missing, trust, limits, busy_timeout, json } => {
             let options = Options {
                 allow_out_of_order,
+                allow_missing,
                 trust: policy(&trust)?,
                 limits: limits_from(&limits)?,
                 ..Options::default()
@@ -55,7 +56,13 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Status { db, dir, trust, json } => status(&db, &dir, policy(&trust)?, json),
         Command::Keygen { out } => keygen(&out),
-        Command::Pack { component, id, name, key, out } => pack(&component, id, &name, key.as_deref(), &out),
+        Command::Pack { component, id, name, foreign_keys_off, key, out } => {
+            let mut manifest = Manifest::new(id, name);
+            if foreign_keys_off {
+                manifest.capabilities.push(plugin::CAP_FOREIGN_KEYS_OFF.to_owned());
+            }
+            pack(&component, manifest, key.as_deref(), &out)
+        }
         Command::Verify { dir, trust, json } => verify(&dir, &policy(&trust)?, json),
         Command::AcceptDrift { db, id, reason, dir, trust } => {
             accept_drift(&db, id, &reason, &dir, policy(&trust)?)
@@ -286,9 +293,9 @@ fn keygen(out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn pack(component: &Path, id: i64, name: &str, key: Option<&Path>, out: &Path) -> Result<()> {
+fn pack(component: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
     let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
-    let manifest = Manifest::new(id, name);
+    let (id, name) = (manifest.id, manifest.name.clone());
     let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
     let packed = plugin::pack(&bytes, &manifest, sk.as_ref())
         .map_err(|r| Refused(format!("{}: {r}", component.display())))?;

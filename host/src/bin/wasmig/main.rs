@@ -30,6 +30,10 @@ enum Command {
         /// Apply a pending migration whose id is below the highest applied id.
         #[arg(long)]
         allow_out_of_order: bool,
+        /// Go on although the ledger records migrations whose files are gone
+        /// (or that a newer release applied).
+        #[arg(long)]
+        allow_missing: bool,
         #[command(flatten)]
         trust: TrustArgs,
         #[command(flatten)]
@@ -87,6 +91,11 @@ enum Command {
         /// Migration name: letters, digits, '_' and '-'.
         #[arg(long)]
         name: String,
+        /// The migration needs foreign key enforcement off (table rebuilds):
+        /// the host switches it off around the transaction and runs
+        /// foreign_key_check before COMMIT.
+        #[arg(long)]
+        foreign_keys_off: bool,
         /// Secret key to sign with (wasmig/wasmsign2 raw, PEM, DER or OpenSSH Ed25519).
         #[arg(long)]
         key: Option<PathBuf>,
