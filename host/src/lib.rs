@@ -10,6 +10,7 @@ mod bindings;
 pub mod error;
 pub mod gate;
 mod host_sql;
+pub mod import;
 pub mod ledger;
 pub mod migrator;
 pub mod plugin;
@@ -17,6 +18,8 @@ pub mod rehearse;
 pub mod sandbox;
 pub mod signing;
 pub mod snapshot;
+pub mod sqlpack;
+pub mod sqlsplit;
 pub mod testing;
 
 pub use error::{Error, Result};

@@ -257,3 +257,57 @@ fn test_rehearses_on_a_copy_and_never_writes_the_real_file() {
     assert!(out.contains("0005 rebuild — not reached"), "{out}");
     assert_eq!(std::fs::read(&e.db).unwrap(), before);
 }
+
+#[test]
+fn pack_sql_and_import_from_the_command_line() {
+    let e = env();
+    let root = e.dir.parent().unwrap().to_owned();
+    let script = root.join("notes.sql");
+    std::fs::write(
+        &script,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT DEFAULT 'a;b');\n\
+         CREATE TRIGGER notes_upper AFTER INSERT ON notes BEGIN UPDATE notes SET body = upper(body) WHERE id = new.id; END;\n\
+         INSERT INTO notes (body) VALUES ('hi; there');\n",
+    )
+    .unwrap();
+    let key = test_key("dev");
+    let o = wasmig(&[
+        "pack-sql",
+        s(&script),
+        "--id",
+        "1",
+        "--name",
+        "notes",
+        "--key",
+        s(&key),
+        "--out",
+        s(&e.dir),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let conn = rusqlite::Connection::open(&e.db).unwrap();
+    assert_eq!(rows(&conn, "SELECT body FROM notes"), vec!["'HI; THERE'"]);
+
+    // Transaction control is refused at pack time with file and line.
+    let bad = root.join("bad.sql");
+    std::fs::write(&bad, "CREATE TABLE x (a);\n\nCOMMIT;\n").unwrap();
+    let o = wasmig(&["pack-sql", s(&bad), "--id", "2", "--name", "bad", "--out", s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(text(&o).1.contains("bad.sql:3: COMMIT"), "{:?}", text(&o));
+
+    // A refinery directory becomes signed plugins named by version.
+    let src = root.join("refinery");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("V1__create_tags.sql"), "CREATE TABLE tags (name TEXT);").unwrap();
+    std::fs::write(src.join("V2__seed_tags.sql"), "INSERT INTO tags VALUES ('a;b');").unwrap();
+    let out = root.join("imported");
+    let o = wasmig(&["import", s(&src), "--from", "refinery", "--key", s(&key), "--out", s(&out)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(out.join("0001_create_tags.wasm").exists() && out.join("0002_seed_tags.wasm").exists());
+    let db2 = root.join("tags.db");
+    let o = wasmig(&["apply", "--db", s(&db2), s(&out)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = wasmig(&["import", s(&src), "--from", "flyway", "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(3));
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
 use wasmig::rehearse::StepOutcome;
-use wasmig::{Limits, Manifest, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing};
+use wasmig::{Limits, Manifest, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing, sqlpack};
 
 use crate::{Command, LimitArgs, TrustArgs};
 
@@ -63,6 +63,14 @@ pub fn run(command: Command) -> Result<()> {
             }
             pack(&component, manifest, key.as_deref(), &out)
         }
+        Command::PackSql { script, id, name, foreign_keys_off, key, out } => {
+            let mut manifest = Manifest::new(id, name);
+            if foreign_keys_off {
+                manifest.capabilities.push(plugin::CAP_FOREIGN_KEYS_OFF.to_owned());
+            }
+            pack_sql(&script, manifest, key.as_deref(), &out)
+        }
+        Command::Import { dir, from, key, out } => import(&dir, &from, key.as_deref(), &out),
         Command::Verify { dir, trust, json } => verify(&dir, &policy(&trust)?, json),
         Command::AcceptDrift { db, id, reason, dir, trust } => {
             accept_drift(&db, id, &reason, &dir, policy(&trust)?)
@@ -295,14 +303,25 @@ fn keygen(out: &Path) -> Result<()> {
 
 fn pack(component: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
     let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
-    let (id, name) = (manifest.id, manifest.name.clone());
     let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
-    let packed = plugin::pack(&bytes, &manifest, sk.as_ref())
-        .map_err(|r| Refused(format!("{}: {r}", component.display())))?;
+    write_plugin(component, &bytes, &manifest, sk.as_ref(), out).map(drop)
+}
+
+/// Packs `bytes` (from `source`) with `manifest`, signs with `sk`, checks the
+/// result exactly as a host will, and writes it to `out` (a file, or a
+/// directory to put `<id>_<name>.wasm` in).
+fn write_plugin(
+    source: &Path,
+    bytes: &[u8],
+    manifest: &Manifest,
+    sk: Option<&wasmsign2::SecretKey>,
+    out: &Path,
+) -> Result<PathBuf> {
+    let packed =
+        plugin::pack(bytes, manifest, sk).map_err(|r| Refused(format!("{}: {r}", source.display())))?;
     let target: PathBuf = if out.is_dir() { out.join(manifest.file_name()) } else { out.to_owned() };
-    // Check the result exactly as a host will before writing it.
     let mut check = TrustPolicy { allow_unsigned: sk.is_none(), ..TrustPolicy::default() };
-    if let Some(sk) = &sk {
+    if let Some(sk) = sk {
         let pk = signing::public_of(sk);
         check.keys.push(signing::TrustedKey { id: signing::key_id(&pk), key: pk, source: PathBuf::new() });
     }
@@ -313,11 +332,42 @@ fn pack(component: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) ->
         None => "UNSIGNED".to_owned(),
     };
     println!(
-        "packed {} -> {} (id {id}, name {name}, {signed}, digest {})",
-        component.display(),
+        "packed {} -> {} (id {}, name {}, {signed}, digest {})",
+        source.display(),
         target.display(),
+        manifest.id,
+        manifest.name,
         plugin.digest
     );
+    Ok(target)
+}
+
+fn pack_sql(script: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
+    let component = sqlpack::component_for_sql(&text)
+        .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?;
+    let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
+    write_plugin(script, &component, &manifest, sk.as_ref(), out)?;
+    Ok(())
+}
+
+fn import(dir: &Path, tool: &str, key: Option<&Path>, out: &Path) -> Result<()> {
+    let tool: wasmig::import::Tool = tool.parse().map_err(Refused)?;
+    let found = wasmig::import::scan(dir, tool).map_err(Refused)?;
+    let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
+    // Check every script before writing anything, so a bad file leaves no
+    // half-imported directory behind.
+    let mut components = Vec::with_capacity(found.len());
+    for f in &found {
+        let c = sqlpack::component_for_sql(&f.sql)
+            .map_err(|e| Refused(format!("{}:{}: {}", f.source.display(), e.line, e.reason)))?;
+        components.push(c);
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (f, c) in found.iter().zip(&components) {
+        write_plugin(&f.source, c, &Manifest::new(f.id, f.name.clone()), sk.as_ref(), out)?;
+    }
+    println!("imported {} migration(s) from {} into {}", found.len(), dir.display(), out.display());
     Ok(())
 }
 

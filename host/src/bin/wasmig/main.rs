@@ -103,6 +103,41 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Package a plain SQL script as a signed migration component (no Rust
+    /// toolchain needed): statements run one by one through `exec`.
+    PackSql {
+        /// The SQL script.
+        script: PathBuf,
+        /// Migration id.
+        #[arg(long)]
+        id: i64,
+        /// Migration name: letters, digits, '_' and '-'.
+        #[arg(long)]
+        name: String,
+        /// The migration needs foreign key enforcement off (see `pack`).
+        #[arg(long)]
+        foreign_keys_off: bool,
+        /// Secret key to sign with.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Output file, or a directory to write `<id>_<name>.wasm` into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Convert another tool's migration directory (up migrations) into signed plugins.
+    Import {
+        /// The tool's migration directory.
+        dir: PathBuf,
+        /// Its layout: diesel, sqlx, refinery, goose or dbmate.
+        #[arg(long, value_name = "TOOL")]
+        from: String,
+        /// Secret key to sign with.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Directory to write the plugins into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check every plugin file in DIR against the trust policy; print id, name, signers, verdict.
     Verify {
         /// Directory of migration plugin files.
