@@ -115,15 +115,18 @@ pub enum Error {
 
     /// A migration that ran with foreign keys off left violations; rolled back.
     #[error(
-        "migration {id} ({name}) left {} foreign key violation(s) and was rolled back:\n  {}",
+        "migration {id} ({name}) left {} foreign key violation(s) and was rolled back:\n  {}\n  file: {}",
         .violations.len(),
-        .violations.join("\n  ")
+        .violations.join("\n  "),
+        file.display()
     )]
     ForeignKeyViolations {
         /// The migration id.
         id: i64,
         /// Its name.
         name: String,
+        /// Its plugin file.
+        file: PathBuf,
         /// One line per violating row.
         violations: Vec<String>,
     },
@@ -133,27 +136,41 @@ pub enum Error {
     Ledger(String),
 
     /// The guest's `up` returned `Err`; everything it did was rolled back.
-    #[error("migration {id} ({name}) failed and was rolled back: {message}{}", statement_suffix(.last_statement))]
+    #[error(
+        "migration {id} ({name}) failed and was rolled back: {message}\n  file: {}{}",
+        file.display(),
+        statement_suffix(.last_statement)
+    )]
     GuestFailed {
         /// The migration id.
         id: i64,
         /// Its name.
         name: String,
+        /// Its plugin file.
+        file: PathBuf,
         /// The guest's own error message.
         message: String,
-        /// The last statement that failed inside the guest, if any, with SQLite's error.
+        /// The last statement that failed inside the guest, if any, with its
+        /// parameters summarised and SQLite's error and code.
         last_statement: Option<String>,
     },
 
     /// The guest trapped (panic, fuel, deadline, memory, stack) or a host
     /// call aborted it; everything it did was rolled back.
-    #[error("migration {id} ({name}) trapped and was rolled back: {reason}{}", statement_suffix(.last_statement))]
+    #[error(
+        "migration {id} ({name}) trapped and was rolled back: {reason}\n  file: {}{}",
+        file.display(),
+        statement_suffix(.last_statement)
+    )]
     Trap {
         /// The migration id.
         id: i64,
         /// Its name.
         name: String,
-        /// What stopped it, with the guest backtrace when one is available.
+        /// Its plugin file.
+        file: PathBuf,
+        /// What stopped it (the limit hit, or the panic), with the guest
+        /// backtrace when available.
         reason: String,
         /// The last statement that failed inside the guest, if any.
         last_statement: Option<String>,

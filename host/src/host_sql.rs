@@ -173,6 +173,9 @@ impl HostState {
             return Err(Fault(p.clone()));
         }
         self.stats.calls += 1;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(call = %summarize(sql, params), "host call");
+        }
         let result = self.call_inner(sql, params, body);
         if let Err(e) = &result {
             self.stats.last_failure = Some(format!(

@@ -16,6 +16,7 @@ pub mod migrator;
 pub mod plugin;
 pub mod rehearse;
 pub mod sandbox;
+pub mod scaffold;
 pub mod signing;
 pub mod snapshot;
 pub mod sqlpack;

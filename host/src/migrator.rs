@@ -266,6 +266,20 @@ impl Migrator {
         Ok(pending)
     }
 
+    /// Everything `apply` checks before running anything (drift, order,
+    /// missing files, and compiling every pending component), without
+    /// writing: the migrations that would run. The ledger is not created.
+    pub fn dry_run(&self, conn: &Connection) -> Result<Vec<&Plugin>> {
+        let pending = self.pending(conn)?;
+        if !pending.is_empty() {
+            let sandbox = self.sandbox()?;
+            for p in &pending {
+                sandbox.prepare(p)?;
+            }
+        }
+        Ok(pending)
+    }
+
     /// Applies every pending migration. See [`Migrator::apply_with`].
     pub fn apply(&self, conn: &mut Connection) -> Result<Report> {
         self.apply_with(conn, |_| {})
@@ -307,10 +321,16 @@ impl Migrator {
         }
         // Compile everything first: a broken file must change nothing.
         let sandbox = self.sandbox()?;
+        let compiling = Instant::now();
         let steps = pending
             .into_iter()
             .map(|plugin| sandbox.prepare(plugin).map(|compiled| Step { plugin, compiled }))
             .collect::<Result<Vec<_>>>()?;
+        tracing::info!(
+            pending = steps.len(),
+            compile_ms = compiling.elapsed().as_millis() as u64,
+            "compiled pending migrations"
+        );
         Ok(Plan { steps, already_applied })
     }
 
@@ -368,6 +388,7 @@ impl Migrator {
         let result = self.run_in_tx(sandbox, conn, plugin, compiled, started);
         match result {
             Ok(Some(applied)) => {
+                tracing::info!(id, name = %name, ms = applied.duration.as_millis() as u64, "committing");
                 if let Err(e) = conn.execute_batch("COMMIT") {
                     rollback(conn);
                     return Err(Error::Sqlite {
@@ -383,6 +404,7 @@ impl Migrator {
             }
             Err(e) => {
                 rollback(conn);
+                tracing::warn!(id, name = %name, error = %e, "rolled back");
                 Err(e)
             }
         }
@@ -396,10 +418,11 @@ impl Migrator {
         compiled: &Compiled,
         started: Instant,
     ) -> Result<Option<Applied>> {
-        let (id, name) = (plugin.id(), plugin.name().to_owned());
+        let (id, name, file) = (plugin.id(), plugin.name().to_owned(), plugin.path.clone());
         if ledger::is_applied(conn, id)? {
             return Ok(None);
         }
+        tracing::info!(id, name = %name, file = %file.display(), "running migration");
         // The store must own its data ('static), so the connection moves in
         // for the run and comes back after; an idle in-memory connection
         // holds its place meanwhile.
@@ -411,10 +434,10 @@ impl Migrator {
         let stats = match outcome {
             Outcome::Ok(stats) => stats,
             Outcome::GuestErr { message, last_failure } => {
-                return Err(Error::GuestFailed { id, name, message, last_statement: last_failure });
+                return Err(Error::GuestFailed { id, name, file, message, last_statement: last_failure });
             }
             Outcome::Trap { reason, last_failure } => {
-                return Err(Error::Trap { id, name, reason, last_statement: last_failure });
+                return Err(Error::Trap { id, name, file, reason, last_statement: last_failure });
             }
             Outcome::Host(e) => return Err(e),
         };
@@ -422,6 +445,7 @@ impl Migrator {
             return Err(Error::Trap {
                 id,
                 name,
+                file,
                 reason: "the migration's transaction ended while the guest ran".into(),
                 last_statement: None,
             });
@@ -429,7 +453,7 @@ impl Migrator {
         if plugin.manifest.needs_foreign_keys_off() {
             let violations = foreign_key_violations(conn)?;
             if !violations.is_empty() {
-                return Err(Error::ForeignKeyViolations { id, name, violations });
+                return Err(Error::ForeignKeyViolations { id, name, file: plugin.path.clone(), violations });
             }
         }
         let duration = started.elapsed();

@@ -14,7 +14,8 @@ use tempfile::TempDir;
 fn wasmig(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
     cmd.args(args);
-    if matches!(args.first(), Some(&"apply" | &"status" | &"verify")) && !args.contains(&"--trust") {
+    let subcommand = args.iter().find(|a| !a.starts_with('-'));
+    if matches!(subcommand, Some(&"apply" | &"status" | &"verify")) && !args.contains(&"--trust") {
         cmd.arg("--trust").arg(test_pub("dev"));
     }
     cmd.output().expect("running wasmig")
@@ -310,4 +311,79 @@ fn pack_sql_and_import_from_the_command_line() {
     assert!(o.status.success(), "{:?}", text(&o));
     let o = wasmig(&["import", s(&src), "--from", "flyway", "--out", s(&out)]);
     assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn new_scaffolds_a_crate_that_builds_packs_and_applies() {
+    let e = env();
+    pack_examples(&e.dir, 2);
+    let parent = e.dir.parent().unwrap().join("crates");
+    std::fs::create_dir(&parent).unwrap();
+    let o = wasmig(&["new", "add_tags", "--dir", s(&e.dir), "--out", s(&parent)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("--id 3 --name add_tags"), "next free id is 3: {:?}", text(&o));
+    let krate = parent.join("add_tags");
+    for f in ["Cargo.toml", ".cargo/config.toml", "src/lib.rs", "tests/migration.rs"] {
+        assert!(krate.join(f).is_file(), "{f}");
+    }
+    // Builds with the plain command (sharing the guests' target directory
+    // only to reuse already compiled dependencies).
+    let target = guest_out_dir().parent().unwrap().parent().unwrap().to_owned();
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&krate)
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown", "--quiet"])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let built = target.join("wasm32-unknown-unknown/release/add_tags.wasm");
+    let key = test_key("dev");
+    let o =
+        wasmig(&["pack", s(&built), "--id", "3", "--name", "add_tags", "--key", s(&key), "--out", s(&e.dir)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(has_table(&e.db, "add_tags_example"));
+    // Refuses to overwrite.
+    let o = wasmig(&["new", "add_tags", "--id", "9", "--out", s(&parent)]);
+    assert_eq!(o.status.code(), Some(3));
+}
+
+#[test]
+fn dry_run_checks_everything_and_writes_nothing() {
+    let e = env();
+    pack_examples(&e.dir, 2);
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir), "--dry-run", "--json"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["would_apply"].as_array().unwrap().len(), 2);
+    assert!(!e.db.exists(), "a dry run creates nothing");
+    assert!(wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]).status.success());
+    let before = std::fs::read(&e.db).unwrap();
+    pack(&e.dir, "example-backfill", 3, "backfill");
+    let (out, _) = text(&wasmig(&["apply", "--db", s(&e.db), s(&e.dir), "--dry-run"]));
+    assert!(out.contains("would apply 0003 backfill"), "{out}");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before);
+}
+
+#[test]
+fn json_errors_and_verbose_logs() {
+    let e = env();
+    pack_examples(&e.dir, 1);
+    pack(&e.dir, "faulty-bad-sql", 2, "bad_sql");
+    let o = wasmig(&["-v", "apply", "--db", s(&e.db), s(&e.dir), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["applied"][0]["id"], 1, "what committed before the failure is reported");
+    assert_eq!(v["error"]["exit_code"], 1);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("migration 2 (bad_sql)") && msg.contains("0002_bad_sql.wasm") && msg.contains("code 1"),
+        "{msg}"
+    );
+    let (_, err) = text(&o);
+    assert!(err.contains("running migration") && err.contains("rolled back"), "{err}");
+    // Not a terminal: no colour codes.
+    let (out, _) = text(&wasmig(&["status", "--db", s(&e.db), s(&e.dir)]));
+    assert!(!out.contains('\x1b'), "{out:?}");
 }

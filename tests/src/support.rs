@@ -13,9 +13,12 @@ use rusqlite::{Connection, OpenFlags};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
+    // The crates using this sit at different depths; the root holds wit/.
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // Both `tests/` and `host/` sit directly under the root.
-    here.parent().expect("crate has a parent").to_owned()
+    here.ancestors()
+        .find(|d| d.join("wit").join("migration.wit").is_file())
+        .expect("running inside the wasmig repository")
+        .to_owned()
 }
 
 /// Builds every guest crate (once per test process) with the plain cargo

@@ -6,7 +6,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
 use wasmig::rehearse::StepOutcome;
-use wasmig::{Limits, Manifest, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing, sqlpack};
+use wasmig::{
+    Limits, Manifest, MigrationState, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing,
+    sqlpack,
+};
 
 use crate::{Command, LimitArgs, TrustArgs};
 
@@ -39,7 +42,17 @@ pub struct Refused(String);
 
 pub fn run(command: Command) -> Result<()> {
     match command {
-        Command::Apply { db, dir, allow_out_of_order, allow_missing, trust, limits, busy_timeout, json } => {
+        Command::Apply {
+            db,
+            dir,
+            allow_out_of_order,
+            allow_missing,
+            trust,
+            limits,
+            busy_timeout,
+            json,
+            dry_run,
+        } => {
             let options = Options {
                 allow_out_of_order,
                 allow_missing,
@@ -47,7 +60,7 @@ pub fn run(command: Command) -> Result<()> {
                 limits: limits_from(&limits)?,
                 ..Options::default()
             };
-            apply(&db, &dir, options, busy_timeout, json)
+            apply(&db, &dir, options, busy_timeout, json, dry_run)
         }
         Command::Test { db, dir, trust, limits, json } => {
             let options =
@@ -56,6 +69,7 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Status { db, dir, trust, json } => status(&db, &dir, policy(&trust)?, json),
         Command::Keygen { out } => keygen(&out),
+        Command::New { name, id, dir, out, sdk } => new_crate(&name, id, &dir, &out, sdk),
         Command::Pack { component, id, name, foreign_keys_off, key, out } => {
             let mut manifest = Manifest::new(id, name);
             if foreign_keys_off {
@@ -171,6 +185,15 @@ fn open_for_write(db: &Path, busy_timeout: u64) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Colours only on a terminal, and never when NO_COLOR is set.
+pub fn color_enabled(stream: impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn paint(text: &str, code: &str, on: bool) -> String {
+    if on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+}
+
 fn warn_unsigned(migrator: &Migrator) {
     let unsigned: Vec<String> = migrator
         .plugins()
@@ -187,12 +210,36 @@ fn warn_unsigned(migrator: &Migrator) {
     }
 }
 
-fn apply(db: &Path, dir: &Path, options: Options, busy_timeout: u64, json: bool) -> Result<()> {
+fn applied_json(m: &wasmig::migrator::Applied) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id, "name": m.name, "duration_ms": m.duration.as_millis() as u64,
+        "calls": m.stats.calls, "rows_changed": m.stats.rows_changed,
+    })
+}
+
+fn error_json(e: &anyhow::Error) -> serde_json::Value {
+    serde_json::json!({ "exit_code": exit_code(e), "message": format!("{e:#}") })
+}
+
+fn apply(
+    db: &Path,
+    dir: &Path,
+    options: Options,
+    busy_timeout: u64,
+    json: bool,
+    dry_run: bool,
+) -> Result<()> {
     let migrator = Migrator::from_dir_with(dir, options)?;
     warn_unsigned(&migrator);
+    if dry_run {
+        return plan(db, &migrator, json);
+    }
     let mut conn = open_for_write(db, busy_timeout)?;
-    let report = migrator.apply_with(&mut conn, |m| {
-        if !json {
+    let mut applied = Vec::new();
+    let result = migrator.apply_with(&mut conn, |m| {
+        if json {
+            applied.push(applied_json(m));
+        } else {
             println!(
                 "applied {:04} {} ({} ms, {} calls, {} rows changed)",
                 m.id,
@@ -202,18 +249,22 @@ fn apply(db: &Path, dir: &Path, options: Options, busy_timeout: u64, json: bool)
                 m.stats.rows_changed
             );
         }
-    })?;
+    });
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            if json {
+                // What committed before the failure stays committed; say so.
+                println!(
+                    "{}",
+                    serde_json::json!({ "database": db, "applied": applied, "error": error_json(&e) })
+                );
+            }
+            return Err(e);
+        }
+    };
     if json {
-        let applied: Vec<_> = report
-            .applied
-            .iter()
-            .map(|m| {
-                serde_json::json!({
-                    "id": m.id, "name": m.name, "duration_ms": m.duration.as_millis() as u64,
-                    "calls": m.stats.calls, "rows_changed": m.stats.rows_changed,
-                })
-            })
-            .collect();
         println!(
             "{}",
             serde_json::json!({
@@ -237,17 +288,44 @@ fn apply(db: &Path, dir: &Path, options: Options, busy_timeout: u64, json: bool)
     Ok(())
 }
 
-fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
-    let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
-    let exists = db.exists();
-    // Never create or write the database for a status check.
-    let conn = if exists {
+/// `apply --dry-run`: every check apply makes (trust, drift, order, missing
+/// files, compilation), then the plan; the database is only read.
+fn plan(db: &Path, migrator: &Migrator, json: bool) -> Result<()> {
+    let conn = open_read_only(db)?;
+    let pending = migrator.dry_run(&conn)?;
+    if json {
+        let steps: Vec<_> = pending
+            .iter()
+            .map(
+                |p| serde_json::json!({ "id": p.id(), "name": p.name(), "file": p.path, "digest": p.digest }),
+            )
+            .collect();
+        println!("{}", serde_json::json!({ "database": db, "dry_run": true, "would_apply": steps }));
+    } else {
+        for p in &pending {
+            println!("would apply {:04} {} ({})", p.id(), p.name(), p.path.display());
+        }
+        println!("{}: {} pending; nothing was changed (dry run)", db.display(), pending.len());
+    }
+    Ok(())
+}
+
+/// Opens `db` read-only, or an empty in-memory database when it does not
+/// exist yet: read-only commands never create files.
+fn open_read_only(db: &Path) -> Result<Connection> {
+    Ok(if db.exists() {
         Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|source| {
             wasmig::Error::Sqlite { context: format!("opening {}", db.display()), source }
         })?
     } else {
         Connection::open_in_memory()?
-    };
+    })
+}
+
+fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
+    let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
+    let exists = db.exists();
+    let conn = open_read_only(db)?;
     let rows = migrator.status(&conn)?;
     let signed_by = |id: i64| -> Option<&Verdict> {
         migrator.plugins().iter().find(|p| p.id() == id).map(|p| &p.verdict)
@@ -275,21 +353,52 @@ fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
         println!("{} does not exist yet: every migration is pending", db.display());
     }
     let name_w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let color = color_enabled(std::io::stdout());
     println!("{:<6} {:<name_w$} {:<25} {:<21} SIGNED BY", "ID", "NAME", "STATE", "APPLIED AT");
     for r in &rows {
         let signed = match signed_by(r.id) {
             Some(Verdict::Trusted(ids)) => ids.join(","),
-            Some(Verdict::Unsigned) => "UNSIGNED".to_owned(),
+            Some(Verdict::Unsigned) => paint("UNSIGNED", "1;31", color),
             None => "-".to_owned(),
         };
+        // Pad before painting so escape codes do not upset the columns.
+        let state = format!("{:<25}", r.state.label());
+        let state = match r.state {
+            MigrationState::Applied => paint(&state, "32", color),
+            MigrationState::Pending => paint(&state, "33", color),
+            MigrationState::AppliedButMissingFile | MigrationState::Drifted => paint(&state, "1;31", color),
+        };
         println!(
-            "{:<6} {:<name_w$} {:<25} {:<21} {signed}",
+            "{:<6} {:<name_w$} {state} {:<21} {signed}",
             format!("{:04}", r.id),
             r.name,
-            r.state.label(),
             r.applied_at.as_deref().unwrap_or("-")
         );
     }
+    Ok(())
+}
+
+fn new_crate(name: &str, id: Option<i64>, dir: &Path, out: &Path, sdk: Option<PathBuf>) -> Result<()> {
+    let mut sources = wasmig::scaffold::Sources::from_build();
+    if let Some(sdk) = sdk {
+        let host = sources.as_ref().map(|s| s.host.clone()).unwrap_or_default();
+        sources = Some(wasmig::scaffold::Sources { sdk, host });
+    }
+    let sources = sources.ok_or_else(|| {
+        Refused("the wasmig checkout this binary was built from is gone; pass --sdk PATH".into())
+    })?;
+    let id = id.unwrap_or_else(|| wasmig::scaffold::next_free_id(dir));
+    let files = wasmig::scaffold::scaffold(out, name, id, &sources).map_err(Refused)?;
+    for f in &files {
+        println!("created {}", f.display());
+    }
+    let crate_dir = out.join(name);
+    println!("\nnext:");
+    println!("  cd {} && cargo build --release --target wasm32-unknown-unknown", crate_dir.display());
+    println!(
+        "  wasmig pack target/wasm32-unknown-unknown/release/{}.wasm --id {id} --name {name} --key KEY --out DIR",
+        name.replace('-', "_")
+    );
     Ok(())
 }
 

@@ -14,6 +14,9 @@ use clap::{Args, Parser, Subcommand};
 2 usage error; 3 input refused before anything ran (bad, duplicate, drifted or out-of-order \
 files); 4 database or environment error (cannot open, locked, I/O).")]
 struct Cli {
+    /// Log what happens to stderr (-v: each migration; -vv: each host call).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,6 +41,10 @@ enum Command {
         trust: TrustArgs,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Show what would be applied (after every check, compilation included)
+        /// without changing the database.
+        #[arg(long)]
+        dry_run: bool,
         /// Seconds to wait for another writer before giving up.
         #[arg(long, default_value_t = 30)]
         busy_timeout: u64,
@@ -73,6 +80,24 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Scaffold a guest migration crate: component linker config, an `up`
+    /// to fill in, and a test that runs it through the harness.
+    New {
+        /// Crate and migration name: letters, digits, '_' and '-'.
+        name: String,
+        /// Migration id (default: one past the highest in --dir).
+        #[arg(long)]
+        id: Option<i64>,
+        /// Plugin directory used to find the next free id.
+        #[arg(long, default_value = "migrations")]
+        dir: PathBuf,
+        /// Where to create the crate.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// The wasmig-guest SDK crate (default: the checkout wasmig was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
     },
     /// Create an Ed25519 key pair: secret key at PATH, public key at PATH.pub.
     Keygen {
@@ -211,6 +236,14 @@ struct LimitArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.verbose > 0 {
+        let level = if cli.verbose == 1 { tracing::Level::INFO } else { tracing::Level::DEBUG };
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .with_ansi(commands::color_enabled(std::io::stderr()))
+            .init();
+    }
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
