@@ -101,6 +101,8 @@ pub(crate) struct CallStats {
     pub rows_changed: u64,
     /// The most recent failed call: statement, parameters and error.
     pub last_failure: Option<String>,
+    /// The first action the SQL gate refused, if any.
+    pub first_denial: Option<String>,
 }
 
 /// Everything a running guest can reach: the connection inside its
@@ -177,6 +179,12 @@ impl HostState {
             tracing::debug!(call = %summarize(sql, params), "host call");
         }
         let result = self.call_inner(sql, params, body);
+        if let Err(e) = &result
+            && e.kind == ErrorKind::Denied
+            && self.stats.first_denial.is_none()
+        {
+            self.stats.first_denial = Some(e.message.clone());
+        }
         if let Err(e) = &result {
             self.stats.last_failure = Some(format!(
                 "{} -> {:?} error (code {}): {}",

@@ -106,6 +106,18 @@ fn ensure_in_tx(conn: &Connection) -> Result<()> {
 }
 
 fn check_required(have: &[String]) -> Result<()> {
+    // Missing required columns first: that is not a ledger at all.
+    let missing: Vec<&str> = REQUIRED_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !have.iter().any(|h| h.eq_ignore_ascii_case(c)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Ledger(format!(
+            "table exists but lacks column(s) {}; it was not written by wasmig or a compatible runner",
+            missing.join(", ")
+        )));
+    }
     let known = |c: &String| {
         REQUIRED_COLUMNS.iter().chain(EXTRA_COLUMNS.iter().map(|(n, _)| n)).any(|k| k.eq_ignore_ascii_case(c))
     };
@@ -117,19 +129,7 @@ fn check_required(have: &[String]) -> Result<()> {
             unknown.join(", ")
         )));
     }
-    let missing: Vec<&str> = REQUIRED_COLUMNS
-        .iter()
-        .copied()
-        .filter(|c| !have.iter().any(|h| h.eq_ignore_ascii_case(c)))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Ledger(format!(
-            "table exists but lacks column(s) {}; it was not written by wasmig or a compatible runner",
-            missing.join(", ")
-        )))
-    }
+    Ok(())
 }
 
 /// Reads every ledger row, keyed by id. A database without a ledger reads as

@@ -8,6 +8,7 @@
 
 mod bindings;
 pub mod error;
+pub mod fleet;
 pub mod gate;
 mod host_sql;
 pub mod import;

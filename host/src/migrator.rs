@@ -11,8 +11,9 @@
 //!    record and `COMMIT` on `Ok`, `ROLLBACK` and stop on anything else.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -159,7 +160,7 @@ pub struct StatusRow {
 /// # }
 /// ```
 ///
-/// A directory with nothing pending costs no compilation:
+/// With nothing pending, apply compiles nothing and writes nothing:
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -168,7 +169,7 @@ pub struct StatusRow {
 /// let mut conn = rusqlite::Connection::open_in_memory()?;
 /// let report = wasmig::Migrator::from_dir(&dir)?.apply(&mut conn)?;
 /// assert!(report.applied.is_empty());
-/// assert!(wasmig::ledger::exists(&conn)?, "the ledger is created on first apply");
+/// assert!(!wasmig::ledger::exists(&conn)?, "no ledger is created when nothing runs");
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(())
 /// # }
@@ -178,6 +179,12 @@ pub struct Migrator {
     plugins: Vec<Plugin>,
     options: Options,
     sandbox: OnceLock<Sandbox>,
+    /// Compiled components by id, so a migrator serving many databases (or
+    /// called again) compiles each component once.
+    compiled: Mutex<HashMap<i64, Compiled>>,
+    /// Held while compiling, so concurrent appliers wait for one compilation
+    /// instead of repeating it.
+    compile_lock: Mutex<()>,
 }
 
 impl Migrator {
@@ -208,7 +215,13 @@ impl Migrator {
                 second: w[1].path.clone(),
             });
         }
-        Ok(Migrator { plugins, options, sandbox: OnceLock::new() })
+        Ok(Migrator {
+            plugins,
+            options,
+            sandbox: OnceLock::new(),
+            compiled: Mutex::new(HashMap::new()),
+            compile_lock: Mutex::new(()),
+        })
     }
 
     /// The plugins, in id order.
@@ -272,10 +285,7 @@ impl Migrator {
     pub fn dry_run(&self, conn: &Connection) -> Result<Vec<&Plugin>> {
         let pending = self.pending(conn)?;
         if !pending.is_empty() {
-            let sandbox = self.sandbox()?;
-            for p in &pending {
-                sandbox.prepare(p)?;
-            }
+            self.compile(&pending)?;
         }
         Ok(pending)
     }
@@ -310,28 +320,68 @@ impl Migrator {
     /// compiles every pending component, so that [`Migrator::apply_step`] can
     /// run them one by one. Nothing but the ledger table is written.
     pub fn plan(&self, conn: &mut Connection) -> Result<Plan<'_>> {
-        ledger::ensure(conn)?;
+        // Every check reads only: a refused database is left byte-for-byte
+        // as it was, even an old ledger that would need adopting.
         let ledger = ledger::read_all(conn)?;
         let pending = self.pending_given(&ledger)?;
         let already_applied =
             self.plugins.iter().map(Plugin::id).filter(|id| ledger.contains_key(id)).collect();
         if pending.is_empty() {
-            // Nothing to run: no engine, no compilation.
+            // Nothing to run: no engine, no compilation, no write.
             return Ok(Plan { steps: Vec::new(), already_applied });
         }
         // Compile everything first: a broken file must change nothing.
-        let sandbox = self.sandbox()?;
-        let compiling = Instant::now();
-        let steps = pending
-            .into_iter()
-            .map(|plugin| sandbox.prepare(plugin).map(|compiled| Step { plugin, compiled }))
-            .collect::<Result<Vec<_>>>()?;
-        tracing::info!(
-            pending = steps.len(),
-            compile_ms = compiling.elapsed().as_millis() as u64,
-            "compiled pending migrations"
-        );
+        let compiled = self.compile(&pending)?;
+        // Only now create (or adopt) the ledger; each step re-checks it
+        // inside its own transaction.
+        ledger::ensure(conn)?;
+        let steps =
+            pending.into_iter().zip(compiled).map(|(plugin, compiled)| Step { plugin, compiled }).collect();
         Ok(Plan { steps, already_applied })
+    }
+
+    /// Compiles `plugins` (each once per migrator; several in parallel),
+    /// returning them in the same order, or the first error in id order.
+    fn compile(&self, plugins: &[&Plugin]) -> Result<Vec<Compiled>> {
+        let sandbox = self.sandbox()?;
+        let _one_at_a_time =
+            self.compile_lock.lock().map_err(|_| Error::Sandbox("compile lock poisoned".into()))?;
+        let started = Instant::now();
+        let cached = |id: i64| self.compiled.lock().ok().and_then(|c| c.get(&id).cloned());
+        let todo: Vec<&Plugin> = plugins.iter().copied().filter(|p| cached(p.id()).is_none()).collect();
+        if !todo.is_empty() {
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(todo.len());
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let results: Mutex<Vec<(usize, Result<Compiled>)>> = Mutex::new(Vec::new());
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(p) = todo.get(i) else { break };
+                            let r = sandbox.prepare(p);
+                            results.lock().expect("results lock").push((i, r));
+                        }
+                    });
+                }
+            });
+            let mut results = results.into_inner().expect("results lock");
+            results.sort_by_key(|(i, _)| *i);
+            let mut cache =
+                self.compiled.lock().map_err(|_| Error::Sandbox("compile cache poisoned".into()))?;
+            for (i, r) in results {
+                cache.insert(todo[i].id(), r?);
+            }
+            tracing::info!(
+                compiled = todo.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "compiled components"
+            );
+        }
+        plugins
+            .iter()
+            .map(|p| cached(p.id()).ok_or_else(|| Error::Sandbox("compiled component missing".into())))
+            .collect()
     }
 
     /// Applies one planned migration in its own transaction. `Ok(None)` means

@@ -122,6 +122,12 @@ pub struct Compiled {
     prepared: Prepared,
 }
 
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled").finish_non_exhaustive()
+    }
+}
+
 /// The wasmtime engine, linker and limits shared by every migration.
 pub struct Sandbox {
     engine: Engine,
@@ -250,6 +256,15 @@ impl Sandbox {
         let restored = gate.remove(&mut conn);
         let outcome = match (result, restored) {
             (_, Err(e)) => Outcome::Host(e),
+            // A migration that attempted a refused action fails, even if it
+            // swallowed the error: it was not written for this host.
+            (Ok(Ok(())), Ok(())) if stats.first_denial.is_some() => Outcome::GuestErr {
+                message: format!(
+                    "{} (the guest ignored the refusal; a migration that attempts a refused action fails)",
+                    stats.first_denial.clone().unwrap_or_default()
+                ),
+                last_failure: stats.last_failure,
+            },
             (Ok(Ok(())), Ok(())) => {
                 Outcome::Ok(RunStats { calls: stats.calls, rows_changed: stats.rows_changed, fuel_used })
             }

@@ -387,3 +387,29 @@ fn json_errors_and_verbose_logs() {
     let (out, _) = text(&wasmig(&["status", "--db", s(&e.db), s(&e.dir)]));
     assert!(!out.contains('\x1b'), "{out:?}");
 }
+
+#[test]
+fn fleet_apply_from_the_command_line() {
+    let e = env();
+    pack_examples(&e.dir, 2);
+    let tenants = e.dir.parent().unwrap().join("tenants");
+    std::fs::create_dir(&tenants).unwrap();
+    for i in 0..6 {
+        rusqlite::Connection::open(tenants.join(format!("t{i}.db")))
+            .unwrap()
+            .execute_batch("CREATE TABLE app (x)")
+            .unwrap();
+    }
+    std::fs::write(tenants.join("t3.db"), vec![7u8; 2048]).unwrap();
+    let pattern = format!("{}/*.db", tenants.display());
+    let o = wasmig(&["apply", "--db", &pattern, "--jobs", "3", s(&e.dir), "--json"]);
+    assert_eq!(o.status.code(), Some(4), "an environment failure in one database: {:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["total"], 6);
+    assert_eq!(v["summary"]["applied"], 5);
+    assert_eq!(v["summary"]["failed"], 1);
+    assert_eq!(v["databases"][3]["status"], "failed");
+    let o = wasmig(&["apply", "--db", &pattern, s(&e.dir)]);
+    let (out, _) = text(&o);
+    assert!(out.contains("6 databases: 0 applied, 5 up to date, 1 failed"), "{out}");
+}

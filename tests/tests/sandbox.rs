@@ -130,6 +130,7 @@ fn gate_refuses_every_escape_route() {
         ("gate_schema_write", &["may not be modified"]),
         ("gate_temp_trigger", &["denied by wasmig policy: CREATE TEMP TRIGGER spy"]),
         ("gate_temp_table", &["denied by wasmig policy: CREATE TEMP TABLE shadow"]),
+        ("gate_ignored", &["denied by wasmig policy: ATTACH", "the guest ignored the refusal"]),
     ];
     for (name, needles) in cases {
         let t = run_faulty(name, Limits::default());

@@ -112,8 +112,8 @@ impl SqlError {
 
 /// A migration's failure: its message is what the host reports and records.
 ///
-/// Anything that displays converts into it, so `?` works on [`SqlError`],
-/// `String`, `&str` and most library errors.
+/// `?` converts [`SqlError`], `String` and `&str` into it; for other error
+/// types use `.map_err(|e| Error::new(e.to_string()))`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error(String);
 

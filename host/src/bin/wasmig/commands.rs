@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
+use std::io::IsTerminal;
+
+use wasmig::fleet::FleetOptions;
 use wasmig::rehearse::StepOutcome;
 use wasmig::{
     Limits, Manifest, MigrationState, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing,
@@ -30,6 +33,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         Some(w) if w.is_refused_input() => code::REFUSED,
         Some(_) => code::ENVIRONMENT,
         None if e.downcast_ref::<Refused>().is_some() => code::REFUSED,
+        None if let Some(f) = e.downcast_ref::<FleetFailed>() => f.1,
         None if e.downcast_ref::<RehearsalFailed>().is_some() => code::MIGRATION_FAILED,
         None => code::ENVIRONMENT,
     }
@@ -44,6 +48,7 @@ pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Apply {
             db,
+            jobs,
             dir,
             allow_out_of_order,
             allow_missing,
@@ -60,7 +65,20 @@ pub fn run(command: Command) -> Result<()> {
                 limits: limits_from(&limits)?,
                 ..Options::default()
             };
-            apply(&db, &dir, options, busy_timeout, json, dry_run)
+            let dbs = wasmig::fleet::expand_databases(&db).map_err(Refused)?;
+            let single = db.len() == 1 && !db[0].starts_with('@') && !db[0].contains(['*', '?']);
+            if single {
+                apply(&dbs[0], &dir, options, busy_timeout, json, dry_run)
+            } else {
+                if dry_run {
+                    bail!(Refused("--dry-run takes a single --db".into()));
+                }
+                let fleet = FleetOptions {
+                    parallelism: jobs.unwrap_or(FleetOptions::default().parallelism),
+                    busy_timeout: Duration::from_secs(busy_timeout),
+                };
+                apply_fleet(&dbs, &dir, options, fleet, json)
+            }
         }
         Command::Test { db, dir, trust, limits, json } => {
             let options =
@@ -287,6 +305,97 @@ fn apply(
     }
     Ok(())
 }
+
+fn apply_fleet(dbs: &[PathBuf], dir: &Path, options: Options, fleet: FleetOptions, json: bool) -> Result<()> {
+    let migrator = Migrator::from_dir_with(dir, options)?;
+    warn_unsigned(&migrator);
+    let bar = std::io::stderr().is_terminal();
+    let report = migrator.apply_fleet(dbs, fleet, |done, total| {
+        if bar {
+            let width = 30;
+            let filled = done * width / total.max(1);
+            eprint!("\r[{}{}] {done}/{total}", "#".repeat(filled), " ".repeat(width - filled));
+            if done == total {
+                eprintln!();
+            }
+        }
+    });
+    if json {
+        let rows: Vec<_> = report
+            .results
+            .iter()
+            .map(|r| match &r.outcome {
+                Ok(rep) => serde_json::json!({
+                    "database": r.db, "status": r.label(),
+                    "applied": rep.applied.iter().map(|a| a.id).collect::<Vec<_>>(),
+                    "elapsed_ms": r.elapsed.as_millis() as u64,
+                }),
+                Err(e) => serde_json::json!({
+                    "database": r.db, "status": "failed", "error": e.to_string(),
+                    "elapsed_ms": r.elapsed.as_millis() as u64,
+                }),
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "databases": rows,
+                "summary": {
+                    "total": report.results.len(), "applied": report.count("applied"),
+                    "up_to_date": report.count("up-to-date"), "failed": report.count("failed"),
+                    "elapsed_ms": report.elapsed.as_millis() as u64,
+                },
+            })
+        );
+    } else {
+        let w = report.results.iter().map(|r| r.db.display().to_string().len()).max().unwrap_or(8);
+        println!("{:<w$}  {:<10}  DETAIL", "DATABASE", "RESULT");
+        for r in &report.results {
+            let detail = match &r.outcome {
+                Ok(rep) if rep.applied.is_empty() => "-".to_owned(),
+                Ok(rep) => {
+                    format!(
+                        "applied {}",
+                        rep.applied.iter().map(|a| format!("{:04}", a.id)).collect::<Vec<_>>().join(", ")
+                    )
+                }
+                Err(e) => e.to_string().lines().next().unwrap_or_default().to_owned(),
+            };
+            println!("{:<w$}  {:<10}  {detail}", r.db.display(), r.label());
+        }
+        println!(
+            "{} databases: {} applied, {} up to date, {} failed ({} ms)",
+            report.results.len(),
+            report.count("applied"),
+            report.count("up-to-date"),
+            report.count("failed"),
+            report.elapsed.as_millis()
+        );
+    }
+    // The worst outcome decides the exit code: a failed migration, then
+    // refused input, then an environment error.
+    let errors: Vec<&wasmig::Error> =
+        report.results.iter().filter_map(|r| r.outcome.as_ref().err()).collect();
+    let worst = errors
+        .iter()
+        .find(|e| e.is_migration_failure())
+        .or_else(|| errors.iter().find(|e| e.is_refused_input()))
+        .or_else(|| errors.first());
+    if let Some(e) = worst {
+        let msg = format!("{} of {} databases failed; first: {e}", errors.len(), report.results.len());
+        return Err(match e {
+            e if e.is_migration_failure() => anyhow::Error::new(FleetFailed(msg, code::MIGRATION_FAILED)),
+            e if e.is_refused_input() => anyhow::Error::new(FleetFailed(msg, code::REFUSED)),
+            _ => anyhow::Error::new(FleetFailed(msg, code::ENVIRONMENT)),
+        });
+    }
+    Ok(())
+}
+
+/// Some databases of a fleet failed; carries the exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FleetFailed(String, u8);
 
 /// `apply --dry-run`: every check apply makes (trust, drift, order, missing
 /// files, compilation), then the plan; the database is only read.
@@ -578,6 +687,9 @@ fn inspect(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
                 println!("id:         {}", m.id);
                 println!("name:       {}", m.name);
                 println!("world:      {}", m.world);
+                if !m.capabilities.is_empty() {
+                    println!("needs:      {}", m.capabilities.join(", "));
+                }
             }
             Err(e) => println!("manifest:   none ({e})"),
         }

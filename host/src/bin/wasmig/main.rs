@@ -25,9 +25,14 @@ struct Cli {
 enum Command {
     /// Apply pending migrations from DIR to the database, each in its own transaction.
     Apply {
-        /// The SQLite database file (created if missing).
-        #[arg(long)]
-        db: PathBuf,
+        /// The SQLite database file (created if missing). Repeat it, use a
+        /// wildcard in the file name ('tenants/*.db') or '@LIST' (a file of
+        /// paths) to migrate a fleet of databases in parallel.
+        #[arg(long, required = true)]
+        db: Vec<String>,
+        /// Databases migrated at once in a fleet (default: number of CPUs).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
         /// Directory of migration plugin files (`<id>_<name>.wasm`).
         dir: PathBuf,
         /// Apply a pending migration whose id is below the highest applied id.
