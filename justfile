@@ -42,3 +42,23 @@ lint:
     cd guest-migrations && cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     cd guest-migrations && cargo clippy --release --target wasm32-unknown-unknown --workspace --lib --examples -- -D warnings
+
+# Benchmarks (release build): wasmig vs native rusqlite and rusqlite_migration,
+# as ratios of medians. The peer has its own lockfile (older rusqlite).
+bench: guests
+    cd bench/peer && cargo build --release --quiet
+    cargo run --release -p wasmig-bench -- --peer bench/peer/target/release/wasmig-bench-peer --guests {{guest_out}}
+
+# Fuzzing (nightly + cargo-fuzz; the fuzz crate is outside the workspace).
+# New inputs go to fuzz/target/corpus/TARGET; the committed seeds stay as they are.
+fuzz-setup:
+    cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
+
+# Run one fuzz target for SECS seconds.
+fuzz target="sql_split" secs="60": fuzz-setup
+    mkdir -p fuzz/target/corpus/{{target}}
+    cd fuzz && cargo +nightly fuzz run {{target}} target/corpus/{{target}} corpus/{{target}} -- -max_total_time={{secs}}
+
+# Every target for a short smoke run (CI).
+fuzz-smoke secs="30": fuzz-setup
+    for t in manifest_decode sql_split plugin_load host_calls; do just fuzz $t {{secs}}; done

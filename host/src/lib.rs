@@ -9,6 +9,8 @@
 mod bindings;
 pub mod error;
 pub mod fleet;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gate;
 mod host_sql;
 pub mod import;

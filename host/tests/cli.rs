@@ -4,11 +4,10 @@
 #[path = "../../tests/src/support.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use support::*;
-use tempfile::TempDir;
 
 /// Runs wasmig; `apply`, `status` and `verify` get `--trust` for test key "dev".
 fn wasmig(args: &[&str]) -> Output {
@@ -29,18 +28,8 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-struct Env {
-    _tmp: TempDir,
-    dir: PathBuf,
-    db: PathBuf,
-}
-
-fn env() -> Env {
-    let tmp = TempDir::new().unwrap();
-    let dir = tmp.path().join("migrations");
-    std::fs::create_dir(&dir).unwrap();
-    let db = tmp.path().join("app.db");
-    Env { _tmp: tmp, dir, db }
+fn env() -> Scratch {
+    scratch()
 }
 
 #[test]

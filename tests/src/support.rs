@@ -21,6 +21,26 @@ pub fn repo_root() -> PathBuf {
         .to_owned()
 }
 
+/// A scratch directory holding a `migrations/` folder and an `app.db` path
+/// (not created), removed when dropped.
+pub struct Scratch {
+    /// Keeps the directory alive.
+    pub tmp: tempfile::TempDir,
+    /// `migrations/`, created.
+    pub dir: PathBuf,
+    /// `app.db`, not created.
+    pub db: PathBuf,
+}
+
+/// A new [`Scratch`].
+pub fn scratch() -> Scratch {
+    let tmp = tempfile::TempDir::new().expect("temp dir");
+    let dir = tmp.path().join("migrations");
+    std::fs::create_dir(&dir).expect("migrations dir");
+    let db = tmp.path().join("app.db");
+    Scratch { tmp, dir, db }
+}
+
 /// Builds every guest crate (once per test process) with the plain cargo
 /// command the README documents, and returns the output directory.
 pub fn guest_out_dir() -> &'static Path {

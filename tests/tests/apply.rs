@@ -1,25 +1,14 @@
 //! The seed runner's guarantees, checked against real components and real
 //! SQLite files through the library API.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::Connection;
-use tempfile::TempDir;
 use wasmig::{Error, Migrator, Options};
 use wasmig_e2e::support::*;
 
-struct Env {
-    _tmp: TempDir,
-    dir: PathBuf,
-    db: PathBuf,
-}
-
-fn env() -> Env {
-    let tmp = TempDir::new().unwrap();
-    let dir = tmp.path().join("migrations");
-    std::fs::create_dir(&dir).unwrap();
-    let db = tmp.path().join("app.db");
-    Env { _tmp: tmp, dir, db }
+fn env() -> Scratch {
+    scratch()
 }
 
 fn apply(dir: &Path, db: &Path) -> wasmig::Result<wasmig::Report> {

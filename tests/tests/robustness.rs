@@ -10,11 +10,8 @@ use wasmig::{Error, Manifest, Migrator, Options, plugin};
 use wasmig_e2e::support::*;
 
 fn tmp() -> (TempDir, PathBuf, PathBuf) {
-    let t = TempDir::new().unwrap();
-    let dir = t.path().join("m");
-    std::fs::create_dir(&dir).unwrap();
-    let db = t.path().join("app.db");
-    (t, dir, db)
+    let s = scratch();
+    (s.tmp, s.dir, s.db)
 }
 
 fn apply(dir: &Path, conn: &mut Connection) -> wasmig::Result<wasmig::Report> {

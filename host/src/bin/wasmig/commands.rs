@@ -88,19 +88,11 @@ pub fn run(command: Command) -> Result<()> {
         Command::Status { db, dir, trust, json } => status(&db, &dir, policy(&trust)?, json),
         Command::Keygen { out } => keygen(&out),
         Command::New { name, id, dir, out, sdk } => new_crate(&name, id, &dir, &out, sdk),
-        Command::Pack { component, id, name, foreign_keys_off, key, out } => {
-            let mut manifest = Manifest::new(id, name);
-            if foreign_keys_off {
-                manifest.capabilities.push(plugin::CAP_FOREIGN_KEYS_OFF.to_owned());
-            }
-            pack(&component, manifest, key.as_deref(), &out)
+        Command::Pack { component, plugin } => {
+            pack(&component, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
         }
-        Command::PackSql { script, id, name, foreign_keys_off, key, out } => {
-            let mut manifest = Manifest::new(id, name);
-            if foreign_keys_off {
-                manifest.capabilities.push(plugin::CAP_FOREIGN_KEYS_OFF.to_owned());
-            }
-            pack_sql(&script, manifest, key.as_deref(), &out)
+        Command::PackSql { script, plugin } => {
+            pack_sql(&script, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
         }
         Command::Import { dir, from, key, out } => import(&dir, &from, key.as_deref(), &out),
         Command::Verify { dir, trust, json } => verify(&dir, &policy(&trust)?, json),

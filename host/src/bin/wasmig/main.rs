@@ -115,44 +115,16 @@ enum Command {
     Pack {
         /// The component built from a guest crate.
         component: PathBuf,
-        /// Migration id (positive; migrations run in ascending id order).
-        #[arg(long)]
-        id: i64,
-        /// Migration name: letters, digits, '_' and '-'.
-        #[arg(long)]
-        name: String,
-        /// The migration needs foreign key enforcement off (table rebuilds):
-        /// the host switches it off around the transaction and runs
-        /// foreign_key_check before COMMIT.
-        #[arg(long)]
-        foreign_keys_off: bool,
-        /// Secret key to sign with (wasmig/wasmsign2 raw, PEM, DER or OpenSSH Ed25519).
-        #[arg(long)]
-        key: Option<PathBuf>,
-        /// Output file, or a directory to write `<id>_<name>.wasm` into.
-        #[arg(long)]
-        out: PathBuf,
+        #[command(flatten)]
+        plugin: PackArgs,
     },
     /// Package a plain SQL script as a signed migration component (no Rust
     /// toolchain needed): statements run one by one through `exec`.
     PackSql {
         /// The SQL script.
         script: PathBuf,
-        /// Migration id.
-        #[arg(long)]
-        id: i64,
-        /// Migration name: letters, digits, '_' and '-'.
-        #[arg(long)]
-        name: String,
-        /// The migration needs foreign key enforcement off (see `pack`).
-        #[arg(long)]
-        foreign_keys_off: bool,
-        /// Secret key to sign with.
-        #[arg(long)]
-        key: Option<PathBuf>,
-        /// Output file, or a directory to write `<id>_<name>.wasm` into.
-        #[arg(long)]
-        out: PathBuf,
+        #[command(flatten)]
+        plugin: PackArgs,
     },
     /// Convert another tool's migration directory (up migrations) into signed plugins.
     Import {
@@ -220,6 +192,38 @@ struct TrustArgs {
     /// Accept files with no signature at all (local development only).
     #[arg(long)]
     allow_unsigned: bool,
+}
+
+/// What a packed plugin says about itself, and where it goes.
+#[derive(Debug, Args)]
+struct PackArgs {
+    /// Migration id (positive; migrations run in ascending id order).
+    #[arg(long)]
+    id: i64,
+    /// Migration name: letters, digits, '_' and '-'.
+    #[arg(long)]
+    name: String,
+    /// The migration needs foreign key enforcement off (table rebuilds): the
+    /// host switches it off around the transaction and runs foreign_key_check
+    /// before COMMIT.
+    #[arg(long)]
+    foreign_keys_off: bool,
+    /// Secret key to sign with (wasmig/wasmsign2 raw, PEM, DER or OpenSSH Ed25519).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Output file (named `<id>_<name>.wasm`), or a directory to write it into.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl PackArgs {
+    fn manifest(&self) -> wasmig::Manifest {
+        let mut m = wasmig::Manifest::new(self.id, self.name.clone());
+        if self.foreign_keys_off {
+            m.capabilities.push(wasmig::plugin::CAP_FOREIGN_KEYS_OFF.to_owned());
+        }
+        m
+    }
 }
 
 /// Sandbox limits for each migration (defaults are safe for real migrations).

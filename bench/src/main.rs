@@ -1,0 +1,384 @@
+//! `wasmig-bench`: each case run side by side with what a user would pick
+//! instead, in one run, reported as ratios of medians.
+//!
+//! - B1 backfill: 100k parameterised inserts through a guest's `exec` vs the
+//!   same statements through native rusqlite `prepare_cached`.
+//! - B2 no-op start-up: 200 applied, signed migrations, nothing pending (load
+//!   the directory, verify signatures, check drift, read the ledger) vs the
+//!   floor of reading and SHA-256-hashing the same files; rusqlite_migration's
+//!   `to_latest` on the same 200-step SQL history is shown too.
+//! - B3 cold apply: 50 small signed migrations on a fresh database (verify,
+//!   compile, apply) vs rusqlite_migration applying the same SQL.
+//! - B4 fleet: 20 migrations applied to 500 tenant databases vs native
+//!   rusqlite running the same DDL on the same number of files, same threads.
+//! - Peak RSS of a process applying 50 migrations.
+//!
+//! Databases live on a RAM disk (/dev/shm) when there is one, so that the
+//! ratios measure wasmig's own cost rather than the disk's fsync latency.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+use wasmig::fleet::FleetOptions;
+use wasmig::{Manifest, Migrator, Options, TrustPolicy, plugin, signing, sqlpack};
+
+struct Ctx {
+    root: PathBuf,
+    key: wasmsign2::SecretKey,
+    trust: TrustPolicy,
+    runs: usize,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn options(ctx: &Ctx) -> Options {
+    Options { trust: ctx.trust.clone(), ..Options::default() }
+}
+
+/// A small but real migration: a table, an index and a few rows.
+fn script(i: usize) -> String {
+    format!(
+        "CREATE TABLE t{i:03} (id INTEGER PRIMARY KEY, v TEXT NOT NULL, n INTEGER);\n\
+         CREATE INDEX t{i:03}_v ON t{i:03} (v);\n\
+         INSERT INTO t{i:03} (v, n) VALUES ('a;{i}', {i}), ('b', 2), ('c', 3);\n"
+    )
+}
+
+/// Writes `n` scripts as `.sql` (for the peer) and as signed plugins.
+fn history(ctx: &Ctx, n: usize) -> (PathBuf, PathBuf) {
+    let sql = ctx.root.join(format!("sql{n}"));
+    let plugins = ctx.root.join(format!("plugins{n}"));
+    std::fs::create_dir_all(&sql).unwrap();
+    std::fs::create_dir_all(&plugins).unwrap();
+    for i in 1..=n {
+        let text = script(i);
+        std::fs::write(sql.join(format!("{i:04}.sql")), &text).unwrap();
+        let m = Manifest::new(i as i64, format!("m{i}"));
+        let component = sqlpack::component_for_sql(&text).unwrap();
+        let bytes = plugin::pack(&component, &m, Some(&ctx.key)).unwrap();
+        std::fs::write(plugins.join(m.file_name()), bytes).unwrap();
+    }
+    (sql, plugins)
+}
+
+fn fresh_db(ctx: &Ctx, name: &str) -> PathBuf {
+    let p = ctx.root.join(name);
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+    }
+    p
+}
+
+fn peer(peer: &Path, db: &Path, dir: &Path) -> Duration {
+    let out = Command::new(peer).arg(db).arg(dir).output().expect("running the rusqlite_migration peer");
+    assert!(out.status.success(), "peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    let micros: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("peer prints micros");
+    Duration::from_micros(micros)
+}
+
+struct Row {
+    case: &'static str,
+    ours: Duration,
+    base: Duration,
+    base_name: &'static str,
+    ratio: f64,
+    target: &'static str,
+    ok: bool,
+    extra: String,
+}
+
+fn b1(ctx: &Ctx, guests: &Path) -> Row {
+    let component = std::fs::read(guests.join("testing_bulk_insert.wasm")).expect("build the guests first");
+    let m = Manifest::new(1, "bulk");
+    let bytes = plugin::pack(&component, &m, Some(&ctx.key)).unwrap();
+    let p = plugin::Plugin::from_bytes(&ctx.root.join(m.file_name()), bytes, &ctx.trust, u64::MAX).unwrap();
+    let migrator = Migrator::from_plugins(vec![p], options(ctx)).unwrap();
+    let mut ours = Vec::new();
+    let mut native = Vec::new();
+    for _ in 0..ctx.runs {
+        let db = fresh_db(ctx, "b1.db");
+        let mut conn = Connection::open(&db).unwrap();
+        let plan = migrator.plan(&mut conn).unwrap();
+        let t = Instant::now();
+        migrator.apply_step(&mut conn, &plan.steps[0]).unwrap().expect("applied");
+        ours.push(t.elapsed());
+
+        let db = fresh_db(ctx, "b1n.db");
+        let conn = Connection::open(&db).unwrap();
+        let t = Instant::now();
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; CREATE TABLE bulk (id INTEGER PRIMARY KEY, label TEXT NOT NULL);",
+        )
+        .unwrap();
+        for i in 0..100_000i64 {
+            let mut stmt = conn.prepare_cached("INSERT INTO bulk (id, label) VALUES (?1, ?2)").unwrap();
+            stmt.execute(rusqlite::params![i, format!("row {i}")]).unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        native.push(t.elapsed());
+    }
+    let (o, b) = (median(ours), median(native));
+    let ratio = o.as_secs_f64() / b.as_secs_f64();
+    let per_call = (o.as_secs_f64() - b.as_secs_f64()) / 100_000.0 * 1e6;
+    Row {
+        case: "B1 backfill, 100k exec calls",
+        ours: o,
+        base: b,
+        base_name: "native prepare_cached",
+        ratio,
+        target: "<= 1.15x",
+        ok: ratio <= 1.15,
+        extra: format!("{per_call:.2} us extra per host call"),
+    }
+}
+
+fn b2(ctx: &Ctx, peer_bin: &Path, sql200: &Path, plugins200: &Path) -> Vec<Row> {
+    let db = fresh_db(ctx, "b2.db");
+    Migrator::from_dir_with(plugins200, options(ctx))
+        .unwrap()
+        .apply(&mut Connection::open(&db).unwrap())
+        .unwrap();
+    let peer_db = fresh_db(ctx, "b2peer.db");
+    peer(peer_bin, &peer_db, sql200);
+    let (mut ours, mut floor, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ctx.runs {
+        let t = Instant::now();
+        let m = Migrator::from_dir_with(plugins200, options(ctx)).unwrap();
+        let mut conn = Connection::open(&db).unwrap();
+        let r = m.apply(&mut conn).unwrap();
+        assert!(r.applied.is_empty());
+        ours.push(t.elapsed());
+
+        let t = Instant::now();
+        let mut files = plugin::list_dir(plugins200).unwrap();
+        files.sort();
+        for f in files {
+            let bytes = std::fs::read(f).unwrap();
+            std::hint::black_box(Sha256::digest(&bytes));
+        }
+        floor.push(t.elapsed());
+        theirs.push(peer(peer_bin, &peer_db, sql200));
+    }
+    let (o, f, t) = (median(ours), median(floor), median(theirs));
+    let ratio = o.as_secs_f64() / f.as_secs_f64();
+    vec![
+        Row {
+            case: "B2 no-op start-up, 200 applied",
+            ours: o,
+            base: f,
+            base_name: "read + SHA-256 floor",
+            ratio,
+            target: "<= 2x",
+            ok: ratio <= 2.0,
+            extra: "verifies 200 signatures and digests; compiles nothing".into(),
+        },
+        Row {
+            case: "B2 (reference)",
+            ours: o,
+            base: t,
+            base_name: "rusqlite_migration to_latest",
+            ratio: o.as_secs_f64() / t.as_secs_f64(),
+            target: "-",
+            ok: true,
+            extra: "rusqlite_migration checks no signature or digest".into(),
+        },
+    ]
+}
+
+fn b3(ctx: &Ctx, peer_bin: &Path, sql50: &Path, plugins50: &Path) -> Row {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..ctx.runs {
+        let db = fresh_db(ctx, "b3.db");
+        let t = Instant::now();
+        let m = Migrator::from_dir_with(plugins50, options(ctx)).unwrap();
+        let mut conn = Connection::open(&db).unwrap();
+        assert_eq!(m.apply(&mut conn).unwrap().applied.len(), 50);
+        ours.push(t.elapsed());
+        let db = fresh_db(ctx, "b3peer.db");
+        theirs.push(peer(peer_bin, &db, sql50));
+    }
+    let (o, t) = (median(ours), median(theirs));
+    let ratio = o.as_secs_f64() / t.as_secs_f64();
+    Row {
+        case: "B3 cold apply, 50 migrations",
+        ours: o,
+        base: t,
+        base_name: "rusqlite_migration to_latest",
+        ratio,
+        target: "<= 2x",
+        ok: ratio <= 2.0,
+        extra: "includes verifying and compiling 50 components".into(),
+    }
+}
+
+fn b4(ctx: &Ctx, sql50: &Path, plugins50: &Path, tenants: usize) -> Row {
+    let plugins20 = ctx.root.join("plugins20");
+    std::fs::create_dir_all(&plugins20).unwrap();
+    let mut scripts = Vec::new();
+    for i in 1..=20 {
+        let name = Manifest::new(i, format!("m{i}")).file_name();
+        std::fs::copy(plugins50.join(&name), plugins20.join(&name)).unwrap();
+        scripts.push(std::fs::read_to_string(sql50.join(format!("{i:04}.sql"))).unwrap());
+    }
+    let threads = FleetOptions::default().parallelism;
+    let dir = ctx.root.join("fleet");
+    let reset = || {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        (0..tenants).map(|i| dir.join(format!("tenant-{i:03}.db"))).collect::<Vec<_>>()
+    };
+    let runs = ctx.runs.min(3);
+    let (mut ours, mut native) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let dbs = reset();
+        let t = Instant::now();
+        let m = Migrator::from_dir_with(&plugins20, options(ctx)).unwrap();
+        let report = m.apply_fleet(&dbs, FleetOptions::default(), |_, _| {});
+        assert!(report.all_ok());
+        ours.push(t.elapsed());
+
+        let dbs = reset();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(db) = dbs.get(i) else { break };
+                        let conn = Connection::open(db).unwrap();
+                        for sql in &scripts {
+                            conn.execute_batch(&format!("BEGIN IMMEDIATE;\n{sql}\nCOMMIT;")).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        native.push(t.elapsed());
+    }
+    let (o, b) = (median(ours), median(native));
+    // Throughput ratio: databases per second, ours over native.
+    let ratio = b.as_secs_f64() / o.as_secs_f64();
+    Row {
+        case: "B4 fleet, 20 migrations x tenants",
+        ours: o,
+        base: b,
+        base_name: "native rusqlite, same threads",
+        ratio,
+        target: ">= 0.7x throughput",
+        ok: ratio >= 0.7,
+        extra: format!(
+            "{tenants} databases, {threads} threads; {:.0} db/s",
+            tenants as f64 / o.as_secs_f64()
+        ),
+    }
+}
+
+fn peak_rss(ctx: &Ctx, plugins50: &Path) -> (u64, bool) {
+    let db = fresh_db(ctx, "rss.db");
+    let me = std::env::current_exe().unwrap();
+    let out = Command::new(me)
+        .arg("--child-apply")
+        .arg(plugins50)
+        .arg(&db)
+        .arg(ctx.root.join("bench.key.pub"))
+        .output()
+        .unwrap();
+    let kib: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("child prints peak RSS");
+    (kib, kib <= 64 * 1024)
+}
+
+fn child_apply(dir: &str, db: &str, key: &str) {
+    let trust = TrustPolicy::from_key_files(&[PathBuf::from(key)]).unwrap();
+    let m = Migrator::from_dir_with(dir, Options { trust, ..Options::default() }).unwrap();
+    m.apply(&mut Connection::open(db).unwrap()).unwrap();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    println!("{hwm}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child-apply") {
+        return child_apply(&args[1], &args[2], &args[3]);
+    }
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let guests = PathBuf::from(
+        flag("--guests").unwrap_or("guest-migrations/target/wasm32-unknown-unknown/release".into()),
+    );
+    let peer_bin =
+        PathBuf::from(flag("--peer").unwrap_or("bench/peer/target/release/wasmig-bench-peer".into()));
+    let runs: usize = flag("--runs").and_then(|r| r.parse().ok()).unwrap_or(7);
+    let tenants: usize = flag("--tenants").and_then(|r| r.parse().ok()).unwrap_or(500);
+    let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
+    let tmp = tempfile::Builder::new().prefix("wasmig-bench").tempdir_in(&base).unwrap();
+    let root = tmp.path().to_owned();
+    signing::keygen(&root.join("bench.key")).unwrap();
+    let key = signing::read_secret_key(&root.join("bench.key")).unwrap();
+    let trust = TrustPolicy::from_key_files(&[root.join("bench.key.pub")]).unwrap();
+    let ctx = Ctx { root, key, trust, runs };
+    eprintln!("preparing histories in {} ...", ctx.root.display());
+    let (sql50, plugins50) = history(&ctx, 50);
+    let (sql200, plugins200) = history(&ctx, 200);
+
+    let mut rows = Vec::new();
+    eprintln!("B1 ...");
+    rows.push(b1(&ctx, &guests));
+    eprintln!("B2 ...");
+    rows.extend(b2(&ctx, &peer_bin, &sql200, &plugins200));
+    eprintln!("B3 ...");
+    rows.push(b3(&ctx, &peer_bin, &sql50, &plugins50));
+    eprintln!("B4 ...");
+    rows.push(b4(&ctx, &sql50, &plugins50, tenants));
+    let (rss, rss_ok) = peak_rss(&ctx, &plugins50);
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "wasmig bench: {cpu}, {cores} cores; median of {runs} runs (B4: {}); databases in {}",
+        runs.min(3),
+        base.display()
+    );
+    println!();
+    println!("| case | wasmig | baseline | baseline is | ratio | target | met | note |");
+    println!("| --- | ---: | ---: | --- | ---: | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {:.1} ms | {:.1} ms | {} | {:.2}x | {} | {} | {} |",
+            r.case,
+            ms(r.ours),
+            ms(r.base),
+            r.base_name,
+            r.ratio,
+            r.target,
+            if r.ok { "yes" } else { "NO" },
+            r.extra
+        );
+    }
+    println!(
+        "| peak RSS, 50 migrations | {:.1} MiB | - | - | - | <= 64 MiB | {} | separate process |",
+        rss as f64 / 1024.0,
+        if rss_ok { "yes" } else { "NO" }
+    );
+}

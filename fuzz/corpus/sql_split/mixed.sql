@@ -1,0 +1,2 @@
+SELECT 'a;b'; /* c; */ SELECT "d;" -- e;
+; CREATE TEMP TRIGGER x AFTER INSERT ON t BEGIN SELECT 1; END;
