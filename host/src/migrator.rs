@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
 use crate::plugin::{self, Plugin};
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
-use crate::signing::TrustPolicy;
+use crate::signing::{TrustPolicy, Verdict};
 
 /// Settings for a [`Migrator`].
 #[derive(Debug, Clone)]
@@ -88,11 +88,13 @@ pub struct Plan<'m> {
     pub already_applied: Vec<i64>,
 }
 
-/// One pending migration, compiled.
+/// One pending migration, verified and compiled.
 #[derive(Clone)]
 pub struct Step<'m> {
     /// Its plugin file.
     pub plugin: &'m Plugin,
+    /// What the trust policy concluded.
+    pub verdict: Verdict,
     compiled: Compiled,
 }
 
@@ -200,7 +202,7 @@ impl Migrator {
     pub fn from_dir_with(dir: impl AsRef<Path>, options: Options) -> Result<Migrator> {
         let plugins = plugin::list_dir(dir.as_ref())?
             .iter()
-            .map(|p| Plugin::load(p, &options.trust, options.max_file_size))
+            .map(|p| Plugin::load_deferred(p, options.max_file_size))
             .collect::<Result<Vec<_>>>()?;
         Migrator::from_plugins(plugins, options)
     }
@@ -285,6 +287,7 @@ impl Migrator {
     pub fn dry_run(&self, conn: &Connection) -> Result<Vec<&Plugin>> {
         let pending = self.pending(conn)?;
         if !pending.is_empty() {
+            self.verify(&pending)?;
             self.compile(&pending)?;
         }
         Ok(pending)
@@ -330,14 +333,37 @@ impl Migrator {
             // Nothing to run: no engine, no compilation, no write.
             return Ok(Plan { steps: Vec::new(), already_applied });
         }
-        // Compile everything first: a broken file must change nothing.
+        // Verify and compile everything first: a bad file must change nothing.
+        let verdicts = self.verify(&pending)?;
         let compiled = self.compile(&pending)?;
         // Only now create (or adopt) the ledger; each step re-checks it
         // inside its own transaction.
         ledger::ensure(conn)?;
-        let steps =
-            pending.into_iter().zip(compiled).map(|(plugin, compiled)| Step { plugin, compiled }).collect();
+        let steps = pending
+            .into_iter()
+            .zip(compiled)
+            .zip(verdicts)
+            .map(|((plugin, compiled), verdict)| Step { plugin, compiled, verdict })
+            .collect();
         Ok(Plan { steps, already_applied })
+    }
+
+    /// The trust policy's verdict on `plugin` (checking it now if loading
+    /// deferred the check).
+    pub fn verdict_of(&self, plugin: &Plugin) -> Result<Verdict> {
+        match &plugin.verdict {
+            Verdict::Deferred => self
+                .options
+                .trust
+                .check(&plugin.bytes)
+                .map_err(|reason| Error::Untrusted { path: plugin.path.clone(), reason }),
+            v => Ok(v.clone()),
+        }
+    }
+
+    /// Checks every file that is about to run against the trust policy.
+    fn verify(&self, plugins: &[&Plugin]) -> Result<Vec<Verdict>> {
+        plugins.iter().map(|p| self.verdict_of(p)).collect()
     }
 
     /// Compiles `plugins` (each once per migrator; several in parallel),
@@ -387,7 +413,7 @@ impl Migrator {
     /// Applies one planned migration in its own transaction. `Ok(None)` means
     /// another process applied it meanwhile (nothing was run).
     pub fn apply_step(&self, conn: &mut Connection, step: &Step<'_>) -> Result<Option<Applied>> {
-        self.apply_one(self.sandbox()?, conn, step.plugin, &step.compiled)
+        self.apply_one(self.sandbox()?, conn, step)
     }
 
     /// One migration in one transaction. `Ok(None)`: someone else applied it.
@@ -395,9 +421,9 @@ impl Migrator {
         &self,
         sandbox: &Sandbox,
         conn: &mut Connection,
-        plugin: &Plugin,
-        compiled: &Compiled,
+        step: &Step<'_>,
     ) -> Result<Option<Applied>> {
+        let plugin = step.plugin;
         let (id, name) = (plugin.id(), plugin.name().to_owned());
         // SQLite ignores `PRAGMA foreign_keys` inside a transaction, so a
         // migration that needs enforcement off gets it switched before BEGIN
@@ -412,7 +438,7 @@ impl Migrator {
         } else {
             None
         };
-        let result = self.apply_in_tx(sandbox, conn, plugin, compiled);
+        let result = self.apply_in_tx(sandbox, conn, step);
         if let Some(was) = restore_fk {
             let restored = conn
                 .execute_batch(if was { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
@@ -428,14 +454,14 @@ impl Migrator {
         &self,
         sandbox: &Sandbox,
         conn: &mut Connection,
-        plugin: &Plugin,
-        compiled: &Compiled,
+        step: &Step<'_>,
     ) -> Result<Option<Applied>> {
+        let plugin = step.plugin;
         let (id, name) = (plugin.id(), plugin.name().to_owned());
         let started = Instant::now();
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(Error::sqlite(format!("migration {id} ({name}): BEGIN IMMEDIATE")))?;
-        let result = self.run_in_tx(sandbox, conn, plugin, compiled, started);
+        let result = self.run_in_tx(sandbox, conn, step, started);
         match result {
             Ok(Some(applied)) => {
                 tracing::info!(id, name = %name, ms = applied.duration.as_millis() as u64, "committing");
@@ -464,10 +490,10 @@ impl Migrator {
         &self,
         sandbox: &Sandbox,
         conn: &mut Connection,
-        plugin: &Plugin,
-        compiled: &Compiled,
+        step: &Step<'_>,
         started: Instant,
     ) -> Result<Option<Applied>> {
+        let (plugin, compiled) = (step.plugin, &step.compiled);
         let (id, name, file) = (plugin.id(), plugin.name().to_owned(), plugin.path.clone());
         if ledger::is_applied(conn, id)? {
             return Ok(None);
@@ -475,12 +501,17 @@ impl Migrator {
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
         // The store must own its data ('static), so the connection moves in
         // for the run and comes back after; an idle in-memory connection
-        // holds its place meanwhile.
-        let placeholder =
-            Connection::open_in_memory().map_err(Error::sqlite("opening a placeholder connection"))?;
+        // holds its place meanwhile (kept per thread, so it is opened once).
+        let placeholder = match SPARE.with(|s| s.borrow_mut().take()) {
+            Some(c) => c,
+            None => {
+                Connection::open_in_memory().map_err(Error::sqlite("opening a placeholder connection"))?
+            }
+        };
         let taken = std::mem::replace(conn, placeholder);
         let (back, outcome) = sandbox.run(compiled, taken);
-        *conn = back;
+        let spare = std::mem::replace(conn, back);
+        SPARE.with(|s| *s.borrow_mut() = Some(spare));
         let stats = match outcome {
             Outcome::Ok(stats) => stats,
             Outcome::GuestErr { message, last_failure } => {
@@ -515,7 +546,7 @@ impl Migrator {
                 applied_at: ledger::now_rfc3339(),
                 checksum: Some(plugin.digest.clone()),
                 duration_ms: Some(duration.as_millis() as i64),
-                signers: Some(plugin.verdict.signers().join(",")).filter(|s| !s.is_empty()),
+                signers: Some(step.verdict.signers().join(",")).filter(|s| !s.is_empty()),
                 world: Some(plugin.manifest.world.clone()),
                 host_version: Some(crate::VERSION.to_owned()),
             },
@@ -613,6 +644,12 @@ fn check_drift(p: &Plugin, row: &LedgerRow) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+thread_local! {
+    /// The idle in-memory connection that stands in for the real one while a
+    /// guest's store owns it.
+    static SPARE: std::cell::RefCell<Option<Connection>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Every row `PRAGMA foreign_key_check` reports, as readable lines.

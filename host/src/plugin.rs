@@ -319,6 +319,18 @@ impl Plugin {
     /// file name agrees with the manifest. Nothing signed is parsed beyond
     /// the section walk until its signature has been checked.
     pub fn from_bytes(path: &Path, bytes: Vec<u8>, trust: &TrustPolicy, max_size: u64) -> Result<Plugin> {
+        Plugin::checked(path, bytes, Some(trust), max_size)
+    }
+
+    /// Like [`Plugin::from_bytes`] but leaves the signature for later
+    /// ([`Verdict::Deferred`]): the migrator verifies only the files that are
+    /// about to run, since an applied file whose digest still matches the
+    /// ledger never runs again.
+    pub fn from_bytes_deferred(path: &Path, bytes: Vec<u8>, max_size: u64) -> Result<Plugin> {
+        Plugin::checked(path, bytes, None, max_size)
+    }
+
+    fn checked(path: &Path, bytes: Vec<u8>, trust: Option<&TrustPolicy>, max_size: u64) -> Result<Plugin> {
         if bytes.len() as u64 > max_size {
             return Err(Error::bad_plugin(
                 path,
@@ -326,8 +338,12 @@ impl Plugin {
             ));
         }
         sections(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
-        let verdict =
-            trust.check(&bytes).map_err(|reason| Error::Untrusted { path: path.to_owned(), reason })?;
+        let verdict = match trust {
+            Some(t) => {
+                t.check(&bytes).map_err(|reason| Error::Untrusted { path: path.to_owned(), reason })?
+            }
+            None => Verdict::Deferred,
+        };
         let manifest = read_manifest(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
         check_file_name(path, &manifest)?;
         let digest = content_digest(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
@@ -336,16 +352,25 @@ impl Plugin {
 
     /// Reads and checks one plugin file (see [`Plugin::from_bytes`]).
     pub fn load(path: &Path, trust: &TrustPolicy, max_size: u64) -> Result<Plugin> {
-        let meta = std::fs::metadata(path).map_err(Error::io(path))?;
-        if meta.len() > max_size {
-            return Err(Error::bad_plugin(
-                path,
-                format!("file is {} bytes; the limit is {max_size}", meta.len()),
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(Error::io(path))?;
-        Plugin::from_bytes(path, bytes, trust, max_size)
+        Plugin::checked(path, read_limited(path, max_size)?, Some(trust), max_size)
     }
+
+    /// Reads one plugin file, leaving its signature for later (see
+    /// [`Plugin::from_bytes_deferred`]).
+    pub fn load_deferred(path: &Path, max_size: u64) -> Result<Plugin> {
+        Plugin::checked(path, read_limited(path, max_size)?, None, max_size)
+    }
+}
+
+fn read_limited(path: &Path, max_size: u64) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+    if meta.len() > max_size {
+        return Err(Error::bad_plugin(
+            path,
+            format!("file is {} bytes; the limit is {max_size}", meta.len()),
+        ));
+    }
+    std::fs::read(path).map_err(Error::io(path))
 }
 
 /// Builds a plugin file from a component: writes the manifest, then signs

@@ -51,6 +51,9 @@ pub enum Verdict {
     Trusted(Vec<String>),
     /// No signature, accepted because unsigned files are allowed.
     Unsigned,
+    /// Not checked yet: loaded for a start-up whose applied, unchanged files
+    /// need no new verification. Checked before the file can ever run.
+    Deferred,
 }
 
 impl Verdict {
@@ -58,7 +61,7 @@ impl Verdict {
     pub fn signers(&self) -> &[String] {
         match self {
             Verdict::Trusted(ids) => ids,
-            Verdict::Unsigned => &[],
+            Verdict::Unsigned | Verdict::Deferred => &[],
         }
     }
 }

@@ -204,13 +204,19 @@ fn paint(text: &str, code: &str, on: bool) -> String {
     if on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
 }
 
+/// Every plugin's verdict by id (checked now where loading deferred it).
+fn verdicts(migrator: &Migrator) -> std::collections::HashMap<i64, std::result::Result<Verdict, String>> {
+    migrator.plugins().iter().map(|p| (p.id(), migrator.verdict_of(p).map_err(|e| e.to_string()))).collect()
+}
+
 fn warn_unsigned(migrator: &Migrator) {
-    let unsigned: Vec<String> = migrator
-        .plugins()
+    let v = verdicts(migrator);
+    let mut unsigned: Vec<String> = v
         .iter()
-        .filter(|p| p.verdict == Verdict::Unsigned)
-        .map(|p| format!("{:04}", p.id()))
+        .filter(|(_, v)| matches!(v, Ok(Verdict::Unsigned)))
+        .map(|(id, _)| format!("{id:04}"))
         .collect();
+    unsigned.sort();
     if !unsigned.is_empty() {
         eprintln!(
             "WARNING: {} UNSIGNED migration(s) accepted because of --allow-unsigned: {}",
@@ -428,21 +434,24 @@ fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
     let exists = db.exists();
     let conn = open_read_only(db)?;
     let rows = migrator.status(&conn)?;
-    let signed_by = |id: i64| -> Option<&Verdict> {
-        migrator.plugins().iter().find(|p| p.id() == id).map(|p| &p.verdict)
-    };
+    let verdicts = verdicts(&migrator);
+    let signed_by = |id: i64| verdicts.get(&id);
     if json {
         let out: Vec<_> = rows
             .iter()
             .map(|r| {
                 let mut v = serde_json::to_value(r).expect("status row serialises");
-                let (signed, signers) = match signed_by(r.id) {
-                    Some(Verdict::Trusted(ids)) => (serde_json::json!(true), serde_json::json!(ids)),
-                    Some(Verdict::Unsigned) => (serde_json::json!(false), serde_json::json!([])),
-                    None => (serde_json::Value::Null, serde_json::Value::Null),
+                let (signed, signers, refused) = match signed_by(r.id) {
+                    Some(Ok(Verdict::Trusted(ids))) => {
+                        (serde_json::json!(true), serde_json::json!(ids), None)
+                    }
+                    Some(Ok(_)) => (serde_json::json!(false), serde_json::json!([]), None),
+                    Some(Err(e)) => (serde_json::Value::Null, serde_json::json!([]), Some(e.clone())),
+                    None => (serde_json::Value::Null, serde_json::Value::Null, None),
                 };
                 v["signed"] = signed;
                 v["signers"] = signers;
+                v["untrusted"] = serde_json::json!(refused);
                 v
             })
             .collect();
@@ -458,8 +467,9 @@ fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
     println!("{:<6} {:<name_w$} {:<25} {:<21} SIGNED BY", "ID", "NAME", "STATE", "APPLIED AT");
     for r in &rows {
         let signed = match signed_by(r.id) {
-            Some(Verdict::Trusted(ids)) => ids.join(","),
-            Some(Verdict::Unsigned) => paint("UNSIGNED", "1;31", color),
+            Some(Ok(Verdict::Trusted(ids))) => ids.join(","),
+            Some(Ok(_)) => paint("UNSIGNED", "1;31", color),
+            Some(Err(_)) => paint("NOT TRUSTED", "1;31", color),
             None => "-".to_owned(),
         };
         // Pad before painting so escape codes do not upset the columns.
@@ -594,7 +604,7 @@ fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
             Ok(p) => {
                 let v = match &p.verdict {
                     Verdict::Trusted(_) => "trusted".to_owned(),
-                    Verdict::Unsigned => "UNSIGNED (allowed)".to_owned(),
+                    Verdict::Unsigned | Verdict::Deferred => "UNSIGNED (allowed)".to_owned(),
                 };
                 (Some(p.id()), Some(p.name().to_owned()), v, p.verdict.signers().to_vec())
             }
