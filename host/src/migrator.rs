@@ -200,10 +200,8 @@ impl Migrator {
     /// Reads every `*.wasm` plugin in `dir`, checking each file's bytes and
     /// refusing duplicate ids (naming both files).
     pub fn from_dir_with(dir: impl AsRef<Path>, options: Options) -> Result<Migrator> {
-        let plugins = plugin::list_dir(dir.as_ref())?
-            .iter()
-            .map(|p| Plugin::load_deferred(p, options.max_file_size))
-            .collect::<Result<Vec<_>>>()?;
+        let paths = plugin::list_dir(dir.as_ref())?;
+        let plugins = load_parallel(&paths, options.max_file_size)?;
         Migrator::from_plugins(plugins, options)
     }
 
@@ -644,6 +642,25 @@ fn check_drift(p: &Plugin, row: &LedgerRow) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Reads and checks `paths` on every core (hashing dominates start-up);
+/// the first error in path order wins.
+fn load_parallel(paths: &[PathBuf], max_size: u64) -> Result<Vec<Plugin>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
+    let chunk = paths.len().div_ceil(threads).max(1);
+    let parts: Vec<Vec<Result<Plugin>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter().map(|p| Plugin::load_deferred(p, max_size)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("loader thread")).collect()
+    });
+    parts.into_iter().flatten().collect()
 }
 
 thread_local! {
