@@ -402,3 +402,30 @@ fn fleet_apply_from_the_command_line() {
     let (out, _) = text(&o);
     assert!(out.contains("6 databases: 0 applied, 5 up to date, 1 failed"), "{out}");
 }
+
+#[test]
+fn status_rehearse_marks_migrations_that_would_fail() {
+    let e = env();
+    pack_examples(&e.dir, 1);
+    assert!(wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]).status.success());
+    pack(&e.dir, "example-add-index", 2, "add_index");
+    pack(&e.dir, "faulty-err-after-create", 3, "broken");
+    let before = std::fs::read(&e.db).unwrap();
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir), "--rehearse"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let state = |id: &str| {
+        out.lines().find(|l| l.starts_with(id)).and_then(|l| l.split_whitespace().nth(2)).unwrap().to_owned()
+    };
+    assert_eq!(
+        (state("0001"), state("0002"), state("0003")),
+        ("applied".into(), "pending".into(), "failed".into()),
+        "{out}"
+    );
+    assert!(out.contains("0003 would fail: migration 3 (broken) failed and was rolled back"), "{out}");
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir), "--rehearse", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["migrations"][2]["state"], "failed");
+    assert!(v["migrations"][2]["failure"].as_str().unwrap().contains("deliberate failure"));
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "status only reads");
+}

@@ -85,7 +85,9 @@ pub fn run(command: Command) -> Result<()> {
                 Options { trust: policy(&trust)?, limits: limits_from(&limits)?, ..Options::default() };
             rehearse(&db, &dir, options, json)
         }
-        Command::Status { db, dir, trust, json } => status(&db, &dir, policy(&trust)?, json),
+        Command::Status { db, dir, trust, rehearse, json } => {
+            status(&db, &dir, policy(&trust)?, rehearse, json)
+        }
         Command::Keygen { out } => keygen(&out),
         Command::New { name, id, dir, out, sdk } => new_crate(&name, id, &dir, &out, sdk),
         Command::Pack { component, plugin } => {
@@ -429,11 +431,32 @@ fn open_read_only(db: &Path) -> Result<Connection> {
     })
 }
 
-fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
+fn status(db: &Path, dir: &Path, trust: TrustPolicy, rehearse: bool, json: bool) -> Result<()> {
     let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
     let exists = db.exists();
     let conn = open_read_only(db)?;
     let rows = migrator.status(&conn)?;
+    // id -> why it would fail, from a rehearsal on a copy.
+    let failures: std::collections::HashMap<i64, String> = if rehearse {
+        match migrator.rehearse(db) {
+            Ok(r) => r
+                .steps
+                .into_iter()
+                .filter_map(|st| match st.outcome {
+                    StepOutcome::Failed(why) => Some((st.id, why)),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => rows
+                .iter()
+                .filter(|r| r.state == MigrationState::Pending)
+                .map(|r| (r.id, e.to_string()))
+                .collect(),
+        }
+    } else {
+        Default::default()
+    };
+    let label = |r: &wasmig::StatusRow| if failures.contains_key(&r.id) { "failed" } else { r.state.label() };
     let verdicts = verdicts(&migrator);
     let signed_by = |id: i64| verdicts.get(&id);
     if json {
@@ -441,6 +464,10 @@ fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
             .iter()
             .map(|r| {
                 let mut v = serde_json::to_value(r).expect("status row serialises");
+                if let Some(why) = failures.get(&r.id) {
+                    v["state"] = serde_json::json!("failed");
+                    v["failure"] = serde_json::json!(why);
+                }
                 let (signed, signers, refused) = match signed_by(r.id) {
                     Some(Ok(Verdict::Trusted(ids))) => {
                         (serde_json::json!(true), serde_json::json!(ids), None)
@@ -473,8 +500,9 @@ fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
             None => "-".to_owned(),
         };
         // Pad before painting so escape codes do not upset the columns.
-        let state = format!("{:<25}", r.state.label());
+        let state = format!("{:<25}", label(r));
         let state = match r.state {
+            _ if failures.contains_key(&r.id) => paint(&state, "1;31", color),
             MigrationState::Applied => paint(&state, "32", color),
             MigrationState::Pending => paint(&state, "33", color),
             MigrationState::AppliedButMissingFile | MigrationState::Drifted => paint(&state, "1;31", color),
@@ -485,6 +513,11 @@ fn status(db: &Path, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
             r.name,
             r.applied_at.as_deref().unwrap_or("-")
         );
+    }
+    let mut failed: Vec<(&i64, &String)> = failures.iter().collect();
+    failed.sort();
+    for (id, why) in failed {
+        println!("{id:04} would fail: {}", why.lines().next().unwrap_or_default());
     }
     Ok(())
 }

@@ -66,6 +66,10 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         trust: TrustArgs,
+        /// Also rehearse the pending migrations on a copy and mark those that
+        /// would fail as `failed` (the database is only read).
+        #[arg(long)]
+        rehearse: bool,
         /// Print the table as JSON.
         #[arg(long)]
         json: bool,
