@@ -259,6 +259,17 @@ fn leb_u32(out: &mut Vec<u8>, mut v: u32) {
 /// Returns `component` with `manifest` as its manifest section (replacing an
 /// existing one). Refuses a file that already carries signatures, since
 /// changing the manifest would silently invalidate them.
+///
+/// ```
+/// use wasmig::{Manifest, plugin};
+///
+/// // The smallest component: just the preamble.
+/// let component = b"\0asm\x0d\x00\x01\x00".to_vec();
+/// let packed = plugin::with_manifest(&component, &Manifest::new(3, "backfill")).unwrap();
+/// let m = plugin::read_manifest(&packed).unwrap();
+/// assert_eq!((m.id, m.name.as_str()), (3, "backfill"));
+/// assert_eq!(m.file_name(), "0003_backfill.wasm");
+/// ```
 pub fn with_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, String> {
     manifest.validate()?;
     let secs = sections(component)?;

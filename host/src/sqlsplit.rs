@@ -143,6 +143,16 @@ pub fn is_complete(sql: &str) -> bool {
 /// Splits `script` into statements. Whitespace and comments between
 /// statements are dropped; a final statement without `;` is kept. Fails on
 /// an unterminated literal, comment or `CREATE TRIGGER` body.
+///
+/// ```
+/// let script = "CREATE TABLE t (a TEXT DEFAULT 'x;y'); -- note; here
+/// CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN UPDATE t SET a = 'z;'; END;
+/// INSERT INTO t VALUES ('done')";
+/// let stmts = wasmig::sqlsplit::split(script).unwrap();
+/// assert_eq!(stmts.len(), 3);
+/// assert!(stmts[1].sql.ends_with("END;"));
+/// assert_eq!(stmts[2].line, 3);
+/// ```
 pub fn split(script: &str) -> Result<Vec<Statement>, SplitError> {
     let s = script.as_bytes();
     let mut out = Vec::new();
