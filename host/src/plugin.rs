@@ -155,7 +155,7 @@ pub struct Section<'a> {
     pub range: std::ops::Range<usize>,
 }
 
-fn read_leb_u32(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, String> {
+pub(crate) fn read_leb_u32(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, String> {
     let mut result: u64 = 0;
     for i in 0..5 {
         let b = *bytes.get(*pos).ok_or("truncated LEB128 integer")?;

@@ -215,6 +215,58 @@ pub fn sign(bytes: &[u8], sk: &SecretKey) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Walks the signature section's structure, checking that every count is
+/// within the format's limits and every length fits inside what encloses it,
+/// before any decoder allocates from a length read out of untrusted bytes.
+/// (Found by the `plugin_load` fuzz target: a length of 3 GB made the
+/// decoder try to allocate it.)
+fn check_signature_layout(data: &[u8]) -> Result<(), String> {
+    use crate::plugin::read_leb_u32;
+    fn slice<'a>(buf: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8], String> {
+        let len = read_leb_u32(buf, pos).map_err(|e| format!("signature section: {what}: {e}"))? as usize;
+        let end = pos
+            .checked_add(len)
+            .filter(|e| *e <= buf.len())
+            .ok_or_else(|| format!("signature section: {what} of {len} bytes runs past its end"))?;
+        let s = &buf[*pos..end];
+        *pos = end;
+        Ok(s)
+    }
+    let bad = |what: &str| format!("signature section: {what}");
+    let mut pos = 0;
+    for field in ["version", "content type", "hash function"] {
+        read_leb_u32(data, &mut pos).map_err(|e| bad(&format!("{field}: {e}")))?;
+    }
+    let sets = read_leb_u32(data, &mut pos).map_err(|e| bad(&e))?;
+    if sets > 64 {
+        return Err(bad(&format!("{sets} hash sets (at most 64)")));
+    }
+    for _ in 0..sets {
+        let set = slice(data, &mut pos, "hash set")?;
+        let mut p = 0;
+        let hashes = read_leb_u32(set, &mut p).map_err(|e| bad(&e))? as usize;
+        if hashes > 64 || p + hashes * 32 > set.len() {
+            return Err(bad(&format!("{hashes} hashes do not fit")));
+        }
+        p += hashes * 32;
+        let sigs = read_leb_u32(set, &mut p).map_err(|e| bad(&e))?;
+        if sigs > 256 {
+            return Err(bad(&format!("{sigs} signatures (at most 256)")));
+        }
+        for _ in 0..sigs {
+            let sig = slice(set, &mut p, "signature")?;
+            let mut q = 0;
+            slice(sig, &mut q, "key id")?;
+            if q >= sig.len() {
+                return Err(bad("signature without algorithm"));
+            }
+            q += 1;
+            slice(sig, &mut q, "signature bytes")?;
+        }
+    }
+    Ok(())
+}
+
 /// What the signature section of a file says, before any verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureInfo {
@@ -234,6 +286,7 @@ pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, String> {
     match positions.as_slice() {
         [] => Ok(None),
         [0] => {
+            check_signature_layout(secs[0].data)?;
             let data = SignatureData::deserialize(secs[0].data)
                 .map_err(|e| format!("signature section cannot be decoded: {e}"))?;
             let mut key_ids = Vec::new();
@@ -248,5 +301,44 @@ pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, String> {
             Ok(Some(SignatureInfo { key_ids, count }))
         }
         _ => Err("signature section must be the first section, and only one may be present".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_signature_section(data: &[u8]) -> Vec<u8> {
+        let mut payload = vec![SIGNATURE_SECTION.len() as u8];
+        payload.extend_from_slice(SIGNATURE_SECTION.as_bytes());
+        payload.extend_from_slice(data);
+        let mut file = b"\0asm\x0d\x00\x01\x00".to_vec();
+        file.push(0);
+        let mut len = payload.len() as u32;
+        loop {
+            let b = (len & 0x7f) as u8;
+            len >>= 7;
+            file.push(if len == 0 { b } else { b | 0x80 });
+            if len == 0 {
+                break;
+            }
+        }
+        file.extend_from_slice(&payload);
+        file
+    }
+
+    /// Found by the `plugin_load` fuzz target: a hash set claiming 3 GB made
+    /// the decoder allocate it. Now refused before decoding.
+    #[test]
+    fn huge_declared_lengths_are_refused_before_decoding() {
+        // version 1, content type 1, hash function 1, one set of 0xC0000000 bytes.
+        let file = with_signature_section(&[1, 1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x0c]);
+        let err = signature_info(&file).unwrap_err();
+        assert!(err.contains("runs past its end"), "{err}");
+        let policy = TrustPolicy { allow_unsigned: true, ..TrustPolicy::default() };
+        assert!(policy.check(&file).is_err());
+        // Too many sets, and truncated input, are refused too.
+        assert!(signature_info(&with_signature_section(&[1, 1, 1, 65])).unwrap_err().contains("at most 64"));
+        assert!(signature_info(&with_signature_section(&[1, 1])).is_err());
     }
 }

@@ -15,6 +15,8 @@ pub struct Statement {
     pub sql: String,
     /// 1-based line of its first token.
     pub line: usize,
+    /// Byte offset of its first token in the script.
+    pub offset: usize,
 }
 
 /// Why a script cannot be split.
@@ -124,12 +126,17 @@ fn next_token(s: &[u8], pos: usize) -> Result<(Token, usize), usize> {
 }
 
 /// True when `sql` ends with a complete statement, exactly as
-/// `sqlite3_complete` answers (1 for complete).
+/// `sqlite3_complete` answers (1 for complete). Since SQLite 3.54 a `--`
+/// comment that runs to the end of the input without a newline leaves the
+/// input incomplete, like an unterminated literal.
 pub fn is_complete(sql: &str) -> bool {
     let s = sql.as_bytes();
     let (mut state, mut pos) = (0u8, 0usize);
     while pos < s.len() {
         match next_token(s, pos) {
+            Ok((_, next)) if next == s.len() && s[pos..].starts_with(b"--") && s[next - 1] != b'\n' => {
+                return false;
+            }
             Ok((tok, next)) => {
                 state = TRANS[state as usize][index(tok)];
                 pos = next;
@@ -174,7 +181,7 @@ pub fn split(script: &str) -> Result<Vec<Statement>, SplitError> {
             && new_state == 1
             && let Some((b, l)) = start.take()
         {
-            out.push(Statement { sql: script[b..next].to_owned(), line: l });
+            out.push(Statement { sql: script[b..next].to_owned(), line: l, offset: b });
         }
         line += s[pos..next].iter().filter(|&&c| c == b'\n').count();
         state = new_state;
@@ -184,7 +191,7 @@ pub fn split(script: &str) -> Result<Vec<Statement>, SplitError> {
         if matches!(state, 5..=7) {
             return Err(SplitError { line: l, reason: "CREATE TRIGGER body is not closed with END;".into() });
         }
-        out.push(Statement { sql: script[b..].trim_end().to_owned(), line: l });
+        out.push(Statement { sql: script[b..].trim_end().to_owned(), line: l, offset: b });
     }
     Ok(out)
 }
@@ -290,7 +297,7 @@ SELECT 'no semicolon at the end'";
     #[test]
     fn agrees_with_sqlite3_complete_on_many_inputs() {
         let pieces = [
-            "SELECT 1", ";", " ", "'", "\"", "--x\n", "/*", "*/", "CREATE", "TEMP", "TRIGGER", "END",
+            "SELECT 1", ";", " ", "'", "\"", "--x\n", "--", "/*", "*/", "CREATE", "TEMP", "TRIGGER", "END",
             "BEGIN", "EXPLAIN", "x", "[", "]", "`", "\n", "tr", "''",
         ];
         // Every sequence of up to 4 pieces (21^4 ≈ 200k inputs).
@@ -320,6 +327,32 @@ SELECT 'no semicolon at the end'";
         assert!(checked > 190_000);
     }
 
+    /// Found by the `sql_split` fuzz target: the same statement text appears
+    /// twice, once inside a comment, so statements must be located by
+    /// offset, not by searching for their text.
+    #[test]
+    fn offsets_locate_statements_even_when_their_text_repeats() {
+        let script = "-- notes; wiSELECT 'a;b'; /* c; */ SELECT \"d;\" -- e;\nc; */ SELECT \"d;\" -- e;\n; x";
+        let stmts = split(script).unwrap();
+        let mut pos = 0;
+        for s in &stmts {
+            assert!(s.offset >= pos, "in order");
+            assert!(script[s.offset..].starts_with(&s.sql));
+            assert!(split(&script[pos..s.offset]).unwrap().is_empty(), "only filler before {:?}", s.sql);
+            pos = s.offset + s.sql.len();
+        }
+        assert_eq!(stmts.len(), 3);
+    }
+
+    /// Found by the `sql_split` fuzz target: a script ending inside a `--`
+    /// comment right after a complete statement.
+    #[test]
+    fn trailing_line_comment_without_newline() {
+        for s in ["SELECT \"d;\" -- e;\nSELE;--", "SELE;--", "SELECT 1; -- c", "SELECT 1 --"] {
+            assert_eq!(is_complete(s), sqlite_complete(s), "{s:?}");
+        }
+    }
+
     #[test]
     fn reports_unterminated_input_with_its_line() {
         assert_eq!(split("SELECT 1;\nSELECT 'oops;\n").unwrap_err().line, 2);
@@ -331,7 +364,7 @@ SELECT 'no semicolon at the end'";
 
     #[test]
     fn refuses_what_the_host_cannot_honour() {
-        let check = |sql: &str| check_allowed(&Statement { sql: sql.into(), line: 1 });
+        let check = |sql: &str| check_allowed(&Statement { sql: sql.into(), line: 1, offset: 0 });
         assert!(check("BEGIN TRANSACTION;").unwrap_err().contains("transaction"));
         assert!(check("commit").is_err());
         assert!(check("END;").is_err());
