@@ -9,7 +9,6 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
 use support::*;
-use tempfile::TempDir;
 
 struct App(Child);
 
@@ -18,6 +17,20 @@ impl Drop for App {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A scratch directory with the earlier runner's database in it.
+fn old_database() -> Scratch {
+    let s = scratch();
+    load_fixture(&s.db, "legacy-versioned.sql");
+    s
+}
+
+/// The application, pointed at `s`'s database and migrations.
+fn app(s: &Scratch) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_inventory-app"));
+    c.arg("--db").arg(&s.db).arg("--migrations").arg(&s.dir).args(["--listen", "127.0.0.1:0"]);
+    c
 }
 
 fn get(addr: &str, path: &str) -> serde_json::Value {
@@ -31,24 +44,10 @@ fn get(addr: &str, path: &str) -> serde_json::Value {
 
 #[test]
 fn starts_against_an_old_database_and_comes_up_migrated() {
-    let t = TempDir::new().unwrap();
-    let (dir, db) = (t.path().join("migrations"), t.path().join("inventory.db"));
-    std::fs::create_dir(&dir).unwrap();
-    load_fixture(&db, "legacy-versioned.sql");
-    pack_examples(&dir, 4);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inventory-app"))
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "--migrations",
-            dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("INVENTORY_TRUSTED_KEYS", test_pub("dev"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let s = old_database();
+    pack_examples(&s.dir, 4);
+    let mut child =
+        app(&s).env("INVENTORY_TRUSTED_KEYS", test_pub("dev")).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let app = App(child);
     let migrated = lines.next().unwrap().unwrap();
@@ -67,28 +66,14 @@ fn starts_against_an_old_database_and_comes_up_migrated() {
 
 #[test]
 fn refuses_to_start_when_a_migration_is_not_trusted() {
-    let t = TempDir::new().unwrap();
-    let (dir, db) = (t.path().join("migrations"), t.path().join("inventory.db"));
-    std::fs::create_dir(&dir).unwrap();
-    load_fixture(&db, "legacy-versioned.sql");
-    let before = std::fs::read(&db).unwrap();
-    pack_examples(&dir, 2);
-    pack_with(&dir, "example-backfill", 3, "backfill", &["other"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_inventory-app"))
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "--migrations",
-            dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--trust", test_pub("dev").to_str().unwrap()])
-        .output()
-        .unwrap();
+    let s = old_database();
+    let before = std::fs::read(&s.db).unwrap();
+    pack_examples(&s.dir, 2);
+    pack_with(&s.dir, "example-backfill", 3, "backfill", &["other"]);
+    let out = app(&s).args(["--trust", test_pub("dev").to_str().unwrap()]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not starting") && err.contains("0003_backfill.wasm"), "{err}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
-    assert_eq!(std::fs::read(&db).unwrap(), before);
+    assert_eq!(std::fs::read(&s.db).unwrap(), before);
 }
