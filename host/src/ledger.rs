@@ -70,8 +70,14 @@ fn columns(conn: &Connection) -> Result<Vec<String>> {
 /// columns it lacks. Runs in its own `BEGIN IMMEDIATE` transaction so
 /// concurrent starters never race on the DDL.
 pub fn ensure(conn: &Connection) -> Result<()> {
+    in_immediate_tx(conn, || ensure_in_tx(conn))
+}
+
+/// Runs `body` in its own `BEGIN IMMEDIATE` transaction: COMMIT when it
+/// succeeds, ROLLBACK when it fails.
+fn in_immediate_tx(conn: &Connection, body: impl FnOnce() -> Result<()>) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::sqlite("starting the ledger transaction"))?;
-    let result = ensure_in_tx(conn);
+    let result = body();
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.execute_batch(end).map_err(Error::sqlite("ending the ledger transaction"));
     result.and(ended)
@@ -211,8 +217,7 @@ pub const AUDIT_TABLE: &str = "schema_migrations_audit";
 /// keeps who-knows-why forever. Its own `BEGIN IMMEDIATE` transaction; fails
 /// if the ledger no longer holds `old` (someone else changed it meanwhile).
 pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, reason: &str) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::sqlite("starting the ledger transaction"))?;
-    let result = (|| {
+    in_immediate_tx(conn, || {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations_audit (
                 at TEXT NOT NULL,
@@ -244,10 +249,7 @@ pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, r
         )
         .map_err(Error::sqlite("writing schema_migrations_audit"))?;
         Ok(())
-    })();
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = conn.execute_batch(end).map_err(Error::sqlite("ending the ledger transaction"));
-    result.and(ended)
+    })
 }
 
 /// The current time as RFC 3339 UTC with seconds, as the ledger stores it.

@@ -166,48 +166,11 @@ pub fn load_fixture(db: &Path, name: &str) {
     conn.execute_batch(&fixture_sql(name)).expect("load fixture");
 }
 
-/// Everything observable in a database: every schema object's SQL and every
-/// row of every table, in a stable order, as text.
-pub fn snapshot(db: &Path) -> String {
+/// Everything observable in a database: every schema object and every row
+/// of every table (the library's own snapshot, taken read-only).
+pub fn snapshot(db: &Path) -> wasmig::snapshot::Snapshot {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open for snapshot");
-    snapshot_conn(&conn)
-}
-
-/// [`snapshot`] of an open connection.
-pub fn snapshot_conn(conn: &Connection) -> String {
-    let mut out = String::new();
-    let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema ORDER BY type, name")
-        .unwrap();
-    let objects: Vec<(String, String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for (ty, name, tbl, sql) in &objects {
-        out.push_str(&format!("{ty} {name} on {tbl}: {sql}\n"));
-    }
-    for (ty, name, _, _) in &objects {
-        if ty != "table" {
-            continue;
-        }
-        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {quoted}")).unwrap();
-        let n = stmt.column_count();
-        let mut rows: Vec<String> = stmt
-            .query_map([], |r| {
-                Ok((0..n).map(|i| fmt_value(r.get_ref(i).unwrap())).collect::<Vec<_>>().join(" | "))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        rows.sort();
-        out.push_str(&format!("rows of {name}: {}\n", rows.len()));
-        for r in rows {
-            out.push_str(&format!("  {r}\n"));
-        }
-    }
-    out
+    wasmig::snapshot::Snapshot::take(&conn).expect("snapshot")
 }
 
 fn fmt_value(v: ValueRef<'_>) -> String {
