@@ -189,6 +189,16 @@ pub enum Error {
     /// The sandbox could not be set up.
     #[error("sandbox: {0}")]
     Sandbox(String),
+
+    /// The compiled-component cache directory was refused (it could let
+    /// someone else plant code) or could not be created.
+    #[error("compiled-component cache {dir}: {reason}")]
+    Cache {
+        /// The cache directory.
+        dir: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
 }
 
 fn join_ids(ids: &[i64]) -> String {

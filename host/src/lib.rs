@@ -7,6 +7,7 @@
 //! guest returns `Ok`, rolled back on its `Err`, a trap or any limit.
 
 mod bindings;
+pub mod compile_cache;
 pub mod error;
 pub mod fleet;
 #[doc(hidden)]
@@ -26,6 +27,7 @@ pub mod sqlpack;
 pub mod sqlsplit;
 pub mod testing;
 
+pub use compile_cache::CompileCache;
 pub use error::{Error, Result};
 pub use host_sql::CallLimits;
 pub use migrator::{MigrationState, Migrator, Options, Plan, Report, StatusRow, Step};

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use crate::compile_cache::CompileCache;
 use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
 use crate::plugin::{self, Plugin};
@@ -39,6 +40,10 @@ pub struct Options {
     /// Which files may run. The default trusts no key and refuses unsigned
     /// files, so nothing runs until keys (or `allow_unsigned`) are given.
     pub trust: TrustPolicy,
+    /// A directory of compiled components to reuse across runs (see
+    /// [`crate::compile_cache`] for why it must be private). Only files whose
+    /// signature verified are cached. `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -49,6 +54,7 @@ impl Default for Options {
             limits: Limits::default(),
             max_file_size: plugin::DEFAULT_MAX_FILE_SIZE,
             trust: TrustPolicy::default(),
+            cache_dir: None,
         }
     }
 }
@@ -187,6 +193,12 @@ pub struct Migrator {
     /// Held while compiling, so concurrent appliers wait for one compilation
     /// instead of repeating it.
     compile_lock: Mutex<()>,
+    /// Verdicts on deferred files, by id: a fleet plans every database
+    /// against the same in-memory bytes, so each signature is checked once.
+    verdicts: Mutex<HashMap<i64, Verdict>>,
+    /// The compiled-component cache, opened (and its permissions checked)
+    /// the first time something needs compiling.
+    cache: OnceLock<Option<CompileCache>>,
 }
 
 impl Migrator {
@@ -221,6 +233,8 @@ impl Migrator {
             sandbox: OnceLock::new(),
             compiled: Mutex::new(HashMap::new()),
             compile_lock: Mutex::new(()),
+            verdicts: Mutex::new(HashMap::new()),
+            cache: OnceLock::new(),
         })
     }
 
@@ -232,6 +246,14 @@ impl Migrator {
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    fn cache(&self) -> Result<Option<&CompileCache>> {
+        if let Some(c) = self.cache.get() {
+            return Ok(c.as_ref());
+        }
+        let c = self.options.cache_dir.as_ref().map(CompileCache::open).transpose()?;
+        Ok(self.cache.get_or_init(|| c).as_ref())
     }
 
     fn sandbox(&self) -> Result<&Sandbox> {
@@ -285,8 +307,8 @@ impl Migrator {
     pub fn dry_run(&self, conn: &Connection) -> Result<Vec<&Plugin>> {
         let pending = self.pending(conn)?;
         if !pending.is_empty() {
-            self.verify(&pending)?;
-            self.compile(&pending)?;
+            let verdicts = self.verify(&pending)?;
+            self.compile(&pending, &verdicts)?;
         }
         Ok(pending)
     }
@@ -333,7 +355,7 @@ impl Migrator {
         }
         // Verify and compile everything first: a bad file must change nothing.
         let verdicts = self.verify(&pending)?;
-        let compiled = self.compile(&pending)?;
+        let compiled = self.compile(&pending, &verdicts)?;
         // Only now create (or adopt) the ledger; each step re-checks it
         // inside its own transaction.
         ledger::ensure(conn)?;
@@ -350,11 +372,25 @@ impl Migrator {
     /// deferred the check).
     pub fn verdict_of(&self, plugin: &Plugin) -> Result<Verdict> {
         match &plugin.verdict {
-            Verdict::Deferred => self
-                .options
-                .trust
-                .check(&plugin.bytes)
-                .map_err(|reason| Error::Untrusted { path: plugin.path.clone(), reason }),
+            Verdict::Deferred => {
+                // `plugin` is one of ours (its bytes never change after
+                // loading), so a verdict reached once stands; refusals are
+                // not remembered and are reported afresh each time.
+                let ours = self.plugins.iter().any(|p| std::ptr::eq(p, plugin));
+                if ours && let Some(v) = self.verdicts.lock().ok().and_then(|m| m.get(&plugin.id()).cloned())
+                {
+                    return Ok(v);
+                }
+                let v = self
+                    .options
+                    .trust
+                    .check(&plugin.bytes)
+                    .map_err(|reason| Error::Untrusted { path: plugin.path.clone(), reason })?;
+                if ours && let Ok(mut m) = self.verdicts.lock() {
+                    m.insert(plugin.id(), v.clone());
+                }
+                Ok(v)
+            }
             v => Ok(v.clone()),
         }
     }
@@ -366,8 +402,17 @@ impl Migrator {
 
     /// Compiles `plugins` (each once per migrator; several in parallel),
     /// returning them in the same order, or the first error in id order.
-    fn compile(&self, plugins: &[&Plugin]) -> Result<Vec<Compiled>> {
+    /// Only files whose `verdicts` say their signature verified go through
+    /// the compiled-component cache.
+    fn compile(&self, plugins: &[&Plugin], verdicts: &[Verdict]) -> Result<Vec<Compiled>> {
         let sandbox = self.sandbox()?;
+        let cache = self.cache()?;
+        let verified: std::collections::HashSet<i64> = plugins
+            .iter()
+            .zip(verdicts)
+            .filter(|(_, v)| matches!(v, Verdict::Trusted(_)))
+            .map(|(p, _)| p.id())
+            .collect();
         let _one_at_a_time =
             self.compile_lock.lock().map_err(|_| Error::Sandbox("compile lock poisoned".into()))?;
         let started = Instant::now();
@@ -383,7 +428,7 @@ impl Migrator {
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             let Some(p) = todo.get(i) else { break };
-                            let r = sandbox.prepare(p);
+                            let r = sandbox.prepare_cached(p, cache.filter(|_| verified.contains(&p.id())));
                             results.lock().expect("results lock").push((i, r));
                         }
                     });

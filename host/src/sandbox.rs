@@ -18,6 +18,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap, WasmBacktraceDetails};
 
 use crate::bindings::{self, Prepared};
+use crate::compile_cache::CompileCache;
 use crate::error::{Error, Result};
 use crate::gate::{Denials, Gate, SqlLimits};
 use crate::host_sql::{CallLimits, CallStats, HostState, SqliteBudget};
@@ -184,8 +185,25 @@ impl Sandbox {
     /// Compiles `plugin`'s bytes (the same bytes that were checked), refuses
     /// imports other than `sql`, and type-checks it against the world.
     pub fn prepare(&self, plugin: &Plugin) -> Result<Compiled> {
+        self.prepare_cached(plugin, None)
+    }
+
+    /// Like [`Sandbox::prepare`], but takes the compiled code from `cache`
+    /// when it holds an entry for these exact bytes, and fills it otherwise.
+    /// Pass a cache only for files whose signature was just verified.
+    pub fn prepare_cached(&self, plugin: &Plugin, cache: Option<&CompileCache>) -> Result<Compiled> {
         let invalid = |reason: String| Error::InvalidComponent { path: plugin.path.clone(), reason };
-        let component = Component::new(&self.engine, &plugin.bytes).map_err(|e| invalid(format!("{e:#}")))?;
+        let component = match cache.and_then(|c| c.load(&self.engine, &plugin.digest)) {
+            Some(component) => component,
+            None => {
+                let component =
+                    Component::new(&self.engine, &plugin.bytes).map_err(|e| invalid(format!("{e:#}")))?;
+                if let Some(cache) = cache {
+                    cache.store(&self.engine, &plugin.digest, &component);
+                }
+                component
+            }
+        };
         let foreign: Vec<String> = bindings::import_names(&self.engine, &component)
             .into_iter()
             .filter(|n| n != bindings::SQL_IMPORT)

@@ -429,3 +429,36 @@ fn status_rehearse_marks_migrations_that_would_fail() {
     assert!(v["migrations"][2]["failure"].as_str().unwrap().contains("deliberate failure"));
     assert_eq!(std::fs::read(&e.db).unwrap(), before, "status only reads");
 }
+
+#[test]
+fn cache_dir_is_filled_reused_and_refused_when_others_can_write() {
+    let e = env();
+    pack_examples(&e.dir, 2);
+    let cache = e.tmp.path().join("cc");
+    let o = wasmig(&["apply", "--db", s(&e.db), "--cache-dir", s(&cache), s(&e.dir)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let count = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .filter(|d| d.as_ref().unwrap().path().extension().is_some_and(|x| x == "cwasm"))
+            .count()
+    };
+    assert_eq!(count(), 2);
+    let other = e.tmp.path().join("other.db");
+    let o = wasmig(&["apply", "--db", s(&other), "--cache-dir", s(&cache), s(&e.dir)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(ledger_ids(&other), vec![1, 2]);
+    assert_eq!(count(), 2);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let third = e.tmp.path().join("third.db");
+        let o = wasmig(&["apply", "--db", s(&third), "--cache-dir", s(&cache), s(&e.dir)]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{err}");
+        assert!(err.contains("cc") && err.contains("chmod 700"), "{err}");
+        assert!(!third.exists() || !has_table(&third, "schema_migrations"), "nothing written");
+    }
+}

@@ -55,6 +55,7 @@ pub fn run(command: Command) -> Result<()> {
             trust,
             limits,
             busy_timeout,
+            cache_dir,
             json,
             dry_run,
         } => {
@@ -63,6 +64,7 @@ pub fn run(command: Command) -> Result<()> {
                 allow_missing,
                 trust: policy(&trust)?,
                 limits: limits_from(&limits)?,
+                cache_dir,
                 ..Options::default()
             };
             let dbs = wasmig::fleet::expand_databases(&db).map_err(Refused)?;

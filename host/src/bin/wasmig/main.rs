@@ -53,6 +53,11 @@ enum Command {
         /// Seconds to wait for another writer before giving up.
         #[arg(long, default_value_t = 30)]
         busy_timeout: u64,
+        /// Keep compiled components in DIR and reuse them on later runs
+        /// (signed files only). DIR must be writable only by this user:
+        /// whoever can write there can run code as wasmig.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
