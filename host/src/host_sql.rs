@@ -117,6 +117,21 @@ pub(crate) struct HostState {
     pub poisoned: Option<String>,
 }
 
+/// What a call's body works with besides its statement: borrowed from the
+/// state for the one call, so no shared handle is cloned per call.
+struct CallCtx<'a> {
+    conn: &'a Connection,
+    limits: CallLimits,
+    denials: &'a Denials,
+    budget: &'a SqliteBudget,
+}
+
+impl CallCtx<'_> {
+    fn sqlite_error(&self, e: rusqlite::Error) -> SqlError {
+        map_sqlite_error(e, self.denials, self.budget)
+    }
+}
+
 fn invalid(message: impl Into<String>) -> SqlError {
     SqlError { kind: ErrorKind::Invalid, code: 0, message: message.into() }
 }
@@ -169,7 +184,7 @@ impl HostState {
         &mut self,
         sql: &str,
         params: &[Value],
-        body: impl FnOnce(&mut Statement<'_>, &Connection, &CallLimits) -> Result<T, SqlError>,
+        body: impl FnOnce(&mut Statement<'_>, &CallCtx<'_>) -> Result<T, SqlError>,
     ) -> CallResult<T> {
         if let Some(p) = &self.poisoned {
             return Err(Fault(p.clone()));
@@ -212,7 +227,7 @@ impl HostState {
         &mut self,
         sql: &str,
         params: &[Value],
-        body: impl FnOnce(&mut Statement<'_>, &Connection, &CallLimits) -> Result<T, SqlError>,
+        body: impl FnOnce(&mut Statement<'_>, &CallCtx<'_>) -> Result<T, SqlError>,
     ) -> Result<T, SqlError> {
         let limits = self.limits;
         if sql.len() > limits.max_sql_bytes {
@@ -228,13 +243,13 @@ impl HostState {
         if let Ok(mut d) = self.denials.lock() {
             *d = None;
         }
-        let conn = &self.conn;
-        let mut stmt = match conn.prepare_cached(sql) {
+        let ctx = CallCtx { conn: &self.conn, limits, denials: &self.denials, budget: &self.budget };
+        let mut stmt = match ctx.conn.prepare_cached(sql) {
             Ok(s) => s,
             Err(rusqlite::Error::SqliteFailure(f, m)) if f.code == ErrorCode::ApiMisuse && m.is_none() => {
                 return Err(invalid("empty SQL statement"));
             }
-            Err(e) => return Err(map_sqlite_error(e, &self.denials, &self.budget)),
+            Err(e) => return Err(ctx.sqlite_error(e)),
         };
         let expected = stmt.parameter_count();
         if expected != params.len() {
@@ -251,30 +266,28 @@ impl HostState {
                 Value::Text(v) => stmt.raw_bind_parameter(i + 1, v.as_str()),
                 Value::Blob(v) => stmt.raw_bind_parameter(i + 1, v.as_slice()),
             };
-            bound.map_err(|e| map_sqlite_error(e, &self.denials, &self.budget))?;
+            bound.map_err(|e| ctx.sqlite_error(e))?;
         }
-        body(&mut stmt, conn, &limits)
+        body(&mut stmt, &ctx)
     }
 
     /// `exec`: one statement; returns rows changed.
     pub(crate) fn exec_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<u64> {
-        let denials = self.denials.clone();
-        let budget = self.budget.clone();
-        let r = self.call(sql, &params, |stmt, conn, _| {
+        let r = self.call(sql, &params, |stmt, ctx| {
             // total_changes moves only for rows this statement (and its
             // triggers) wrote; changes() would repeat the last DML's count
             // after DDL.
-            let before = conn.total_changes();
+            let before = ctx.conn.total_changes();
             let mut rows = stmt.raw_query();
             loop {
                 match rows.next() {
                     Ok(Some(_)) => {}
                     Ok(None) => break,
-                    Err(e) => return Err(map_sqlite_error(e, &denials, &budget)),
+                    Err(e) => return Err(ctx.sqlite_error(e)),
                 }
             }
             drop(rows);
-            Ok(conn.total_changes() - before)
+            Ok(ctx.conn.total_changes() - before)
         });
         if let Ok(Ok(n)) = &r {
             self.stats.rows_changed += n;
@@ -284,9 +297,8 @@ impl HostState {
 
     /// `query`: one statement; returns all rows, within the result limits.
     pub(crate) fn query_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<QueryRows> {
-        let denials = self.denials.clone();
-        let budget = self.budget.clone();
-        self.call(sql, &params, |stmt, _, limits| {
+        self.call(sql, &params, |stmt, ctx| {
+            let limits = &ctx.limits;
             let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
             let n = columns.len();
             let mut values = Vec::new();
@@ -296,7 +308,7 @@ impl HostState {
                 let row = match rows.next() {
                     Ok(Some(r)) => r,
                     Ok(None) => break,
-                    Err(e) => return Err(map_sqlite_error(e, &denials, &budget)),
+                    Err(e) => return Err(ctx.sqlite_error(e)),
                 };
                 if values.len() == limits.max_result_rows {
                     return Err(limit(format!(

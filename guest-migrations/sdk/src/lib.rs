@@ -37,6 +37,12 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
         world: "wasmig:migration/migration@0.1.0",
+        // The generated glue reads parameters from, and writes result
+        // columns into, our own `Value` (its variants mirror the WIT
+        // `value`), so a call copies nothing on the way out and converts
+        // nothing on the way back. A WIT change that breaks the mirror
+        // fails to compile here.
+        with: { "wasmig:migration/sql@0.1.0/value": crate::Value },
         pub_export_macro: true,
         export_macro_name: "__export_migration",
         default_bindings_module: "wasmig_guest::bindings",
@@ -159,8 +165,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Runs exactly one statement with `params` bound to `?1`, `?2`, ... and
 /// returns the number of rows it changed.
 pub fn exec(sql: &str, params: &[Value]) -> Result<u64, SqlError> {
-    let wparams: Vec<wit::Value> = params.iter().map(Value::to_wit).collect();
-    wit::exec(sql, &wparams).map_err(|e| SqlError::from_wit(e, sql))
+    wit::exec(sql, params).map_err(|e| SqlError::from_wit(e, sql))
 }
 
 /// Runs each statement in order with no parameters, stopping at the first error.
@@ -174,12 +179,8 @@ pub fn exec_each(statements: &[&str]) -> Result<u64, SqlError> {
 
 /// Runs exactly one statement and returns every row it produced.
 pub fn query(sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
-    let wparams: Vec<wit::Value> = params.iter().map(Value::to_wit).collect();
-    let rows = wit::query(sql, &wparams).map_err(|e| SqlError::from_wit(e, sql))?;
-    Ok(Rows {
-        columns: rows.columns,
-        rows: rows.values.into_iter().map(|r| r.into_iter().map(Value::from_wit).collect()).collect(),
-    })
+    let rows = wit::query(sql, params).map_err(|e| SqlError::from_wit(e, sql))?;
+    Ok(Rows { columns: rows.columns, rows: rows.values })
 }
 
 /// Adds `column` to `table` (declared as `decl`, e.g. `"TEXT NOT NULL DEFAULT ''"`)

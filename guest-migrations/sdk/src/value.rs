@@ -1,9 +1,10 @@
 //! SQLite values crossing the component boundary, and conversions to and
 //! from ordinary Rust types.
 
-use crate::wit;
-
 /// A SQLite value.
+///
+/// The generated bindings use this type for the WIT `value` variant, so its
+/// variants and payloads must stay exactly those of `wit/migration.wit`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// SQL NULL.
@@ -19,26 +20,6 @@ pub enum Value {
 }
 
 impl Value {
-    pub(crate) fn to_wit(&self) -> wit::Value {
-        match self {
-            Value::Null => wit::Value::Null,
-            Value::Integer(i) => wit::Value::Integer(*i),
-            Value::Real(r) => wit::Value::Real(*r),
-            Value::Text(s) => wit::Value::Text(s.clone()),
-            Value::Blob(b) => wit::Value::Blob(b.clone()),
-        }
-    }
-
-    pub(crate) fn from_wit(v: wit::Value) -> Self {
-        match v {
-            wit::Value::Null => Value::Null,
-            wit::Value::Integer(i) => Value::Integer(i),
-            wit::Value::Real(r) => Value::Real(r),
-            wit::Value::Text(s) => Value::Text(s),
-            wit::Value::Blob(b) => Value::Blob(b),
-        }
-    }
-
     fn type_name(&self) -> &'static str {
         match self {
             Value::Null => "NULL",
