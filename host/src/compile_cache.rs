@@ -48,11 +48,20 @@ const TRAILER: usize = 32;
 
 /// A directory of compiled components, opened after its ownership and mode
 /// were checked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CompileCache {
     dir: PathBuf,
     #[cfg(unix)]
     uid: u32,
+    /// The key part for the engine last seen: hashing its settings costs
+    /// more than loading a small entry, and one cache serves one engine.
+    engine_key: std::sync::Arc<std::sync::OnceLock<(Engine, u64)>>,
+}
+
+impl std::fmt::Debug for CompileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompileCache").field("dir", &self.dir).finish_non_exhaustive()
+    }
 }
 
 impl CompileCache {
@@ -94,10 +103,10 @@ impl CompileCache {
                     pmeta.mode() & 0o7777
                 )));
             }
-            Ok(CompileCache { dir, uid })
+            Ok(CompileCache { dir, uid, engine_key: Default::default() })
         }
         #[cfg(not(unix))]
-        Ok(CompileCache { dir })
+        Ok(CompileCache { dir, engine_key: Default::default() })
     }
 
     /// The directory.
@@ -107,12 +116,17 @@ impl CompileCache {
 
     /// Where the entry for `digest` compiled by `engine` lives.
     pub fn entry_path(&self, engine: &Engine, digest: &str) -> PathBuf {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut h);
-        crate::VERSION.hash(&mut h);
+        let key = match self.engine_key.get() {
+            Some((seen, key)) if Engine::same(seen, engine) => *key,
+            _ => {
+                let key = engine_key(engine);
+                let _ = self.engine_key.set((engine.clone(), key));
+                key
+            }
+        };
         // The digest is ours (hex), but never let it steer the path.
         let digest: String = digest.chars().filter(char::is_ascii_hexdigit).take(64).collect();
-        self.dir.join(format!("{digest}-{:016x}.cwasm", h.finish()))
+        self.dir.join(format!("{digest}-{key:016x}.cwasm"))
     }
 
     /// The compiled component for the verified file with content `digest`,
@@ -184,6 +198,14 @@ impl CompileCache {
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+/// A hash of everything that makes compiled code valid for `engine`.
+fn engine_key(engine: &Engine) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    crate::VERSION.hash(&mut h);
+    h.finish()
 }
 
 #[cfg(unix)]

@@ -397,7 +397,7 @@ impl Migrator {
 
     /// Checks every file that is about to run against the trust policy.
     fn verify(&self, plugins: &[&Plugin]) -> Result<Vec<Verdict>> {
-        plugins.iter().map(|p| self.verdict_of(p)).collect()
+        par_map(plugins, |p| self.verdict_of(p)).into_iter().collect()
     }
 
     /// Compiles `plugins` (each once per migrator; several in parallel),
@@ -419,27 +419,12 @@ impl Migrator {
         let cached = |id: i64| self.compiled.lock().ok().and_then(|c| c.get(&id).cloned());
         let todo: Vec<&Plugin> = plugins.iter().copied().filter(|p| cached(p.id()).is_none()).collect();
         if !todo.is_empty() {
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(todo.len());
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let results: Mutex<Vec<(usize, Result<Compiled>)>> = Mutex::new(Vec::new());
-            std::thread::scope(|scope| {
-                for _ in 0..workers {
-                    scope.spawn(|| {
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(p) = todo.get(i) else { break };
-                            let r = sandbox.prepare_cached(p, cache.filter(|_| verified.contains(&p.id())));
-                            results.lock().expect("results lock").push((i, r));
-                        }
-                    });
-                }
-            });
-            let mut results = results.into_inner().expect("results lock");
-            results.sort_by_key(|(i, _)| *i);
-            let mut cache =
+            let results =
+                par_map(&todo, |p| sandbox.prepare_cached(p, cache.filter(|_| verified.contains(&p.id()))));
+            let mut compiled =
                 self.compiled.lock().map_err(|_| Error::Sandbox("compile cache poisoned".into()))?;
-            for (i, r) in results {
-                cache.insert(todo[i].id(), r?);
+            for (p, r) in todo.iter().zip(results) {
+                compiled.insert(p.id(), r?);
             }
             tracing::info!(
                 compiled = todo.len(),
@@ -692,20 +677,36 @@ fn check_drift(p: &Plugin, row: &LedgerRow) -> Result<()> {
 /// Reads and checks `paths` on every core (hashing dominates start-up);
 /// the first error in path order wins.
 fn load_parallel(paths: &[PathBuf], max_size: u64) -> Result<Vec<Plugin>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(paths.len()).max(1);
-    let chunk = paths.len().div_ceil(threads).max(1);
-    let parts: Vec<Vec<Result<Plugin>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter().map(|p| Plugin::load_deferred(p, max_size)).collect::<Vec<_>>()
+    par_map(paths, |p| Plugin::load_deferred(p, max_size)).into_iter().collect()
+}
+
+/// `f` over `items` on every core, results in input order. The items are
+/// independent (files to hash, signatures to check, components to compile),
+/// and a start-up with many of them should not wait on one core.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let f = &f;
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break mine };
+                        mine.push((i, f(item)));
+                    }
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("loader thread")).collect()
+        workers.into_iter().flat_map(|w| w.join().expect("worker thread")).collect()
     });
-    parts.into_iter().flatten().collect()
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 thread_local! {

@@ -157,7 +157,12 @@ impl Sandbox {
             // virtual address space.
             .memory_reservation(limits.max_memory_bytes as u64)
             .memory_guard_size(64 * 1024)
-            .memory_reservation_for_growth(0);
+            .memory_reservation_for_growth(0)
+            // Each component is instantiated once per database, so a
+            // copy-on-write memory image (a memfd per component, mapped per
+            // instance) costs more system calls than copying the few data
+            // segments a migration has.
+            .memory_init_cow(false);
         let engine = Engine::new(&config).map_err(|e| Error::Sandbox(format!("{e:#}")))?;
         let linker = bindings::linker(&engine).map_err(|e| Error::Sandbox(format!("{e:#}")))?;
         let stop = Arc::new(AtomicBool::new(false));
