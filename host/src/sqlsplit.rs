@@ -246,8 +246,9 @@ pub fn check_allowed(stmt: &Statement) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// SQLite's own answer, for comparison. The one audited use of `unsafe`
-    /// in wasmig: a call into the bundled SQLite with a NUL-terminated copy.
+    /// SQLite's own answer, for comparison. One of wasmig's two audited uses
+    /// of `unsafe` (the other loads cached compiled components): a call into
+    /// the bundled SQLite with a NUL-terminated copy.
     #[allow(unsafe_code)]
     fn sqlite_complete(sql: &str) -> bool {
         let c = std::ffi::CString::new(sql).expect("no NUL in test input");
