@@ -24,24 +24,13 @@ const RET_EXEC: i32 = 16; // exec's result<u64, sql-error>: 24 bytes, align 8
 const RET_UP: i32 = 48; // up's result<_, string>: 12 bytes, align 4
 const TABLE: i32 = 64; // (ptr, len) per statement, then the SQL text
 
-/// A script refused at pack time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SqlRefusal {
-    /// 1-based line of the offending statement.
-    pub line: usize,
-    /// Why.
-    pub reason: String,
-}
-
-impl std::fmt::Display for SqlRefusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
-}
+/// A script refused at pack time: the same line-and-reason report the
+/// splitter gives, so a syntax problem and a refused statement read alike.
+pub use crate::sqlsplit::SplitError as SqlRefusal;
 
 /// Splits and checks `script`; the statements a migration will run.
 pub fn statements(script: &str) -> Result<Vec<Statement>, SqlRefusal> {
-    let stmts = sqlsplit::split(script).map_err(|e| SqlRefusal { line: e.line, reason: e.reason })?;
+    let stmts = sqlsplit::split(script)?;
     for s in &stmts {
         sqlsplit::check_allowed(s).map_err(|reason| SqlRefusal { line: s.line, reason })?;
     }

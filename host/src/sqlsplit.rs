@@ -19,7 +19,7 @@ pub struct Statement {
     pub offset: usize,
 }
 
-/// Why a script cannot be split.
+/// Why a script cannot be split (or, as `sqlpack::SqlRefusal`, packed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitError {
     /// 1-based line where the problem starts.
