@@ -149,17 +149,24 @@ fn sqlx(path: &Path, file: &str) -> Result<Option<Found>, String> {
     }))
 }
 
-fn refinery(path: &Path, file: &str) -> Result<Option<Found>, String> {
+/// The stem of a `.sql` migration file; `None` for anything else, and an
+/// error for a migration written in `language` (files ending in `ext`),
+/// which has no SQL to import.
+fn sql_stem<'a>(path: &Path, file: &'a str, ext: &str, language: &str) -> Result<Option<&'a str>, String> {
     if path.is_dir() {
         return Ok(None);
     }
-    if file.ends_with(".rs") {
-        return Err(format!("{}: Rust migrations cannot be imported; port them to SQL", path.display()));
+    if file.ends_with(ext) {
+        return Err(format!(
+            "{}: {language} migrations cannot be imported; port them to SQL",
+            path.display()
+        ));
     }
-    if !file.ends_with(".sql") {
-        return Ok(None);
-    }
-    let stem = file.trim_end_matches(".sql");
+    Ok(file.ends_with(".sql").then(|| file.trim_end_matches(".sql")))
+}
+
+fn refinery(path: &Path, file: &str) -> Result<Option<Found>, String> {
+    let Some(stem) = sql_stem(path, file, ".rs", "Rust")? else { return Ok(None) };
     if stem.starts_with('U') {
         return Err(format!(
             "{}: unversioned (U) migrations have no fixed place in the order",
@@ -184,16 +191,8 @@ enum Sections {
 }
 
 fn sectioned(path: &Path, file: &str, kind: Sections) -> Result<Option<Found>, String> {
-    if path.is_dir() {
-        return Ok(None);
-    }
-    if file.ends_with(".go") {
-        return Err(format!("{}: Go migrations cannot be imported; port them to SQL", path.display()));
-    }
-    if !file.ends_with(".sql") {
-        return Ok(None);
-    }
-    let Some((v, name)) = split_version(file.trim_end_matches(".sql"), "_") else {
+    let Some(stem) = sql_stem(path, file, ".go", "Go")? else { return Ok(None) };
+    let Some((v, name)) = split_version(stem, "_") else {
         return Err(format!("{}: expected <version>_<name>.sql", path.display()));
     };
     let text = read(path)?;
