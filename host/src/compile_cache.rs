@@ -55,7 +55,7 @@ pub struct CompileCache {
     uid: u32,
     /// The key part for the engine last seen: hashing its settings costs
     /// more than loading a small entry, and one cache serves one engine.
-    engine_key: std::sync::Arc<std::sync::OnceLock<(Engine, u64)>>,
+    engine_key: std::sync::OnceLock<(Engine, u64)>,
 }
 
 impl std::fmt::Debug for CompileCache {
@@ -241,17 +241,23 @@ mod tests {
         Component::new(engine, bytes).expect("a pack-sql component compiles")
     }
 
+    /// A fresh cache holding one entry for `digest`, and the entry's path.
+    fn with_entry(tmp: &Path, engine: &Engine, digest: &str) -> (CompileCache, PathBuf) {
+        let cache = CompileCache::open(tmp.join("cc")).unwrap();
+        assert!(cache.load(engine, digest).is_none(), "empty cache has no entry");
+        cache.store(engine, digest, &component(engine));
+        assert!(cache.load(engine, digest).is_some(), "stored entry loads");
+        let path = cache.entry_path(engine, digest);
+        (cache, path)
+    }
+
     #[test]
     fn round_trip_then_refuses_a_corrupted_entry() {
         let tmp = tempfile::tempdir().unwrap();
-        let cache = CompileCache::open(tmp.path().join("cc")).unwrap();
         let engine = engine();
         let digest = "ab".repeat(32);
-        assert!(cache.load(&engine, &digest).is_none(), "empty cache has no entry");
-        cache.store(&engine, &digest, &component(&engine));
-        assert!(cache.load(&engine, &digest).is_some(), "stored entry loads");
+        let (cache, path) = with_entry(tmp.path(), &engine, &digest);
 
-        let path = cache.entry_path(&engine, &digest);
         let mut bytes = std::fs::read(&path).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x40;
@@ -264,16 +270,16 @@ mod tests {
     #[test]
     fn entries_are_keyed_by_digest_and_engine_settings() {
         let tmp = tempfile::tempdir().unwrap();
-        let cache = CompileCache::open(tmp.path().join("cc")).unwrap();
         let plain = engine();
         let mut config = wasmtime::Config::new();
         config.consume_fuel(true);
         let fueled = Engine::new(&config).unwrap();
         let d1 = "01".repeat(32);
+        let (cache, _) = with_entry(tmp.path(), &plain, &d1);
         assert_ne!(cache.entry_path(&plain, &d1), cache.entry_path(&fueled, &d1));
         assert_ne!(cache.entry_path(&plain, &d1), cache.entry_path(&plain, &"02".repeat(32)));
-        cache.store(&plain, &d1, &component(&plain));
         assert!(cache.load(&fueled, &d1).is_none(), "another engine's entry is never loaded");
+        assert!(cache.load(&plain, &"02".repeat(32)).is_none(), "nor another digest's");
         assert!(
             cache.entry_path(&plain, "../../etc/x").starts_with(cache.dir()),
             "a digest cannot steer the path"
@@ -308,15 +314,14 @@ mod tests {
     fn ignores_entries_others_can_write_or_symlinks() {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();
-        let cache = CompileCache::open(tmp.path().join("cc")).unwrap();
         let engine = engine();
         let digest = "cd".repeat(32);
-        cache.store(&engine, &digest, &component(&engine));
-        let path = cache.entry_path(&engine, &digest);
+        let (cache, path) = with_entry(tmp.path(), &engine, &digest);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(cache.load(&engine, &digest).is_none(), "group/other-writable entry ignored");
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(cache.load(&engine, &digest).is_some(), "the same entry, private again, loads");
         let elsewhere = tmp.path().join("elsewhere.cwasm");
         std::fs::rename(&path, &elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &path).unwrap();

@@ -249,19 +249,12 @@ impl Migrator {
     }
 
     fn cache(&self) -> Result<Option<&CompileCache>> {
-        if let Some(c) = self.cache.get() {
-            return Ok(c.as_ref());
-        }
-        let c = self.options.cache_dir.as_ref().map(CompileCache::open).transpose()?;
-        Ok(self.cache.get_or_init(|| c).as_ref())
+        get_or_try_init(&self.cache, || self.options.cache_dir.as_ref().map(CompileCache::open).transpose())
+            .map(Option::as_ref)
     }
 
     fn sandbox(&self) -> Result<&Sandbox> {
-        if let Some(s) = self.sandbox.get() {
-            return Ok(s);
-        }
-        let s = Sandbox::new(self.options.limits)?;
-        Ok(self.sandbox.get_or_init(|| s))
+        get_or_try_init(&self.sandbox, || Sandbox::new(self.options.limits))
     }
 
     /// The plugins not yet applied, after refusing drift and out-of-order ids.
@@ -672,6 +665,16 @@ fn check_drift(p: &Plugin, row: &LedgerRow) -> Result<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// `cell`'s value, set by `init` the first time; a failed `init` sets
+/// nothing, so the next call tries again (and reports afresh).
+fn get_or_try_init<T>(cell: &OnceLock<T>, init: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = init()?;
+    Ok(cell.get_or_init(|| v))
 }
 
 /// Reads and checks `paths` on every core (hashing dominates start-up);
