@@ -97,21 +97,31 @@ struct Row {
     extra: String,
 }
 
+/// A migrator over one signed plugin `bytes` with manifest `m`.
+fn signed_migrator(ctx: &Ctx, m: &Manifest, bytes: Vec<u8>) -> Migrator {
+    let p = plugin::Plugin::from_bytes(&ctx.root.join(m.file_name()), bytes, &ctx.trust, u64::MAX).unwrap();
+    Migrator::from_plugins(vec![p], options(ctx)).unwrap()
+}
+
+/// Plans `migrator`'s only migration on a fresh database `db_name` (checks
+/// and compilation untimed) and times applying it.
+fn time_apply(ctx: &Ctx, migrator: &Migrator, db_name: &str) -> Duration {
+    let db = fresh_db(ctx, db_name);
+    let mut conn = Connection::open(&db).unwrap();
+    let plan = migrator.plan(&mut conn).unwrap();
+    let t = Instant::now();
+    migrator.apply_step(&mut conn, &plan.steps[0]).unwrap().expect("applied");
+    t.elapsed()
+}
+
 fn b1(ctx: &Ctx, guests: &Path) -> Row {
     let component = std::fs::read(guests.join("testing_bulk_insert.wasm")).expect("build the guests first");
     let m = Manifest::new(1, "bulk");
-    let bytes = plugin::pack(&component, &m, Some(&ctx.key)).unwrap();
-    let p = plugin::Plugin::from_bytes(&ctx.root.join(m.file_name()), bytes, &ctx.trust, u64::MAX).unwrap();
-    let migrator = Migrator::from_plugins(vec![p], options(ctx)).unwrap();
+    let migrator = signed_migrator(ctx, &m, plugin::pack(&component, &m, Some(&ctx.key)).unwrap());
     let mut ours = Vec::new();
     let mut native = Vec::new();
     for _ in 0..ctx.runs {
-        let db = fresh_db(ctx, "b1.db");
-        let mut conn = Connection::open(&db).unwrap();
-        let plan = migrator.plan(&mut conn).unwrap();
-        let t = Instant::now();
-        migrator.apply_step(&mut conn, &plan.steps[0]).unwrap().expect("applied");
-        ours.push(t.elapsed());
+        ours.push(time_apply(ctx, &migrator, "b1.db"));
 
         let db = fresh_db(ctx, "b1n.db");
         let conn = Connection::open(&db).unwrap();
@@ -322,15 +332,8 @@ fn b5(ctx: &Ctx) -> Vec<Row> {
         let m = Manifest::new(1, "big");
         let bytes = plugin::pack(&component, &m, Some(&ctx.key)).unwrap();
         pack.push(t.elapsed());
-        let p =
-            plugin::Plugin::from_bytes(&ctx.root.join(m.file_name()), bytes, &ctx.trust, u64::MAX).unwrap();
-        let migrator = Migrator::from_plugins(vec![p], options(ctx)).unwrap();
-        let db = fresh_db(ctx, "b5.db");
-        let mut conn = Connection::open(&db).unwrap();
-        let plan = migrator.plan(&mut conn).unwrap();
-        let t = Instant::now();
-        migrator.apply_step(&mut conn, &plan.steps[0]).unwrap().expect("applied");
-        ours.push(t.elapsed());
+        let migrator = signed_migrator(ctx, &m, bytes);
+        ours.push(time_apply(ctx, &migrator, "b5.db"));
         let db = fresh_db(ctx, "b5n.db");
         let conn = Connection::open(&db).unwrap();
         let t = Instant::now();
