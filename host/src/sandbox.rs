@@ -50,6 +50,10 @@ pub struct Limits {
     pub sql: SqlLimits,
     /// Limits on each host call.
     pub calls: CallLimits,
+    /// Run components that `pack-sql` generated as direct SQL (see
+    /// [`Compiled::is_direct_sql`]). On by default; off compiles and
+    /// instantiates them like any other component.
+    pub direct_sql: bool,
 }
 
 impl Default for Limits {
@@ -64,6 +68,7 @@ impl Default for Limits {
             sqlite_ops: 50_000_000_000,
             sql: SqlLimits::default(),
             calls: CallLimits::default(),
+            direct_sql: true,
         }
     }
 }
@@ -75,8 +80,11 @@ pub struct RunStats {
     pub calls: u64,
     /// Rows changed by its `exec` calls.
     pub rows_changed: u64,
-    /// Fuel it consumed.
+    /// Fuel it consumed (0 for direct SQL, which runs no WebAssembly).
     pub fuel_used: u64,
+    /// It was a recognised `pack-sql` component and the host ran its
+    /// statements directly (see [`Compiled::is_direct_sql`]).
+    pub direct_sql: bool,
 }
 
 /// How a run ended. The connection's transaction is untouched in every case.
@@ -120,12 +128,34 @@ impl Drop for Ticker {
 /// A compiled, type-checked migration ready to run.
 #[derive(Clone)]
 pub struct Compiled {
-    prepared: Prepared,
+    body: Body,
+}
+
+/// How a migration runs.
+#[derive(Clone)]
+enum Body {
+    /// An instance of the compiled component calls `up`.
+    Component(Prepared),
+    /// A component that `pack-sql` generated, recognised byte for byte
+    /// ([`crate::sqlpack::recognise`]): its `up` would only call `exec` on
+    /// these statements in order and return the first error, so the host
+    /// makes those same calls itself, with the same gate and limits, and
+    /// skips compiling and instantiating code whose every step it knows.
+    Script(Arc<[String]>),
+}
+
+impl Compiled {
+    /// True when the migration is a recognised `pack-sql` component whose
+    /// statements the host runs directly (same host calls, gate and limits;
+    /// no code is compiled or instantiated).
+    pub fn is_direct_sql(&self) -> bool {
+        matches!(self.body, Body::Script(_))
+    }
 }
 
 impl std::fmt::Debug for Compiled {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiled").finish_non_exhaustive()
+        f.debug_struct("Compiled").field("direct_sql", &self.is_direct_sql()).finish_non_exhaustive()
     }
 }
 
@@ -196,7 +226,40 @@ impl Sandbox {
     /// Like [`Sandbox::prepare`], but takes the compiled code from `cache`
     /// when it holds an entry for these exact bytes, and fills it otherwise.
     /// Pass a cache only for files whose signature was just verified.
+    ///
+    /// A component that `pack-sql` generated is recognised and runs as direct
+    /// SQL (see [`Compiled::is_direct_sql`]) unless `direct_sql` in the
+    /// limits is off, or a limit is so tight that the real component might
+    /// hit it, in which case it is compiled so that it fails exactly as it
+    /// would.
     pub fn prepare_cached(&self, plugin: &Plugin, cache: Option<&CompileCache>) -> Result<Compiled> {
+        if let Some(script) = self.direct_script(plugin) {
+            return Ok(Compiled { body: Body::Script(script.statements.into()) });
+        }
+        self.prepare_component(plugin, cache)
+    }
+
+    /// The statements of `plugin` when it can run as direct SQL.
+    fn direct_script(&self, plugin: &Plugin) -> Option<crate::sqlpack::Script> {
+        let l = &self.limits;
+        if !l.direct_sql {
+            return None;
+        }
+        let script = crate::sqlpack::recognise(&plugin.bytes)?;
+        // The generated component needs its data segment in memory, a few
+        // core instances and a one-entry table, and spends a few dozen fuel
+        // units per statement. Well inside the limits it cannot hit one;
+        // near them, compile it and let the real thing decide.
+        let n = script.statements.len() as u64;
+        let roomy = script.memory_bytes.saturating_mul(2) <= l.max_memory_bytes as u64
+            && l.fuel >= DIRECT_FUEL_BASE + DIRECT_FUEL_PER_STATEMENT.saturating_mul(n)
+            && l.max_instances >= 16
+            && l.max_table_elements >= 16
+            && l.max_stack_bytes >= 64 * 1024;
+        roomy.then_some(script)
+    }
+
+    fn prepare_component(&self, plugin: &Plugin, cache: Option<&CompileCache>) -> Result<Compiled> {
         let invalid = |reason: String| Error::InvalidComponent { path: plugin.path.clone(), reason };
         let component = match cache.and_then(|c| c.load(&self.engine, &plugin.digest)) {
             Some(component) => component,
@@ -222,7 +285,7 @@ impl Sandbox {
         }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
         let prepared = Prepared::new(pre).map_err(|e| invalid(format!("{e:#}")))?;
-        Ok(Compiled { prepared })
+        Ok(Compiled { body: Body::Component(prepared) })
     }
 
     /// Runs `compiled` against `conn` (which must be inside the migration's
@@ -264,17 +327,13 @@ impl Sandbox {
             stats: CallStats::default(),
             poisoned: None,
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.store_limits);
-        let ticks = (limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        let fuel_set = store.set_fuel(limits.fuel);
-        let result = match fuel_set {
-            Ok(()) => compiled.prepared.call_up(&mut store),
-            Err(e) => Err(e),
+        let (result, fuel_used, HostState { mut conn, stats, .. }) = match &compiled.body {
+            Body::Component(prepared) => self.call_component(prepared, state),
+            Body::Script(statements) => {
+                let mut state = state;
+                (run_script(&mut state, statements), 0, state)
+            }
         };
-        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let HostState { mut conn, stats, .. } = store.into_data();
         conn.progress_handler(0, None::<fn() -> bool>).ok();
         let restored = gate.remove(&mut conn);
         let outcome = match (result, restored) {
@@ -288,9 +347,12 @@ impl Sandbox {
                 ),
                 last_failure: stats.last_failure,
             },
-            (Ok(Ok(())), Ok(())) => {
-                Outcome::Ok(RunStats { calls: stats.calls, rows_changed: stats.rows_changed, fuel_used })
-            }
+            (Ok(Ok(())), Ok(())) => Outcome::Ok(RunStats {
+                calls: stats.calls,
+                rows_changed: stats.rows_changed,
+                fuel_used,
+                direct_sql: compiled.is_direct_sql(),
+            }),
             (Ok(Err(message)), Ok(())) => Outcome::GuestErr { message, last_failure: stats.last_failure },
             (Err(trap), Ok(())) => Outcome::Trap {
                 reason: describe_trap(&trap, &limits, &budget),
@@ -299,6 +361,49 @@ impl Sandbox {
         };
         (conn, outcome)
     }
+}
+
+impl Sandbox {
+    /// Instantiates the component in a fresh store owning `state` and calls
+    /// `up` under fuel and the epoch deadline; returns the state with the
+    /// result and the fuel burnt.
+    fn call_component(
+        &self,
+        prepared: &Prepared,
+        state: HostState,
+    ) -> (wasmtime::Result<Result<(), String>>, u64, HostState) {
+        let limits = self.limits;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.store_limits);
+        let ticks = (limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        let result = match store.set_fuel(limits.fuel) {
+            Ok(()) => prepared.call_up(&mut store),
+            Err(e) => Err(e),
+        };
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        (result, fuel_used, store.into_data())
+    }
+}
+
+/// Fuel a generated `pack-sql` component could need at most: instantiation
+/// and return, then each turn of its loop (about 40 instructions), with a
+/// wide margin. Below this, such a component is compiled and run for real.
+const DIRECT_FUEL_BASE: u64 = 10_000;
+const DIRECT_FUEL_PER_STATEMENT: u64 = 200;
+
+/// What a generated `pack-sql` component's `up` does, done by the host:
+/// `exec` each statement with no parameters; the first error's message is
+/// the migration's `Err`; a host fault ends it like a trap.
+fn run_script(state: &mut HostState, statements: &[String]) -> wasmtime::Result<Result<(), String>> {
+    for sql in statements {
+        match state.exec_sql(sql, Vec::new()) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Ok(Err(e.message)),
+            Err(fault) => return Err(wasmtime::Error::msg(fault.0)),
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Names the limit (or panic) behind a trap and appends the guest backtrace.

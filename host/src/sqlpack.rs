@@ -43,7 +43,8 @@ pub fn statements(script: &str) -> Result<Vec<Statement>, SqlRefusal> {
 /// Builds the migration component for `script`.
 pub fn component_for_sql(script: &str) -> Result<Vec<u8>, SqlRefusal> {
     let stmts = statements(script)?;
-    let module = core_module(&stmts);
+    let sql: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
+    let module = core_module(&sql);
     wrap(module).map_err(|e| SqlRefusal { line: 0, reason: format!("building the component: {e:#}") })
 }
 
@@ -51,19 +52,19 @@ fn mem(offset: u64, align: u32) -> MemArg {
     MemArg { offset, align, memory_index: 0 }
 }
 
-fn core_module(stmts: &[Statement]) -> Vec<u8> {
+fn core_module<S: AsRef<str>>(stmts: &[S]) -> Vec<u8> {
     // Data image at TABLE: the (ptr, len) table, then every statement's text.
     let n = stmts.len();
     let text_start = TABLE as usize + 8 * n;
-    let mut image = Vec::with_capacity(8 * n + stmts.iter().map(|s| s.sql.len()).sum::<usize>());
+    let mut image = Vec::with_capacity(8 * n + stmts.iter().map(|s| s.as_ref().len()).sum::<usize>());
     let mut at = text_start;
     for s in stmts {
         image.extend_from_slice(&(at as u32).to_le_bytes());
-        image.extend_from_slice(&(s.sql.len() as u32).to_le_bytes());
-        at += s.sql.len();
+        image.extend_from_slice(&(s.as_ref().len() as u32).to_le_bytes());
+        at += s.as_ref().len();
     }
     for s in stmts {
-        image.extend_from_slice(s.sql.as_bytes());
+        image.extend_from_slice(s.as_ref().as_bytes());
     }
     let heap_start = (at + 7) & !7;
     let pages = (heap_start as u64 + 65_536).div_ceil(65_536);
@@ -243,6 +244,138 @@ fn wrap(mut module: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     wit_component::ComponentEncoder::default().module(&module)?.validate(true).encode()
 }
 
+/// What a component built by [`component_for_sql`] does, read back from its
+/// bytes: it calls `exec` on each statement in order, with no parameters, and
+/// returns the first error's message. See [`recognise`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The statements, in the order `up` runs them.
+    pub statements: Vec<String>,
+    /// The linear memory the component starts with, in bytes.
+    pub memory_bytes: u64,
+}
+
+/// The sections of the component this build wraps around any core module,
+/// with the index of the section that holds the core module itself.
+struct Template {
+    sections: Vec<Vec<u8>>,
+    module_at: usize,
+    /// What the encoder appends to the core module (a producers section).
+    module_suffix: Vec<u8>,
+}
+
+/// Built once per process: wit-component's output around a core module of
+/// this shape depends only on the WIT, which is compiled in.
+fn template() -> Option<&'static Template> {
+    static TEMPLATE: std::sync::OnceLock<Option<Template>> = std::sync::OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            let module = core_module(&["SELECT 1"]);
+            let component = wrap(module.clone()).ok()?;
+            let secs = own_sections(&component)?;
+            let module_at =
+                secs.iter().position(|s| s.id == CORE_MODULE_SECTION && s.data.starts_with(&module))?;
+            Some(Template {
+                sections: secs.iter().map(|s| component[s.range.clone()].to_vec()).collect(),
+                module_at,
+                module_suffix: secs[module_at].data[module.len()..].to_vec(),
+            })
+        })
+        .as_ref()
+}
+
+/// Component section id of an embedded core module.
+const CORE_MODULE_SECTION: u8 = 1;
+
+/// A plugin's sections without the two that packing adds (manifest and
+/// signature), which say nothing about what the code does.
+fn own_sections(bytes: &[u8]) -> Option<Vec<crate::plugin::Section<'_>>> {
+    let secs = crate::plugin::sections(bytes).ok()?;
+    Some(
+        secs.into_iter()
+            .filter(|s| {
+                !matches!(s.name, Some(crate::plugin::MANIFEST_SECTION | crate::plugin::SIGNATURE_SECTION))
+            })
+            .collect(),
+    )
+}
+
+/// Recognises a plugin whose component is exactly what this build of
+/// [`component_for_sql`] generates for some statements, and returns them.
+///
+/// The statements are read from the core module's data segment, and the
+/// core module and the component around it are then regenerated from them
+/// and compared byte for byte: `Some` is returned only when the bytes are
+/// identical, so the component's behaviour is known exactly (call `exec` on
+/// each statement, stop at the first error). That lets the host run such a
+/// migration without compiling or instantiating it. Anything else (another
+/// generator's output, a hand-edited module, a component from an older
+/// wasmig whose wrapper differs) is `None` and is compiled as usual.
+///
+/// ```
+/// use wasmig::sqlpack;
+///
+/// let component = sqlpack::component_for_sql("CREATE TABLE t (x);\nINSERT INTO t VALUES (1);").unwrap();
+/// let script = sqlpack::recognise(&component).unwrap();
+/// assert_eq!(script.statements, ["CREATE TABLE t (x);", "INSERT INTO t VALUES (1);"]);
+/// assert!(sqlpack::recognise(b"\0asm\x0d\x00\x01\x00").is_none());
+/// ```
+pub fn recognise(bytes: &[u8]) -> Option<Script> {
+    let template = template()?;
+    let secs = own_sections(bytes)?;
+    if secs.len() != template.sections.len() {
+        return None;
+    }
+    for (i, (s, t)) in secs.iter().zip(&template.sections).enumerate() {
+        if i != template.module_at && bytes[s.range.clone()] != t[..] {
+            return None;
+        }
+    }
+    let module = &secs[template.module_at];
+    if module.id != CORE_MODULE_SECTION {
+        return None;
+    }
+    let (statements, memory_bytes) = read_core_module(module.data)?;
+    let expected = core_module(&statements);
+    let same = module.data.len() == expected.len() + template.module_suffix.len()
+        && module.data.starts_with(&expected)
+        && module.data.ends_with(&template.module_suffix);
+    same.then_some(Script { statements, memory_bytes })
+}
+
+/// The statements a generated core module's data segment lays out, and its
+/// memory size; `None` for anything not laid out that way. Whatever this
+/// returns is only trusted after the module is regenerated and compared.
+fn read_core_module(module: &[u8]) -> Option<(Vec<String>, u64)> {
+    use wasmparser::{Parser, Payload};
+    let (mut image, mut pages) = (None, None);
+    for payload in Parser::new(0).parse_all(module) {
+        match payload.ok()? {
+            Payload::MemorySection(r) => pages = Some(r.into_iter().next()?.ok()?.initial),
+            Payload::DataSection(r) => image = Some(r.into_iter().next()?.ok()?.data),
+            _ => {}
+        }
+    }
+    let (image, pages) = (image?, pages?);
+    let word = |at: usize| -> Option<usize> {
+        let b = image.get(at..at.checked_add(4)?)?;
+        Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+    };
+    // The table of (ptr, len) pairs ends where the first statement starts.
+    let n = word(0)?.checked_sub(TABLE as usize)? / 8;
+    if n == 0 || n.checked_mul(8)? > image.len() {
+        return None;
+    }
+    let mut statements = Vec::with_capacity(n);
+    for i in 0..n {
+        let (ptr, len) = (word(8 * i)?, word(8 * i + 4)?);
+        let start = ptr.checked_sub(TABLE as usize)?;
+        let text = image.get(start..start.checked_add(len)?)?;
+        statements.push(std::str::from_utf8(text).ok()?.to_owned());
+    }
+    Some((statements, pages.checked_mul(65_536)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +397,49 @@ mod tests {
         let e = component_for_sql("CREATE TABLE t (x);\nPRAGMA foreign_keys = OFF;").unwrap_err();
         assert_eq!((e.line, e.reason.contains("assignments")), (2, true), "{e}");
         assert!(component_for_sql("-- nothing\n").is_err());
+    }
+
+    #[test]
+    fn recognise_reads_back_what_was_packed_even_when_signed() {
+        let script = "CREATE TABLE t (x);\n-- a comment; with a semicolon\nINSERT INTO t VALUES ('a;b');\n";
+        let want: Vec<String> = statements(script).unwrap().into_iter().map(|s| s.sql).collect();
+        let component = component_for_sql(script).unwrap();
+        let got = recognise(&component).expect("recognised");
+        assert_eq!(got.statements, want);
+        assert!(got.memory_bytes >= 65_536);
+        // Packing adds a manifest and a signature; neither changes what runs.
+        let key = wasmsign2::KeyPair::generate();
+        let m = crate::Manifest::new(7, "seven");
+        let packed = crate::plugin::pack(&component, &m, Some(&key.sk)).unwrap();
+        assert_eq!(recognise(&packed).expect("recognised once packed").statements, want);
+    }
+
+    #[test]
+    fn recognise_refuses_every_changed_byte_outside_the_sql_text() {
+        let component = component_for_sql("CREATE TABLE t (x);\nINSERT INTO t VALUES (42);").unwrap();
+        let original = recognise(&component).unwrap().statements;
+        let text = original.concat();
+        let text_at = component
+            .windows(text.len())
+            .position(|w| w == text.as_bytes())
+            .expect("the SQL text sits in the data segment");
+        let text_range = text_at..text_at + text.len();
+        let mut recognised_mutants = 0;
+        for at in 8..component.len() {
+            let mut mutant = component.clone();
+            mutant[at] ^= 0x01;
+            if let Some(script) = recognise(&mutant) {
+                // Only the statement text may change, and then what runs is
+                // exactly the changed text.
+                assert!(text_range.contains(&at), "byte {at} changed but the component was still recognised");
+                assert_ne!(script.statements, original);
+                assert_eq!(script.statements.concat().len(), text.len());
+                recognised_mutants += 1;
+            }
+        }
+        assert!(recognised_mutants > 0, "text edits are still scripts");
+        // A component that is not ours at all.
+        assert!(recognise(b"\0asm\x0d\x00\x01\x00").is_none());
+        assert!(recognise(&component[..component.len() - 1]).is_none());
     }
 }

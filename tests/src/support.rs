@@ -81,6 +81,10 @@ pub fn guest_bytes(crate_name: &str) -> Vec<u8> {
 /// A test signing key (created once, kept under `target/test-keys/`);
 /// returns the secret key's path. The public key is beside it (`.pub`).
 pub fn test_key(name: &str) -> PathBuf {
+    // Tests in one process run on several threads; one creates the key
+    // while the others wait, so none reads a half-written file.
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = CREATING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = repo_root().join("target").join("test-keys");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.key"));

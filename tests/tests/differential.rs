@@ -1,14 +1,17 @@
 //! Differential test: random sequences of schema and data operations run
-//! (a) by a guest through the host (a `pack-sql` component, so every
-//! statement crosses the component boundary and the SQL gate) and (b)
-//! natively through rusqlite on a copy, in one transaction each. They must
-//! end identical, schema and rows. A failure injected at a random step must
-//! leave the database exactly as it was before, on both sides.
+//! (a) by a guest through the host (a `pack-sql` component, compiled and
+//! instantiated, so every statement crosses the component boundary and the
+//! SQL gate), (b) by the host running the same component as direct SQL (the
+//! fast path for recognised `pack-sql` components), and (c) natively
+//! through rusqlite on a copy, in one transaction each. They must end
+//! identical, schema and rows, and (a) and (b) must report the same error.
+//! A failure injected at a random step must leave the database exactly as it
+//! was before, on every side.
 
 use proptest::prelude::*;
 use rusqlite::Connection;
 use wasmig::snapshot::Snapshot;
-use wasmig::{sqlpack, testing};
+use wasmig::{Limits, sqlpack, testing};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -118,25 +121,39 @@ fn without_ledger(mut s: Snapshot) -> Snapshot {
     s
 }
 
+/// Limits that make the host compile and instantiate `pack-sql` components
+/// instead of running their statements directly.
+fn compiled() -> Limits {
+    Limits { direct_sql: false, ..Limits::default() }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
 
     #[test]
     fn guest_and_native_end_identical(ops in proptest::collection::vec(op(), 1..12)) {
         let script: String = ops.iter().map(sql).collect::<Vec<_>>().join("\n");
-        let guest = Connection::open_in_memory().unwrap();
+        let (mut guest, mut direct) = (Connection::open_in_memory().unwrap(), Connection::open_in_memory().unwrap());
         let reference = Connection::open_in_memory().unwrap();
         seed(&guest);
+        seed(&direct);
         seed(&reference);
-        let mut guest = guest;
         let component = sqlpack::component_for_sql(&script).unwrap();
-        let through_host = testing::run_component(&component, &mut guest);
+        let through_host = testing::run_component_with(&component, &mut guest, compiled());
+        let run_directly = testing::run_component(&component, &mut direct);
         let natively = native(&reference, &script);
-        prop_assert_eq!(through_host.is_ok(), natively.is_ok(), "{:?} vs {:?}", through_host.err(), natively.err());
-        prop_assert_eq!(
-            without_ledger(Snapshot::take(&guest).unwrap()),
-            without_ledger(Snapshot::take(&reference).unwrap())
-        );
+        prop_assert_eq!(through_host.is_ok(), natively.is_ok(), "{:?} vs {:?}", through_host.as_ref().err(), natively.err());
+        match (&through_host, &run_directly) {
+            (Ok(a), Ok(b)) => {
+                prop_assert!(!a.stats.direct_sql && b.stats.direct_sql);
+                prop_assert_eq!((a.stats.calls, a.stats.rows_changed), (b.stats.calls, b.stats.rows_changed));
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => prop_assert!(false, "compiled {:?} but direct {:?}", a, b),
+        }
+        let expected = without_ledger(Snapshot::take(&reference).unwrap());
+        prop_assert_eq!(without_ledger(Snapshot::take(&guest).unwrap()), expected.clone());
+        prop_assert_eq!(without_ledger(Snapshot::take(&direct).unwrap()), expected);
     }
 
     #[test]
@@ -148,15 +165,20 @@ proptest! {
         let at = at.min(stmts.len());
         stmts.insert(at, "INSERT INTO no_such_table_anywhere VALUES (1);".to_owned());
         let script = stmts.join("\n");
-        let mut guest = Connection::open_in_memory().unwrap();
-        seed(&guest);
-        let before = Snapshot::take(&guest).unwrap();
         let component = sqlpack::component_for_sql(&script).unwrap();
-        let err = testing::run_component(&component, &mut guest).unwrap_err();
-        // The injected statement fails unless an earlier one already did
-        // (a repeated ADD COLUMN); either way it is a rolled-back failure.
-        prop_assert!(err.is_migration_failure(), "{}", err);
-        prop_assert_eq!(Snapshot::take(&guest).unwrap(), before);
-        prop_assert!(guest.is_autocommit(), "no transaction left open");
+        let mut errors = Vec::new();
+        for limits in [compiled(), Limits::default()] {
+            let mut guest = Connection::open_in_memory().unwrap();
+            seed(&guest);
+            let before = Snapshot::take(&guest).unwrap();
+            let err = testing::run_component_with(&component, &mut guest, limits).unwrap_err();
+            // The injected statement fails unless an earlier one already did
+            // (a repeated ADD COLUMN); either way it is a rolled-back failure.
+            prop_assert!(err.is_migration_failure(), "{}", err);
+            prop_assert_eq!(Snapshot::take(&guest).unwrap(), before);
+            prop_assert!(guest.is_autocommit(), "no transaction left open");
+            errors.push(err.to_string());
+        }
+        prop_assert_eq!(&errors[0], &errors[1], "compiled and direct SQL report alike");
     }
 }

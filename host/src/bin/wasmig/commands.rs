@@ -124,6 +124,7 @@ fn limits_from(args: &LimitArgs) -> Result<Limits> {
     if let Some(o) = args.sqlite_ops {
         l.sqlite_ops = o;
     }
+    l.direct_sql = !args.no_direct_sql;
     Ok(l)
 }
 
@@ -234,6 +235,7 @@ fn applied_json(m: &wasmig::migrator::Applied) -> serde_json::Value {
     serde_json::json!({
         "id": m.id, "name": m.name, "duration_ms": m.duration.as_millis() as u64,
         "calls": m.stats.calls, "rows_changed": m.stats.rows_changed,
+        "direct_sql": m.stats.direct_sql,
     })
 }
 

@@ -250,6 +250,10 @@ struct LimitArgs {
     /// SQLite virtual-machine steps per migration.
     #[arg(long, value_name = "STEPS")]
     sqlite_ops: Option<u64>,
+    /// Compile and instantiate `pack-sql` components too, instead of running
+    /// their recognised statements directly (same calls, gate and limits).
+    #[arg(long)]
+    no_direct_sql: bool,
 }
 
 fn main() -> ExitCode {
