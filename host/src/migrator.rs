@@ -390,6 +390,16 @@ impl Migrator {
 
     /// Checks every file that is about to run against the trust policy.
     fn verify(&self, plugins: &[&Plugin]) -> Result<Vec<Verdict>> {
+        // A fleet verifies once and then finds every verdict remembered:
+        // spawning checker threads per database would only make them queue
+        // for cores the other databases' workers are busy on.
+        let remembered = |p: &&Plugin| {
+            !matches!(p.verdict, Verdict::Deferred)
+                || self.verdicts.lock().is_ok_and(|m| m.contains_key(&p.id()))
+        };
+        if plugins.iter().all(remembered) {
+            return plugins.iter().map(|p| self.verdict_of(p)).collect();
+        }
         par_map(plugins, |p| self.verdict_of(p)).into_iter().collect()
     }
 
