@@ -131,6 +131,24 @@ pub enum Error {
         violations: Vec<String>,
     },
 
+    /// A pending migration cannot run inside one transaction with the others
+    /// (`single_transaction`); nothing was run.
+    #[error(
+        "migration {id} ({name}) cannot share a single transaction: {reason}; \
+         apply without --single-transaction\n  file: {}",
+        file.display()
+    )]
+    NotInOneTransaction {
+        /// The migration id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// Its plugin file.
+        file: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
     /// The ledger table exists but is not one this version understands.
     #[error("schema_migrations: {0}")]
     Ledger(String),
@@ -246,6 +264,7 @@ impl Error {
                 | Error::Drift { .. }
                 | Error::MissingFiles { .. }
                 | Error::NewerDatabase { .. }
+                | Error::NotInOneTransaction { .. }
                 | Error::Ledger(_)
         )
     }

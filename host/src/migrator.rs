@@ -44,6 +44,13 @@ pub struct Options {
     /// [`crate::compile_cache`] for why it must be private). Only files whose
     /// signature verified are cached. `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Apply all pending migrations in one transaction: all of them or none.
+    /// By default each migration has its own transaction, so a failure keeps
+    /// the ones before it. Each migration is still atomic either way; this
+    /// trades keeping that progress for one commit instead of one per
+    /// migration. Refused (before anything runs) when a pending migration
+    /// needs foreign keys off, which SQLite cannot switch inside a transaction.
+    pub single_transaction: bool,
 }
 
 impl Default for Options {
@@ -55,6 +62,7 @@ impl Default for Options {
             max_file_size: plugin::DEFAULT_MAX_FILE_SIZE,
             trust: TrustPolicy::default(),
             cache_dir: None,
+            single_transaction: false,
         }
     }
 }
@@ -315,10 +323,22 @@ impl Migrator {
     /// after each commit. Stops at the first failure, which is rolled back
     /// completely; later migrations do not run, and the next call resumes at
     /// the failed one.
+    ///
+    /// With [`Options::single_transaction`], every pending migration runs in
+    /// one transaction instead: a failure rolls them all back, and
+    /// `on_applied` is called for each after the one commit.
     pub fn apply_with(&self, conn: &mut Connection, mut on_applied: impl FnMut(&Applied)) -> Result<Report> {
         let started = Instant::now();
         let plan = self.plan(conn)?;
         let mut report = Report { already_applied: plan.already_applied.clone(), ..Report::default() };
+        if self.options.single_transaction && !plan.steps.is_empty() {
+            let (applied, concurrently) = self.apply_together(conn, &plan.steps)?;
+            applied.iter().for_each(&mut on_applied);
+            report.applied = applied;
+            report.applied_concurrently = concurrently;
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
         for step in &plan.steps {
             match self.apply_step(conn, step)? {
                 Some(applied) => {
@@ -340,6 +360,18 @@ impl Migrator {
         // as it was, even an old ledger that would need adopting.
         let ledger = ledger::read_all(conn)?;
         let pending = self.pending_given(&ledger)?;
+        if self.options.single_transaction
+            && let Some(p) = pending.iter().find(|p| p.manifest.needs_foreign_keys_off())
+        {
+            return Err(Error::NotInOneTransaction {
+                id: p.id(),
+                name: p.name().to_owned(),
+                file: p.path.clone(),
+                reason:
+                    "it needs foreign key enforcement off, which SQLite cannot switch inside a transaction"
+                        .into(),
+            });
+        }
         let already_applied =
             self.plugins.iter().map(Plugin::id).filter(|id| ledger.contains_key(id)).collect();
         if pending.is_empty() {
@@ -515,6 +547,39 @@ impl Migrator {
                 Err(e)
             }
         }
+    }
+
+    /// Every step in one transaction ([`Options::single_transaction`]):
+    /// committed together after the last one, or rolled back together at
+    /// the first failure. Returns what was applied, and the ids another
+    /// process had applied by the time the transaction began.
+    fn apply_together(&self, conn: &mut Connection, steps: &[Step<'_>]) -> Result<(Vec<Applied>, Vec<i64>)> {
+        let sandbox = self.sandbox()?;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::sqlite(format!(
+            "{} migrations in one transaction: BEGIN IMMEDIATE",
+            steps.len()
+        )))?;
+        let (mut applied, mut concurrently) = (Vec::new(), Vec::new());
+        for step in steps {
+            match self.run_in_tx(sandbox, conn, step, Instant::now()) {
+                Ok(Some(a)) => applied.push(a),
+                Ok(None) => concurrently.push(step.plugin.id()),
+                Err(e) => {
+                    rollback(conn);
+                    tracing::warn!(id = step.plugin.id(), error = %e, "rolled back every migration of this run");
+                    return Err(e);
+                }
+            }
+        }
+        tracing::info!(migrations = applied.len(), "committing");
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            rollback(conn);
+            return Err(Error::Sqlite {
+                context: format!("{} migrations in one transaction: COMMIT", applied.len()),
+                source: e,
+            });
+        }
+        Ok((applied, concurrently))
     }
 
     fn run_in_tx(

@@ -7,6 +7,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use rusqlite::Connection;
 use support::*;
 
 /// Runs wasmig; `apply`, `status` and `verify` get `--trust` for test key "dev".
@@ -98,6 +99,54 @@ fn failed_migration_exits_1_and_leaves_the_file_unchanged() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("migration 2 (broken) failed and was rolled back"), "{err}");
     assert_eq!(std::fs::read(&e.db).unwrap(), before);
+}
+
+#[test]
+fn single_transaction_applies_all_or_nothing_and_pack_sql_runs_as_direct_sql() {
+    let e = env();
+    let sql = e.tmp.path().join("notes.sql");
+    std::fs::write(
+        &sql,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\nINSERT INTO notes (body) VALUES ('a;b');\n",
+    )
+    .unwrap();
+    let key = test_key("dev");
+    let packed =
+        wasmig(&["pack-sql", s(&sql), "--id", "1", "--name", "notes", "--key", s(&key), "--out", s(&e.dir)]);
+    assert!(packed.status.success(), "{:?}", text(&packed));
+    pack(&e.dir, "example-baseline", 2, "baseline");
+    pack(&e.dir, "faulty-err-after-create", 3, "broken");
+    // 1 and 2 would apply, 3 fails: with --single-transaction nothing stays.
+    Connection::open(&e.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE keep (x); INSERT INTO keep VALUES (1);")
+        .unwrap();
+    let o = wasmig(&["apply", "--db", s(&e.db), "--single-transaction", s(&e.dir)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("migration 3 (broken) failed and was rolled back"), "{err}");
+    assert!(!out.contains("applied 0001"), "nothing is reported applied when nothing committed: {out}");
+    let ledger_exists: i64 = Connection::open(&e.db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'schema_migrations'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ledger_exists, 1, "the ledger is created before the run");
+    assert!(ledger_ids(&e.db).is_empty() && !has_table(&e.db, "notes") && !has_table(&e.db, "images"));
+    assert_eq!(rows(&Connection::open(&e.db).unwrap(), "SELECT x FROM keep"), vec!["1"]);
+    // Without the broken file, all apply in one go; the JSON says which ran
+    // as direct SQL.
+    std::fs::remove_file(e.dir.join("0003_broken.wasm")).unwrap();
+    let o = wasmig(&["apply", "--db", s(&e.db), "--single-transaction", "--json", s(&e.dir)]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let applied = v["applied"].as_array().expect("applied list");
+    let direct: Vec<(i64, bool)> =
+        applied.iter().map(|a| (a["id"].as_i64().unwrap(), a["direct_sql"].as_bool().unwrap())).collect();
+    assert_eq!(direct, vec![(1, true), (2, false)]);
+    assert_eq!(ledger_ids(&e.db), vec![1, 2]);
+    let conn = Connection::open(&e.db).unwrap();
+    assert_eq!(rows(&conn, "SELECT body FROM notes"), vec!["'a;b'"]);
 }
 
 #[test]

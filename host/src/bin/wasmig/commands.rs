@@ -56,6 +56,7 @@ pub fn run(command: Command) -> Result<()> {
             limits,
             busy_timeout,
             cache_dir,
+            single_transaction,
             json,
             dry_run,
         } => {
@@ -65,6 +66,7 @@ pub fn run(command: Command) -> Result<()> {
                 trust: policy(&trust)?,
                 limits: limits_from(&limits)?,
                 cache_dir,
+                single_transaction,
                 ..Options::default()
             };
             let dbs = wasmig::fleet::expand_databases(&db).map_err(Refused)?;

@@ -58,6 +58,10 @@ enum Command {
         /// whoever can write there can run code as wasmig.
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
+        /// Apply every pending migration in one transaction: all of them or
+        /// none (refused if one needs foreign keys off).
+        #[arg(long)]
+        single_transaction: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
