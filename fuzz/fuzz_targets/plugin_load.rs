@@ -1,5 +1,6 @@
 //! Plugin loading up to (not including) compilation: preamble, section walk,
-//! signature parsing and verification, manifest decoding, name check.
+//! signature parsing and verification, manifest decoding, name check, and
+//! recognising a `pack-sql` component (which then runs as direct SQL).
 //! Never panics, and never accepts a file the trust policy did not sign.
 #![no_main]
 
@@ -19,6 +20,11 @@ fn trust() -> &'static (TrustPolicy, wasmsign2::PublicKey) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Recognition reads untrusted bytes too (with --allow-unsigned): it must
+    // never panic, and what it recognises always has statements to run.
+    if let Some(script) = wasmig::sqlpack::recognise(data) {
+        assert!(!script.statements.is_empty());
+    }
     let (policy, pk) = trust();
     let name =
         wasmig::plugin::read_manifest(data).map(|m| m.file_name()).unwrap_or_else(|_| "0001_x.wasm".into());
