@@ -83,7 +83,8 @@ fn in_immediate_tx(conn: &Connection, body: impl FnOnce() -> Result<()>) -> Resu
     result.and(ended)
 }
 
-fn ensure_in_tx(conn: &Connection) -> Result<()> {
+/// [`ensure`] inside a write transaction the caller already holds.
+pub(crate) fn ensure_in_tx(conn: &Connection) -> Result<()> {
     if !exists(conn)? {
         conn.execute_batch(
             "CREATE TABLE schema_migrations (

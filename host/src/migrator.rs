@@ -25,6 +25,8 @@ use crate::plugin::{self, Plugin};
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
 use crate::signing::{TrustPolicy, Verdict};
 
+mod together;
+
 /// Settings for a [`Migrator`].
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -329,16 +331,14 @@ impl Migrator {
     /// `on_applied` is called for each after the one commit.
     pub fn apply_with(&self, conn: &mut Connection, mut on_applied: impl FnMut(&Applied)) -> Result<Report> {
         let started = Instant::now();
-        let plan = self.plan(conn)?;
-        let mut report = Report { already_applied: plan.already_applied.clone(), ..Report::default() };
-        if self.options.single_transaction && !plan.steps.is_empty() {
-            let (applied, concurrently) = self.apply_together(conn, &plan.steps)?;
-            applied.iter().for_each(&mut on_applied);
-            report.applied = applied;
-            report.applied_concurrently = concurrently;
+        if self.options.single_transaction {
+            let mut report = self.apply_in_one_transaction(conn)?;
+            report.applied.iter().for_each(&mut on_applied);
             report.elapsed = started.elapsed();
             return Ok(report);
         }
+        let plan = self.plan(conn)?;
+        let mut report = Report { already_applied: plan.already_applied.clone(), ..Report::default() };
         for step in &plan.steps {
             match self.apply_step(conn, step)? {
                 Some(applied) => {
@@ -360,18 +360,6 @@ impl Migrator {
         // as it was, even an old ledger that would need adopting.
         let ledger = ledger::read_all(conn)?;
         let pending = self.pending_given(&ledger)?;
-        if self.options.single_transaction
-            && let Some(p) = pending.iter().find(|p| p.manifest.needs_foreign_keys_off())
-        {
-            return Err(Error::NotInOneTransaction {
-                id: p.id(),
-                name: p.name().to_owned(),
-                file: p.path.clone(),
-                reason:
-                    "it needs foreign key enforcement off, which SQLite cannot switch inside a transaction"
-                        .into(),
-            });
-        }
         let already_applied =
             self.plugins.iter().map(Plugin::id).filter(|id| ledger.contains_key(id)).collect();
         if pending.is_empty() {
@@ -420,16 +408,23 @@ impl Migrator {
         }
     }
 
+    /// True when `plugin`'s verdict needs no signature check now.
+    fn verdict_known(&self, plugin: &Plugin) -> bool {
+        !matches!(plugin.verdict, Verdict::Deferred)
+            || self.verdicts.lock().is_ok_and(|m| m.contains_key(&plugin.id()))
+    }
+
+    /// True when migration `id` is already compiled (or recognised).
+    fn compiled_known(&self, id: i64) -> bool {
+        self.compiled.lock().is_ok_and(|c| c.contains_key(&id))
+    }
+
     /// Checks every file that is about to run against the trust policy.
     fn verify(&self, plugins: &[&Plugin]) -> Result<Vec<Verdict>> {
         // A fleet verifies once and then finds every verdict remembered:
         // spawning checker threads per database would only make them queue
         // for cores the other databases' workers are busy on.
-        let remembered = |p: &&Plugin| {
-            !matches!(p.verdict, Verdict::Deferred)
-                || self.verdicts.lock().is_ok_and(|m| m.contains_key(&p.id()))
-        };
-        if plugins.iter().all(remembered) {
+        if plugins.iter().all(|p| self.verdict_known(p)) {
             return plugins.iter().map(|p| self.verdict_of(p)).collect();
         }
         par_map(plugins, |p| self.verdict_of(p)).into_iter().collect()
@@ -547,39 +542,6 @@ impl Migrator {
                 Err(e)
             }
         }
-    }
-
-    /// Every step in one transaction ([`Options::single_transaction`]):
-    /// committed together after the last one, or rolled back together at
-    /// the first failure. Returns what was applied, and the ids another
-    /// process had applied by the time the transaction began.
-    fn apply_together(&self, conn: &mut Connection, steps: &[Step<'_>]) -> Result<(Vec<Applied>, Vec<i64>)> {
-        let sandbox = self.sandbox()?;
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::sqlite(format!(
-            "{} migrations in one transaction: BEGIN IMMEDIATE",
-            steps.len()
-        )))?;
-        let (mut applied, mut concurrently) = (Vec::new(), Vec::new());
-        for step in steps {
-            match self.run_in_tx(sandbox, conn, step, Instant::now()) {
-                Ok(Some(a)) => applied.push(a),
-                Ok(None) => concurrently.push(step.plugin.id()),
-                Err(e) => {
-                    rollback(conn);
-                    tracing::warn!(id = step.plugin.id(), error = %e, "rolled back every migration of this run");
-                    return Err(e);
-                }
-            }
-        }
-        tracing::info!(migrations = applied.len(), "committing");
-        if let Err(e) = conn.execute_batch("COMMIT") {
-            rollback(conn);
-            return Err(Error::Sqlite {
-                context: format!("{} migrations in one transaction: COMMIT", applied.len()),
-                source: e,
-            });
-        }
-        Ok((applied, concurrently))
     }
 
     fn run_in_tx(
@@ -758,11 +720,20 @@ fn load_parallel(paths: &[PathBuf], max_size: u64) -> Result<Vec<Plugin>> {
     par_map(paths, |p| Plugin::load_deferred(p, max_size)).into_iter().collect()
 }
 
+/// The number of cores (asking the system reads cgroup files: once will do).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// `f` over `items` on every core, results in input order. The items are
 /// independent (files to hash, signatures to check, components to compile),
 /// and a start-up with many of them should not wait on one core.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if items.len() <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let threads = cores().min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
     }

@@ -89,3 +89,71 @@ fn a_migration_that_needs_foreign_keys_off_is_refused_before_anything_runs() {
     }
     assert_eq!(std::fs::read(&e.db).unwrap(), before, "not even the ledger was created");
 }
+
+#[test]
+fn a_refused_file_late_in_the_run_changes_nothing_and_outranks_a_failure() {
+    // Files are checked while earlier ones run; a refusal still rolls back
+    // everything, and is what gets reported.
+    let e = scratch();
+    Connection::open(&e.db)
+        .unwrap()
+        .execute_batch("CREATE TABLE keep (x); INSERT INTO keep VALUES (1);")
+        .unwrap();
+    let before = std::fs::read(&e.db).unwrap();
+    pack_examples(&e.dir, 3);
+    pack_with(&e.dir, "example-rebuild", 4, "rebuild", &[]); // unsigned
+    let err = apply_with(&e.dir, &e.db, together()).unwrap_err();
+    assert!(matches!(&err, Error::Untrusted { .. }), "{err:?}");
+    assert!(err.to_string().contains("0004_rebuild.wasm"), "{err}");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "1 to 3 ran, and were rolled back");
+
+    // A migration that fails before the refused file is reached: the
+    // refusal is still the error, as if every file had been checked first.
+    std::fs::remove_file(e.dir.join("0003_backfill.wasm")).unwrap();
+    pack(&e.dir, "faulty-err-after-create", 3, "broken");
+    let err = apply_with(&e.dir, &e.db, together()).unwrap_err();
+    assert!(err.is_refused_input(), "{err:?}");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before);
+}
+
+#[test]
+fn concurrent_appliers_apply_each_migration_once() {
+    let e = scratch();
+    pack_examples(&e.dir, 4);
+    let reports: Vec<wasmig::Report> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut conn = Connection::open(&e.db).unwrap();
+                    conn.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+                    Migrator::from_dir_with(&e.dir, together()).unwrap().apply(&mut conn).unwrap()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let applied: usize = reports.iter().map(|r| r.applied.len()).sum();
+    assert_eq!(applied, 4, "every migration applied exactly once across all appliers");
+    assert_eq!(ledger_ids(&e.db), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_fleet_applies_in_one_transaction_per_database() {
+    // The first database checks the files; the others find every step ready.
+    let e = scratch();
+    pack_examples(&e.dir, 4);
+    let dbs: Vec<_> = (0..5).map(|i| e.tmp.path().join(format!("tenant-{i}.db"))).collect();
+    let m = Migrator::from_dir_with(&e.dir, together()).unwrap();
+    let report = m.apply_fleet(&dbs, wasmig::fleet::FleetOptions::default(), |_, _| {});
+    assert!(
+        report.all_ok(),
+        "{:?}",
+        report.results.iter().map(|r| r.outcome.as_ref().err()).collect::<Vec<_>>()
+    );
+    for db in &dbs {
+        assert_eq!(ledger_ids(db), vec![1, 2, 3, 4]);
+    }
+    // A second pass finds nothing to do.
+    let again = m.apply_fleet(&dbs, wasmig::fleet::FleetOptions::default(), |_, _| {});
+    assert_eq!(again.count("up-to-date"), 5);
+}
