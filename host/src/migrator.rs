@@ -112,6 +112,9 @@ pub struct Step<'m> {
     /// What the trust policy concluded.
     pub verdict: Verdict,
     compiled: Compiled,
+    /// The first step of a plan creates (or adopts) the ledger inside its
+    /// own transaction; the ones after it find it there.
+    sets_up_ledger: bool,
 }
 
 /// Where a migration stands for a database.
@@ -352,9 +355,10 @@ impl Migrator {
         Ok(report)
     }
 
-    /// Creates or adopts the ledger, refuses drift and out-of-order ids, and
-    /// compiles every pending component, so that [`Migrator::apply_step`] can
-    /// run them one by one. Nothing but the ledger table is written.
+    /// Refuses drift and out-of-order ids, and verifies and compiles every
+    /// pending component, so that [`Migrator::apply_step`] can run them one
+    /// by one. Writes nothing: each step creates (or adopts) the ledger
+    /// inside its own transaction when it is missing.
     pub fn plan(&self, conn: &mut Connection) -> Result<Plan<'_>> {
         // Every check reads only: a refused database is left byte-for-byte
         // as it was, even an old ledger that would need adopting.
@@ -369,14 +373,17 @@ impl Migrator {
         // Verify and compile everything first: a bad file must change nothing.
         let verdicts = self.verify(&pending)?;
         let compiled = self.compile(&pending, &verdicts)?;
-        // Only now create (or adopt) the ledger; each step re-checks it
-        // inside its own transaction.
-        ledger::ensure(conn)?;
         let steps = pending
             .into_iter()
             .zip(compiled)
             .zip(verdicts)
-            .map(|((plugin, compiled), verdict)| Step { plugin, compiled, verdict })
+            .enumerate()
+            .map(|(i, ((plugin, compiled), verdict))| Step {
+                plugin,
+                compiled,
+                verdict,
+                sets_up_ledger: i == 0,
+            })
             .collect();
         Ok(Plan { steps, already_applied })
     }
@@ -553,6 +560,12 @@ impl Migrator {
     ) -> Result<Option<Applied>> {
         let (plugin, compiled) = (step.plugin, &step.compiled);
         let (id, name, file) = (plugin.id(), plugin.name().to_owned(), plugin.path.clone());
+        // The ledger is created (or an earlier runner's adopted) in the same
+        // transaction as the first migration, so a first migration that
+        // fails leaves no trace at all, and no commit is spent on it alone.
+        if step.sets_up_ledger {
+            ledger::ensure_in_tx(conn)?;
+        }
         if ledger::is_applied(conn, id)? {
             return Ok(None);
         }

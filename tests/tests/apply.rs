@@ -133,8 +133,9 @@ fn invalid_sql_error_reaches_the_report_with_the_statement() {
     let last = last_statement.as_deref().unwrap();
     assert!(last.contains("CREATE TABLE oops"), "{last}");
     assert!(!has_table(&e.db, "bad_sql_scratch"));
-    // The ledger was created (its own transaction) but records nothing.
-    assert!(ledger_ids(&e.db).is_empty());
+    // The ledger is created in the first migration's transaction, so it
+    // went with the rollback: the database holds nothing at all.
+    assert!(!has_table(&e.db, "schema_migrations"));
 }
 
 #[test]
@@ -258,7 +259,7 @@ fn guest_cannot_commit_the_hosts_transaction() {
     let text = err.to_string();
     assert!(text.contains("denied by wasmig policy: COMMIT"), "{text}");
     assert!(!has_table(&e.db, "commit_scratch"));
-    assert!(ledger_ids(&e.db).is_empty());
+    assert!(!has_table(&e.db, "schema_migrations"), "rolled back with the first migration");
 }
 
 #[test]
@@ -270,7 +271,7 @@ fn guest_cannot_attach_another_file() {
     let text = err.to_string();
     assert!(text.contains("denied by wasmig policy: ATTACH"), "{text}");
     assert!(!cwd_file.exists(), "no other database file was created");
-    assert!(ledger_ids(&e.db).is_empty());
+    assert!(!has_table(&e.db, "schema_migrations"), "rolled back with the first migration");
 }
 
 #[test]
@@ -322,4 +323,21 @@ fn changed_file_after_apply_is_drift() {
     let err = apply(&e.dir, &e.db).unwrap_err();
     assert!(matches!(err, Error::Drift { id: 1, .. }), "{err:?}");
     assert_eq!(snapshot(&e.db), before);
+}
+
+#[test]
+fn a_failing_first_migration_leaves_even_an_old_ledger_unadopted() {
+    // An earlier runner's three-column ledger is adopted (columns added) in
+    // the first migration's transaction, so when that migration fails the
+    // file is exactly as the earlier runner left it.
+    let e = env();
+    load_fixture(&e.db, "legacy-versioned.sql");
+    let before = std::fs::read(&e.db).unwrap();
+    pack(&e.dir, "example-baseline", 1, "baseline");
+    pack(&e.dir, "faulty-err-after-create", 2, "err_after_create");
+    let err = apply(&e.dir, &e.db).unwrap_err();
+    assert!(matches!(err, Error::GuestFailed { id: 2, .. }), "{err:?}");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "byte-for-byte as the earlier runner left it");
+    let conn = Connection::open(&e.db).unwrap();
+    assert_eq!(rows(&conn, "SELECT name FROM pragma_table_info('schema_migrations')").len(), 3);
 }

@@ -2,8 +2,8 @@
 //! ([`Options::single_transaction`](super::Options::single_transaction)).
 //!
 //! Everything happens inside one `BEGIN IMMEDIATE … COMMIT`, the ledger's
-//! creation included, so any refusal or failure rolls the database back to
-//! exactly what it was. That allows checking and running to overlap: a
+//! creation included (the first step does it), so any refusal or failure
+//! rolls the database back to exactly what it was. That allows checking and running to overlap: a
 //! second thread verifies each file's signature (and compiles it, unless it
 //! runs as direct SQL) in id order while this one runs the files already
 //! checked. A file still never runs before its own check has passed, and a
@@ -93,9 +93,9 @@ impl Migrator {
                     pending.len()
                 )))
                 .and_then(|()| {
-                    ledger::ensure_in_tx(conn)?;
                     for i in 0..pending.len() {
-                        let step = take(i)?;
+                        let mut step = take(i)?;
+                        step.sets_up_ledger = i == 0;
                         match self.run_in_tx(sandbox, conn, &step, Instant::now()) {
                             Ok(Some(applied)) => report.applied.push(applied),
                             Ok(None) => report.applied_concurrently.push(step.plugin.id()),
@@ -138,7 +138,7 @@ impl Migrator {
     fn check_one<'m>(&'m self, plugin: &'m Plugin) -> Result<Step<'m>> {
         let verdict = self.verdict_of(plugin)?;
         let compiled = self.compile(&[plugin], std::slice::from_ref(&verdict))?.remove(0);
-        Ok(Step { plugin, verdict, compiled })
+        Ok(Step { plugin, verdict, compiled, sets_up_ledger: false })
     }
 }
 
