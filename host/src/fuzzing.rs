@@ -79,6 +79,7 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
         budget,
         stats: CallStats::default(),
         poisoned: None,
+        cache_statements: true,
     };
     for call in calls {
         let r = match call {

@@ -115,6 +115,9 @@ pub(crate) struct HostState {
     pub budget: Arc<SqliteBudget>,
     pub stats: CallStats,
     pub poisoned: Option<String>,
+    /// Keep prepared statements for reuse (off for scripts, whose
+    /// statements each run once).
+    pub cache_statements: bool,
 }
 
 /// What a call's body works with besides its statement: borrowed from the
@@ -244,7 +247,27 @@ impl HostState {
             *d = None;
         }
         let ctx = CallCtx { conn: &self.conn, limits, denials: &self.denials, budget: &self.budget };
-        let mut stmt = match ctx.conn.prepare_cached(sql) {
+        // A guest calling in a loop reuses its statements; a script runs
+        // each once, and caching them would only cost a copy of the text.
+        let (mut cached, mut once);
+        let prepared = if self.cache_statements {
+            match ctx.conn.prepare_cached(sql) {
+                Ok(s) => {
+                    cached = s;
+                    Ok(&mut *cached)
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            match ctx.conn.prepare(sql) {
+                Ok(s) => {
+                    once = s;
+                    Ok(&mut once)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let stmt = match prepared {
             Ok(s) => s,
             Err(rusqlite::Error::SqliteFailure(f, m)) if f.code == ErrorCode::ApiMisuse && m.is_none() => {
                 return Err(invalid("empty SQL statement"));
@@ -268,7 +291,7 @@ impl HostState {
             };
             bound.map_err(|e| ctx.sqlite_error(e))?;
         }
-        body(&mut stmt, &ctx)
+        body(stmt, &ctx)
     }
 
     /// `exec`: one statement; returns rows changed.

@@ -326,6 +326,7 @@ impl Sandbox {
             budget: budget.clone(),
             stats: CallStats::default(),
             poisoned: None,
+            cache_statements: !compiled.is_direct_sql(),
         };
         let (result, fuel_used, HostState { mut conn, stats, .. }) = match &compiled.body {
             Body::Component(prepared) => self.call_component(prepared, state),
