@@ -90,21 +90,20 @@ impl TrustPolicy {
 
     /// Checks `bytes` (a whole plugin file) against the policy.
     pub fn check(&self, bytes: &[u8]) -> Result<Verdict, String> {
-        let info = signature_info(bytes)?;
-        let Some(info) = info else {
+        let Some((data, signed_from)) = read_signature_section(bytes)? else {
             return if self.allow_unsigned {
                 Ok(Verdict::Unsigned)
             } else {
                 Err("file is not signed (pass --allow-unsigned for local development only)".into())
             };
         };
+        let info = SignatureInfo::of(&data);
         if self.keys.is_empty() {
             return Err(format!(
                 "file is signed by key(s) {} but no trusted keys were given (--trust)",
                 info.key_ids.join(", ")
             ));
         }
-        let (data, signed_from) = read_signature_section(bytes)?.expect("signature_info found one");
         if data.hash_function != HASH_SHA256 {
             return Err(format!(
                 "signature section is not valid: unsupported hash function {:#04x}",
@@ -358,7 +357,11 @@ pub struct SignatureInfo {
 /// Reads the signature section, if any (see [`read_signature_section`] for
 /// where it must be).
 pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, String> {
-    Ok(read_signature_section(bytes)?.map(|(data, _)| {
+    Ok(read_signature_section(bytes)?.map(|(data, _)| SignatureInfo::of(&data)))
+}
+
+impl SignatureInfo {
+    fn of(data: &SignatureData) -> SignatureInfo {
         let mut key_ids = Vec::new();
         for set in &data.signed_hashes_set {
             for sig in &set.signatures {
@@ -369,7 +372,7 @@ pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, String> {
         key_ids.sort();
         key_ids.dedup();
         SignatureInfo { key_ids, count }
-    }))
+    }
 }
 
 #[cfg(test)]
