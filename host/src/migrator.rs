@@ -625,9 +625,6 @@ fn cores() -> usize {
 /// independent (files to hash, signatures to check, components to compile),
 /// and a start-up with many of them should not wait on one core.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.iter().map(f).collect();
-    }
     let threads = cores().min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
