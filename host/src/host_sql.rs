@@ -249,23 +249,13 @@ impl HostState {
         let ctx = CallCtx { conn: &self.conn, limits, denials: &self.denials, budget: &self.budget };
         // A guest calling in a loop reuses its statements; a script runs
         // each once, and caching them would only cost a copy of the text.
-        let (mut cached, mut once);
+        let (mut cached, mut once) = (None, None);
         let prepared = if self.cache_statements {
-            match ctx.conn.prepare_cached(sql) {
-                Ok(s) => {
-                    cached = s;
-                    Ok(&mut *cached)
-                }
-                Err(e) => Err(e),
-            }
+            let slot = &mut cached;
+            ctx.conn.prepare_cached(sql).map(move |s| &mut **slot.insert(s))
         } else {
-            match ctx.conn.prepare(sql) {
-                Ok(s) => {
-                    once = s;
-                    Ok(&mut once)
-                }
-                Err(e) => Err(e),
-            }
+            let slot = &mut once;
+            ctx.conn.prepare(sql).map(move |s| slot.insert(s))
         };
         let stmt = match prepared {
             Ok(s) => s,
