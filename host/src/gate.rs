@@ -140,6 +140,11 @@ pub fn decide(action: &AuthAction<'_>) -> std::result::Result<(), String> {
         A::CreateTrigger { table_name, trigger_name } if is_ledger(table_name) => {
             Err(format!("CREATE TRIGGER {trigger_name} ON {table_name}"))
         }
+        // rusqlite reports ATTACH as unknown when its file name is a bound
+        // parameter (SQLite passes no text for it).
+        A::Unknown { code: rusqlite::ffi::SQLITE_ATTACH, .. } => {
+            Err("ATTACH of a file named by a parameter (only the target database is reachable)".to_owned())
+        }
         A::Unknown { code, .. } => Err(format!("unrecognised operation (authorizer code {code})")),
         _ => Ok(()),
     }
@@ -258,6 +263,7 @@ mod tests {
         assert!(refused(&conn, &d, "BEGIN").starts_with("BEGIN"));
         assert!(refused(&conn, &d, "SAVEPOINT s").contains("SAVEPOINT"));
         assert!(refused(&conn, &d, "ATTACH 'x.db' AS x").starts_with("ATTACH"));
+        assert!(refused(&conn, &d, "ATTACH ?1 AS x").starts_with("ATTACH of a file named by a parameter"));
         assert!(refused(&conn, &d, "PRAGMA foreign_keys = OFF").contains("assignments"));
         assert!(refused(&conn, &d, "PRAGMA journal_mode").contains("allowlist"));
         assert!(refused(&conn, &d, "PRAGMA writable_schema = 1").contains("writable_schema"));
