@@ -1,4 +1,4 @@
-//! The host side of exec/query/add-column-if-missing: arbitrary SQL text,
+//! The host side of exec/exec-many/query/add-column-if-missing: arbitrary SQL text,
 //! parameters and identifiers against a scratch database under the SQL
 //! gate. Never panics, never leaves the host's transaction, never touches
 //! another file, and every change is rolled back.
@@ -25,9 +25,10 @@ fn calls(data: &[u8]) -> Vec<HostCall> {
                     })
                     .collect()
             };
-            Some(match kind % 3 {
+            Some(match kind % 4 {
                 0 => HostCall::Exec(text.clone(), params(kind)),
                 1 => HostCall::Query(text.clone(), params(kind)),
+                3 => HostCall::ExecMany(text.clone(), u32::from(kind >> 2) % 4, params(kind >> 4)),
                 _ => {
                     let mut parts = text.splitn(3, '|');
                     HostCall::AddColumn(

@@ -3,16 +3,22 @@
 //! It wires the generated `sql` host trait to [`HostState`]'s calls and
 //! converts generated values to wasmig's own (moving, never cloning, the
 //! payloads), so the rest of the crate is independent of the code generator.
+//!
+//! Code is generated for the newest world only. Older `sql` interfaces are
+//! served from it by hand ([`add_v0_1`]): each released version is a subset
+//! of the next with identical types, and wasmtime checks imports by
+//! structure, so the newest generated types lift and lower them too.
 
+use wasmtime::StoreContextMut;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::host_sql::{CallResult, ErrorKind, HostState, QueryRows, SqlError, Value};
+use crate::host_sql::{BatchError, CallResult, ErrorKind, HostState, QueryRows, SqlError, Value};
 
 mod generated {
     wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "wasmig:migration/migration@0.1.0",
+        path: "../wit/v0.2.0",
+        world: "wasmig:migration/migration@0.2.0",
         // Host calls may trap: a poisoned transaction must stop the guest.
         imports: { default: trappable },
     });
@@ -20,8 +26,8 @@ mod generated {
 
 use generated::wasmig::migration::sql as wit;
 
-/// The one interface a migration may import, as a component import name.
-pub(crate) const SQL_IMPORT: &str = "wasmig:migration/sql@0.1.0";
+/// The `sql` interface of world 0.1.0.
+const SQL_V0_1: &str = "wasmig:migration/sql@0.1.0";
 
 fn from_wit(v: wit::Value) -> Value {
     match v {
@@ -56,6 +62,10 @@ fn err_to_wit(e: SqlError) -> wit::SqlError {
     }
 }
 
+fn batch_err_to_wit(e: BatchError) -> wit::BatchError {
+    wit::BatchError { run: e.run, error: err_to_wit(e.error) }
+}
+
 fn finish<T, U>(r: CallResult<T>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::SqlError>> {
     match r {
         Ok(Ok(v)) => Ok(Ok(ok(v))),
@@ -68,6 +78,19 @@ impl wit::Host for HostState {
     fn exec(&mut self, sql: String, params: Vec<wit::Value>) -> wasmtime::Result<Result<u64, wit::SqlError>> {
         let params = params.into_iter().map(from_wit).collect();
         finish(self.exec_sql(&sql, params), |n| n)
+    }
+
+    fn exec_many(
+        &mut self,
+        sql: String,
+        runs: u32,
+        params: Vec<wit::Value>,
+    ) -> wasmtime::Result<Result<u64, wit::BatchError>> {
+        let params = params.into_iter().map(from_wit).collect();
+        match self.exec_many_sql(&sql, runs, params) {
+            Ok(r) => Ok(r.map_err(batch_err_to_wit)),
+            Err(fault) => Err(wasmtime::Error::msg(fault.0)),
+        }
     }
 
     fn query(
@@ -92,11 +115,33 @@ impl wit::Host for HostState {
     }
 }
 
-/// A linker that provides exactly the `sql` interface and nothing else.
+/// A linker that provides exactly the `sql` interfaces of every released
+/// world (0.1.0 and 0.2.0) and nothing else.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     generated::Migration::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    add_v0_1(&mut linker)?;
     Ok(linker)
+}
+
+/// Serves `sql@0.1.0`: 0.2.0 less `exec-many`, through the same host calls.
+fn add_v0_1(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wit::Host as _;
+    type Cx<'a> = StoreContextMut<'a, HostState>;
+    let mut sql = linker.instance(SQL_V0_1)?;
+    sql.func_wrap("exec", |mut cx: Cx<'_>, (sql, params): (String, Vec<wit::Value>)| {
+        Ok((cx.data_mut().exec(sql, params)?,))
+    })?;
+    sql.func_wrap("query", |mut cx: Cx<'_>, (sql, params): (String, Vec<wit::Value>)| {
+        Ok((cx.data_mut().query(sql, params)?,))
+    })?;
+    sql.func_wrap(
+        "add-column-if-missing",
+        |mut cx: Cx<'_>, (table, column, decl): (String, String, String)| {
+            Ok((cx.data_mut().add_column_if_missing(table, column, decl)?,))
+        },
+    )?;
+    Ok(())
 }
 
 /// A component compiled, linked and type-checked against the migration world.
@@ -117,8 +162,61 @@ impl Prepared {
     }
 }
 
-/// The import names of `component`, for refusing anything but [`SQL_IMPORT`]
-/// with a message that lists them.
+/// The import names of `component`, for refusing anything but the `sql`
+/// interface of its world with a message that lists them.
 pub(crate) fn import_names(engine: &Engine, component: &Component) -> Vec<String> {
     component.component_type().imports(engine).map(|(name, _)| name.to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::WORLDS;
+
+    /// Loads the WIT package of `world` from `wit/` into `resolve`.
+    fn load(resolve: &mut wit_parser::Resolve, world: &str) -> wit_parser::WorldId {
+        let version = world.rsplit_once('@').unwrap().1;
+        let dir = if version == "0.1.0" { "../wit".to_owned() } else { format!("../wit/v{version}") };
+        let (pkg, _) = resolve.push_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap();
+        resolve.select_world(&[pkg], Some("migration")).unwrap()
+    }
+
+    /// A component that imports every function of `world` and exports `up`.
+    fn component_of(world: &str) -> Vec<u8> {
+        let mut resolve = wit_parser::Resolve::default();
+        let id = load(&mut resolve, world);
+        let mut module = wit_component::dummy_module(&resolve, id, wit_parser::ManglingAndAbi::Standard32);
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            id,
+            wit_component::StringEncoding::UTF8,
+        )
+        .unwrap();
+        wit_component::ComponentEncoder::default().module(&module).unwrap().validate(true).encode().unwrap()
+    }
+
+    #[test]
+    fn links_components_of_every_released_world() {
+        let engine = Engine::default();
+        let linker = linker(&engine).unwrap();
+        for (world, sql) in WORLDS {
+            let component = Component::new(&engine, component_of(world)).unwrap();
+            assert_eq!(import_names(&engine, &component), vec![sql.to_string()], "{world}");
+            let pre = linker.instantiate_pre(&component).unwrap_or_else(|e| panic!("{world}: {e:#}"));
+            Prepared::new(pre).unwrap();
+        }
+    }
+
+    #[test]
+    fn each_world_only_adds_to_the_one_before() {
+        // Serving 0.1.0 with 0.2.0's generated types relies on this.
+        for pair in WORLDS.windows(2) {
+            let mut resolve = wit_parser::Resolve::default();
+            let prev = load(&mut resolve, pair[0].0);
+            let next = load(&mut resolve, pair[1].0);
+            wit_component::semver_check(resolve, prev, next)
+                .unwrap_or_else(|e| panic!("{} -> {}: {e:#}", pair[0].0, pair[1].0));
+        }
+    }
 }

@@ -23,6 +23,8 @@ pub enum HostCall {
     Query(String, Vec<SqlValue>),
     /// `add-column-if-missing(table, column, decl)`.
     AddColumn(String, String, String),
+    /// `exec-many(sql, runs, params)`.
+    ExecMany(String, u32, Vec<SqlValue>),
 }
 
 /// What happened to the calls.
@@ -90,6 +92,9 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
                 state.query_sql(&sql, p.into_iter().map(value).collect()).map(|r| r.map(|_| ()))
             }
             HostCall::AddColumn(t, c, d) => state.add_column(&t, &c, &d).map(|r| r.map(|_| ())),
+            HostCall::ExecMany(sql, runs, p) => state
+                .exec_many_sql(&sql, runs, p.into_iter().map(value).collect())
+                .map(|r| r.map(|_| ()).map_err(|e| e.error)),
         };
         match r {
             Ok(Ok(())) => report.results.push("ok".into()),
@@ -125,11 +130,15 @@ mod tests {
                 HostCall::Exec("COMMIT".into(), vec![]),
                 HostCall::AddColumn("t".into(), "b".into(), "TEXT".into()),
                 HostCall::Query("SELECT * FROM t".into(), vec![]),
+                HostCall::ExecMany("INSERT INTO t (a) VALUES (?1)".into(), 2, vec![2.into(), 3.into()]),
+                HostCall::ExecMany("ATTACH ?1 AS x".into(), 1, vec![SqlValue::Text("/tmp/x.db".into())]),
             ],
         );
         assert_eq!(r.results[0], "ok");
         assert!(r.results[1].starts_with("Denied"), "{:?}", r.results);
         assert_eq!(r.results[2], "ok");
+        assert_eq!(r.results[4], "ok");
+        assert!(r.results[5].starts_with("Denied"), "{:?}", r.results);
         assert!(r.transaction_held && r.fault.is_none());
         let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0, "rolled back");

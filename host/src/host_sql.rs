@@ -127,6 +127,7 @@ struct CallCtx<'a> {
     limits: CallLimits,
     denials: &'a Denials,
     budget: &'a SqliteBudget,
+    cache_statements: bool,
 }
 
 impl CallCtx<'_> {
@@ -141,6 +142,10 @@ fn invalid(message: impl Into<String>) -> SqlError {
 
 fn limit(message: impl Into<String>) -> SqlError {
     SqlError { kind: ErrorKind::Limit, code: 0, message: message.into() }
+}
+
+fn too_many_params(given: usize, max: usize) -> SqlError {
+    limit(format!("{given} parameters; the limit is {max}"))
 }
 
 /// Quotes an SQL identifier: wrap in double quotes, double any inside.
@@ -179,98 +184,83 @@ fn summarize(sql: &str, params: &[Value]) -> String {
     s
 }
 
-impl HostState {
-    /// Common path for every call: refuse after poisoning, check sizes,
-    /// prepare (through the gate), bind, run `body`, then make sure the
-    /// transaction is still open.
-    fn call<T>(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        body: impl FnOnce(&mut Statement<'_>, &CallCtx<'_>) -> Result<T, SqlError>,
-    ) -> CallResult<T> {
-        if let Some(p) = &self.poisoned {
-            return Err(Fault(p.clone()));
-        }
-        self.stats.calls += 1;
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(call = %summarize(sql, params), "host call");
-        }
-        let result = self.call_inner(sql, params, body);
-        if let Err(e) = &result
-            && e.kind == ErrorKind::Denied
-            && self.stats.first_denial.is_none()
-        {
-            self.stats.first_denial = Some(e.message.clone());
-        }
-        if let Err(e) = &result {
-            self.stats.last_failure = Some(format!(
-                "{} -> {:?} error (code {}): {}",
-                summarize(sql, params),
-                e.kind,
-                e.code,
-                e.message
-            ));
-        }
-        if self.conn.is_autocommit() {
-            // SQLite ends the transaction on its own after some errors
-            // (interrupt, disk full, I/O). Anything run after that would
-            // autocommit statement by statement, so stop the guest here.
-            let why = match &result {
-                Err(e) => format!("SQLite rolled back the migration's transaction after: {}", e.message),
-                Ok(_) => "the migration's transaction ended unexpectedly".to_owned(),
-            };
-            self.poisoned = Some(why.clone());
-            return Err(Fault(why));
-        }
-        Ok(result)
-    }
+/// A failed `exec-many`: the run that failed (none when the statement was
+/// refused before any run) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BatchError {
+    pub run: Option<u32>,
+    pub error: SqlError,
+}
 
-    fn call_inner<T>(
-        &mut self,
+/// The error of any call, so the common path can record it.
+trait Failure {
+    fn sql_error(&self) -> &SqlError;
+}
+
+impl Failure for SqlError {
+    fn sql_error(&self) -> &SqlError {
+        self
+    }
+}
+
+impl Failure for BatchError {
+    fn sql_error(&self) -> &SqlError {
+        &self.error
+    }
+}
+
+impl From<SqlError> for BatchError {
+    fn from(error: SqlError) -> Self {
+        BatchError { run: None, error }
+    }
+}
+
+impl CallCtx<'_> {
+    /// Prepares `sql` (through the gate) and hands the statement to `f`.
+    fn with_statement<T, E: From<SqlError>>(
+        &self,
         sql: &str,
-        params: &[Value],
-        body: impl FnOnce(&mut Statement<'_>, &CallCtx<'_>) -> Result<T, SqlError>,
-    ) -> Result<T, SqlError> {
-        let limits = self.limits;
-        if sql.len() > limits.max_sql_bytes {
+        f: impl FnOnce(&mut Statement<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if sql.len() > self.limits.max_sql_bytes {
             return Err(limit(format!(
                 "SQL text is {} bytes; the limit is {}",
                 sql.len(),
-                limits.max_sql_bytes
-            )));
+                self.limits.max_sql_bytes
+            ))
+            .into());
         }
-        if params.len() > limits.max_params {
-            return Err(limit(format!("{} parameters; the limit is {}", params.len(), limits.max_params)));
-        }
-        if let Ok(mut d) = self.denials.lock() {
-            *d = None;
-        }
-        let ctx = CallCtx { conn: &self.conn, limits, denials: &self.denials, budget: &self.budget };
         // A guest calling in a loop reuses its statements; a script runs
         // each once, and caching them would only cost a copy of the text.
         let (mut cached, mut once) = (None, None);
         let prepared = if self.cache_statements {
             let slot = &mut cached;
-            ctx.conn.prepare_cached(sql).map(move |s| &mut **slot.insert(s))
+            self.conn.prepare_cached(sql).map(move |s| &mut **slot.insert(s))
         } else {
             let slot = &mut once;
-            ctx.conn.prepare(sql).map(move |s| slot.insert(s))
+            self.conn.prepare(sql).map(move |s| slot.insert(s))
         };
         let stmt = match prepared {
             Ok(s) => s,
             Err(rusqlite::Error::SqliteFailure(f, m)) if f.code == ErrorCode::ApiMisuse && m.is_none() => {
-                return Err(invalid("empty SQL statement"));
+                return Err(invalid("empty SQL statement").into());
             }
-            Err(e) => return Err(ctx.sqlite_error(e)),
+            Err(e) => return Err(self.sqlite_error(e).into()),
         };
+        f(stmt)
+    }
+
+    /// Checks that the statement takes exactly `given` parameters.
+    fn expect_params(&self, stmt: &Statement<'_>, given: usize) -> Result<(), SqlError> {
         let expected = stmt.parameter_count();
-        if expected != params.len() {
-            return Err(invalid(format!(
-                "statement has {expected} parameter(s) but {} were given",
-                params.len()
-            )));
+        if expected != given {
+            return Err(invalid(format!("statement has {expected} parameter(s) but {given} were given")));
         }
+        Ok(())
+    }
+
+    /// Binds `params` to `?1`, `?2`, ... (the count was checked).
+    fn bind(&self, stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), SqlError> {
         for (i, p) in params.iter().enumerate() {
             let bound = match p {
                 Value::Null => stmt.raw_bind_parameter(i + 1, rusqlite::types::Null),
@@ -279,29 +269,150 @@ impl HostState {
                 Value::Text(v) => stmt.raw_bind_parameter(i + 1, v.as_str()),
                 Value::Blob(v) => stmt.raw_bind_parameter(i + 1, v.as_slice()),
             };
-            bound.map_err(|e| ctx.sqlite_error(e))?;
+            bound.map_err(|e| self.sqlite_error(e))?;
         }
-        body(stmt, &ctx)
+        Ok(())
+    }
+
+    /// Steps the bound statement to the end, discarding rows, and resets it.
+    fn run(&self, stmt: &mut Statement<'_>) -> Result<(), SqlError> {
+        let mut rows = stmt.raw_query();
+        loop {
+            match rows.next() {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.sqlite_error(e)),
+            }
+        }
+    }
+}
+
+impl HostState {
+    /// Common path for every call: refuse after poisoning, run `body`,
+    /// record a failure (described by `describe`), then make sure the
+    /// transaction is still open.
+    fn call<T, E: Failure>(
+        &mut self,
+        describe: impl Fn(Option<&E>) -> String,
+        body: impl FnOnce(&CallCtx<'_>) -> Result<T, E>,
+    ) -> Result<Result<T, E>, Fault> {
+        if let Some(p) = &self.poisoned {
+            return Err(Fault(p.clone()));
+        }
+        self.stats.calls += 1;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(call = %describe(None), "host call");
+        }
+        if let Ok(mut d) = self.denials.lock() {
+            *d = None;
+        }
+        let ctx = CallCtx {
+            conn: &self.conn,
+            limits: self.limits,
+            denials: &self.denials,
+            budget: &self.budget,
+            cache_statements: self.cache_statements,
+        };
+        let result = body(&ctx);
+        if let Err(e) = &result {
+            let err = e.sql_error();
+            if err.kind == ErrorKind::Denied && self.stats.first_denial.is_none() {
+                self.stats.first_denial = Some(err.message.clone());
+            }
+            self.stats.last_failure = Some(format!(
+                "{} -> {:?} error (code {}): {}",
+                describe(Some(e)),
+                err.kind,
+                err.code,
+                err.message
+            ));
+        }
+        if self.conn.is_autocommit() {
+            // SQLite ends the transaction on its own after some errors
+            // (interrupt, disk full, I/O). Anything run after that would
+            // autocommit statement by statement, so stop the guest here.
+            let why = match &result {
+                Err(e) => {
+                    format!("SQLite rolled back the migration's transaction after: {}", e.sql_error().message)
+                }
+                Ok(_) => "the migration's transaction ended unexpectedly".to_owned(),
+            };
+            self.poisoned = Some(why.clone());
+            return Err(Fault(why));
+        }
+        Ok(result)
     }
 
     /// `exec`: one statement; returns rows changed.
     pub(crate) fn exec_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<u64> {
-        let r = self.call(sql, &params, |stmt, ctx| {
-            // total_changes moves only for rows this statement (and its
-            // triggers) wrote; changes() would repeat the last DML's count
-            // after DDL.
-            let before = ctx.conn.total_changes();
-            let mut rows = stmt.raw_query();
-            loop {
-                match rows.next() {
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(e) => return Err(ctx.sqlite_error(e)),
+        let r = self.call(
+            |_| summarize(sql, &params),
+            |ctx| {
+                if params.len() > ctx.limits.max_params {
+                    return Err(too_many_params(params.len(), ctx.limits.max_params));
                 }
-            }
-            drop(rows);
-            Ok(ctx.conn.total_changes() - before)
-        });
+                ctx.with_statement(sql, |stmt| {
+                    ctx.expect_params(stmt, params.len())?;
+                    ctx.bind(stmt, &params)?;
+                    // total_changes moves only for rows this statement (and
+                    // its triggers) wrote; changes() would repeat the last
+                    // DML's count after DDL.
+                    let before = ctx.conn.total_changes();
+                    ctx.run(stmt)?;
+                    Ok(ctx.conn.total_changes() - before)
+                })
+            },
+        );
+        if let Ok(Ok(n)) = &r {
+            self.stats.rows_changed += n;
+        }
+        r
+    }
+
+    /// `exec-many`: one statement run `runs` times, each with the next
+    /// parameter-count values of `params`; returns rows changed in total.
+    pub(crate) fn exec_many_sql(
+        &mut self,
+        sql: &str,
+        runs: u32,
+        params: Vec<Value>,
+    ) -> Result<Result<u64, BatchError>, Fault> {
+        let width = |runs: u32| if runs == 0 { 0 } else { params.len() / runs as usize };
+        let r = self.call(
+            |e: Option<&BatchError>| match e.and_then(|e| e.run) {
+                Some(i) => {
+                    let n = width(runs);
+                    let at = i as usize * n;
+                    format!("{} (run {} of {runs})", summarize(sql, &params[at..at + n]), i + 1)
+                }
+                None => format!("{} run {runs} time(s) with {} value(s)", summarize(sql, &[]), params.len()),
+            },
+            |ctx| {
+                ctx.with_statement(sql, |stmt| {
+                    let n = stmt.parameter_count();
+                    if n > ctx.limits.max_params {
+                        return Err(too_many_params(n, ctx.limits.max_params).into());
+                    }
+                    if params.len() != runs as usize * n {
+                        return Err(invalid(format!(
+                            "statement has {n} parameter(s), so {runs} run(s) take {} value(s), but {} were \
+                             given",
+                            runs as usize * n,
+                            params.len()
+                        ))
+                        .into());
+                    }
+                    let before = ctx.conn.total_changes();
+                    for run in 0..runs {
+                        let at = run as usize * n;
+                        let failed = |error| BatchError { run: Some(run), error };
+                        ctx.bind(stmt, &params[at..at + n]).map_err(failed)?;
+                        ctx.run(stmt).map_err(failed)?;
+                    }
+                    Ok(ctx.conn.total_changes() - before)
+                })
+            },
+        );
         if let Ok(Ok(n)) = &r {
             self.stats.rows_changed += n;
         }
@@ -310,51 +421,19 @@ impl HostState {
 
     /// `query`: one statement; returns all rows, within the result limits.
     pub(crate) fn query_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<QueryRows> {
-        self.call(sql, &params, |stmt, ctx| {
-            let limits = &ctx.limits;
-            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-            let n = columns.len();
-            let mut values = Vec::new();
-            let mut bytes = 0usize;
-            let mut rows = stmt.raw_query();
-            loop {
-                let row = match rows.next() {
-                    Ok(Some(r)) => r,
-                    Ok(None) => break,
-                    Err(e) => return Err(ctx.sqlite_error(e)),
-                };
-                if values.len() == limits.max_result_rows {
-                    return Err(limit(format!(
-                        "query returned more than {} rows (result row limit)",
-                        limits.max_result_rows
-                    )));
+        self.call(
+            |_| summarize(sql, &params),
+            |ctx| {
+                if params.len() > ctx.limits.max_params {
+                    return Err(too_many_params(params.len(), ctx.limits.max_params));
                 }
-                let mut out = Vec::with_capacity(n);
-                for i in 0..n {
-                    let v = match row.get_ref(i).map_err(|e| invalid(e.to_string()))? {
-                        ValueRef::Null => Value::Null,
-                        ValueRef::Integer(v) => Value::Integer(v),
-                        ValueRef::Real(v) => Value::Real(v),
-                        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-                        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-                    };
-                    bytes += match &v {
-                        Value::Text(t) => t.len(),
-                        Value::Blob(b) => b.len(),
-                        _ => 8,
-                    };
-                    out.push(v);
-                }
-                if bytes > limits.max_result_bytes {
-                    return Err(limit(format!(
-                        "query result exceeds {} bytes (result size limit)",
-                        limits.max_result_bytes
-                    )));
-                }
-                values.push(out);
-            }
-            Ok(QueryRows { columns, values })
-        })
+                ctx.with_statement(sql, |stmt| {
+                    ctx.expect_params(stmt, params.len())?;
+                    ctx.bind(stmt, &params)?;
+                    query_rows(stmt, ctx)
+                })
+            },
+        )
     }
 
     /// `add-column-if-missing`: quoted identifiers, single-definition `decl`.
@@ -390,6 +469,53 @@ impl HostState {
         let sql = format!("ALTER TABLE {} ADD COLUMN {} {decl}", quote_ident(table), quote_ident(column));
         Ok(self.exec_sql(&sql, Vec::new())?.map(|_| true))
     }
+}
+
+/// Reads every row of a bound `query` statement, within the result limits.
+fn query_rows(stmt: &mut Statement<'_>, ctx: &CallCtx<'_>) -> Result<QueryRows, SqlError> {
+    let limits = &ctx.limits;
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    let n = columns.len();
+    let mut values = Vec::new();
+    let mut bytes = 0usize;
+    let mut rows = stmt.raw_query();
+    loop {
+        let row = match rows.next() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => return Err(ctx.sqlite_error(e)),
+        };
+        if values.len() == limits.max_result_rows {
+            return Err(limit(format!(
+                "query returned more than {} rows (result row limit)",
+                limits.max_result_rows
+            )));
+        }
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let v = match row.get_ref(i).map_err(|e| invalid(e.to_string()))? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(v) => Value::Integer(v),
+                ValueRef::Real(v) => Value::Real(v),
+                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            };
+            bytes += match &v {
+                Value::Text(t) => t.len(),
+                Value::Blob(b) => b.len(),
+                _ => 8,
+            };
+            out.push(v);
+        }
+        if bytes > limits.max_result_bytes {
+            return Err(limit(format!(
+                "query result exceeds {} bytes (result size limit)",
+                limits.max_result_bytes
+            )));
+        }
+        values.push(out);
+    }
+    Ok(QueryRows { columns, values })
 }
 
 /// Maps a rusqlite error to what the guest sees, reading why the gate
@@ -455,5 +581,92 @@ impl SqliteBudget {
         if let Ok(mut h) = self.hit.lock() {
             h.get_or_insert(reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host state on an in-memory database inside a transaction.
+    fn state(limits: CallLimits) -> HostState {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, label TEXT UNIQUE); BEGIN IMMEDIATE")
+            .unwrap();
+        HostState {
+            conn,
+            store_limits: wasmtime::StoreLimitsBuilder::new().build(),
+            limits,
+            denials: Denials::default(),
+            budget: Arc::new(SqliteBudget {
+                periods_left: AtomicU64::new(u64::MAX),
+                deadline: Instant::now() + std::time::Duration::from_secs(60),
+                hit: Mutex::new(None),
+            }),
+            stats: CallStats::default(),
+            poisoned: None,
+            cache_statements: true,
+        }
+    }
+
+    fn rows(s: &HostState) -> Vec<(i64, Option<String>)> {
+        let mut stmt = s.conn.prepare("SELECT id, label FROM t ORDER BY id").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    fn pairs(range: std::ops::Range<i64>) -> Vec<Value> {
+        range.flat_map(|i| [Value::Integer(i), Value::Text(format!("row {i}"))]).collect()
+    }
+
+    const INSERT: &str = "INSERT INTO t (id, label) VALUES (?1, ?2)";
+
+    #[test]
+    fn exec_many_equals_exec_once_per_run() {
+        let mut many = state(CallLimits::default());
+        let n = many.exec_many_sql(INSERT, 50, pairs(0..50)).unwrap().unwrap();
+        let mut single = state(CallLimits::default());
+        for chunk in pairs(0..50).chunks(2) {
+            single.exec_sql(INSERT, chunk.to_vec()).unwrap().unwrap();
+        }
+        assert_eq!(n, 50);
+        assert_eq!(rows(&many), rows(&single));
+        assert_eq!((many.stats.calls, many.stats.rows_changed), (1, 50));
+        // A statement without parameters runs `runs` times with none.
+        let n =
+            many.exec_many_sql("UPDATE t SET label = label || '!' WHERE id < 3", 2, vec![]).unwrap().unwrap();
+        assert_eq!(n, 6);
+        assert_eq!(rows(&many)[0].1.as_deref(), Some("row 0!!"));
+    }
+
+    #[test]
+    fn exec_many_stops_at_the_failing_run_and_names_it() {
+        let mut s = state(CallLimits::default());
+        let mut params = pairs(0..5);
+        params[7] = Value::Text("row 1".into()); // run 3 repeats run 1's label
+        let e = s.exec_many_sql(INSERT, 5, params).unwrap().unwrap_err();
+        assert_eq!(e.run, Some(3));
+        assert_eq!((e.error.kind, e.error.code), (ErrorKind::Sqlite, 2067), "{e:?}"); // CONSTRAINT_UNIQUE
+        assert_eq!(rows(&s).len(), 3, "runs before the failure stay, as with exec in a loop");
+        let failure = s.stats.last_failure.clone().unwrap();
+        assert!(failure.contains("(run 4 of 5)") && failure.contains("[3, 'row 1']"), "{failure}");
+        assert!(!s.conn.is_autocommit(), "the transaction is still open");
+    }
+
+    #[test]
+    fn exec_many_refuses_a_bad_statement_or_shape_before_any_run() {
+        let mut s = state(CallLimits { max_params: 1, ..CallLimits::default() });
+        let e = s.exec_many_sql("INSERT INTO nowhere VALUES (?1)", 0, vec![]).unwrap().unwrap_err();
+        assert_eq!((e.run, e.error.kind), (None, ErrorKind::Sqlite));
+        assert!(e.error.message.contains("no such table"), "{e:?}");
+        let e = s
+            .exec_many_sql("INSERT INTO t (id) VALUES (?1)", 2, vec![Value::Integer(1)])
+            .unwrap()
+            .unwrap_err();
+        assert_eq!((e.run, e.error.kind), (None, ErrorKind::Invalid));
+        assert!(e.error.message.contains("2 run(s) take 2 value(s), but 1 were given"), "{e:?}");
+        let e = s.exec_many_sql(INSERT, 1, pairs(0..1)).unwrap().unwrap_err();
+        assert_eq!((e.run, e.error.kind), (None, ErrorKind::Limit), "2 parameters exceed max_params 1");
+        assert_eq!(s.exec_many_sql("INSERT INTO t (id) VALUES (?1)", 0, vec![]).unwrap(), Ok(0));
+        assert!(rows(&s).is_empty());
     }
 }

@@ -26,8 +26,23 @@ pub const MANIFEST_SECTION: &str = "wasmig-manifest";
 /// contents are excluded from a plugin's digest, so re-signing is not a change.
 pub const SIGNATURE_SECTION: &str = "signature";
 
-/// The world every plugin of this release targets.
-pub const WORLD: &str = "wasmig:migration/migration@0.1.0";
+/// Every world this release runs, oldest first, each with the one interface
+/// a component targeting it may import. Released worlds are never dropped:
+/// a file packed for 0.1.0 keeps running on every later host.
+pub const WORLDS: &[(&str, &str)] = &[
+    ("wasmig:migration/migration@0.1.0", "wasmig:migration/sql@0.1.0"),
+    ("wasmig:migration/migration@0.2.0", "wasmig:migration/sql@0.2.0"),
+];
+
+/// The newest world: what [`Manifest::new`] targets until [`pack`] reads
+/// the version the component really imports.
+pub const WORLD: &str = "wasmig:migration/migration@0.2.0";
+
+/// The `sql` interface a component targeting `world` may import, if this
+/// release runs that world.
+pub fn sql_import_of(world: &str) -> Option<&'static str> {
+    WORLDS.iter().find(|(w, _)| *w == world).map(|(_, sql)| *sql)
+}
 
 /// The manifest format this release writes and reads.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -65,7 +80,8 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// A manifest for migration `id` called `name`, targeting [`WORLD`].
+    /// A manifest for migration `id` called `name`, targeting [`WORLD`]
+    /// (packing records the world the component actually imports).
     pub fn new(id: i64, name: impl Into<String>) -> Self {
         Manifest {
             format: MANIFEST_FORMAT,
@@ -100,8 +116,13 @@ impl Manifest {
             return Err(format!("migration id must be a positive integer, got {}", self.id));
         }
         validate_name(&self.name)?;
-        if self.world != WORLD {
-            return Err(format!("component targets world {:?}; this wasmig supports {WORLD:?}", self.world));
+        if sql_import_of(&self.world).is_none() {
+            let known: Vec<String> = WORLDS.iter().map(|(w, _)| format!("{w:?}")).collect();
+            return Err(format!(
+                "component targets world {:?}; this wasmig supports {}",
+                self.world,
+                known.join(", ")
+            ));
         }
         let unknown: Vec<&str> = self
             .capabilities
@@ -117,6 +138,19 @@ impl Manifest {
             ));
         }
         Ok(())
+    }
+
+    /// This manifest with `world` set to the one whose `sql` interface
+    /// `component` imports, so a 0.1.0 component is never labelled 0.2.0 or
+    /// the reverse. A component that imports no known `sql` interface keeps
+    /// the world given (loading it then names what it imports instead).
+    pub fn targeting(&self, component: &[u8]) -> std::result::Result<Manifest, String> {
+        let (imports, _) = component_interface(component)?;
+        let mut m = self.clone();
+        if let Some((world, _)) = WORLDS.iter().find(|(_, sql)| imports.iter().any(|i| i == sql)) {
+            m.world = (*world).to_owned();
+        }
+        Ok(m)
     }
 
     /// True when the migration declared [`CAP_FOREIGN_KEYS_OFF`].
@@ -271,6 +305,7 @@ fn leb_u32(out: &mut Vec<u8>, mut v: u32) {
 /// assert_eq!(m.file_name(), "0003_backfill.wasm");
 /// ```
 pub fn with_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, String> {
+    let manifest = &manifest.targeting(component)?;
     manifest.validate()?;
     let secs = sections(component)?;
     if secs.iter().any(|s| s.name == Some(SIGNATURE_SECTION)) {
@@ -393,6 +428,7 @@ pub fn pack(
     manifest: &Manifest,
     key: Option<&wasmsign2::SecretKey>,
 ) -> std::result::Result<Vec<u8>, String> {
+    let manifest = &manifest.targeting(component)?;
     manifest.validate()?;
     let already_signed = signing::signature_info(component)?.is_some();
     let unsigned = if already_signed {

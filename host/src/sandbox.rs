@@ -22,7 +22,7 @@ use crate::compile_cache::CompileCache;
 use crate::error::{Error, Result};
 use crate::gate::{Denials, Gate, SqlLimits};
 use crate::host_sql::{CallLimits, CallStats, HostState, SqliteBudget};
-use crate::plugin::Plugin;
+use crate::plugin::{self, Plugin};
 
 /// How often the epoch ticker advances; the deadline's resolution.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -245,6 +245,11 @@ impl Sandbox {
         if !l.direct_sql {
             return None;
         }
+        // A generated component imports world 0.1.0's `sql`; under any
+        // other manifest world the compiled path refuses it, so must this.
+        if plugin::sql_import_of(&plugin.manifest.world) != Some(crate::sqlpack::SQL_IMPORT) {
+            return None;
+        }
         let script = crate::sqlpack::recognise(&plugin.bytes)?;
         // The generated component needs its data segment in memory, a few
         // core instances and a one-entry table, and spends a few dozen fuel
@@ -272,15 +277,15 @@ impl Sandbox {
                 component
             }
         };
-        let foreign: Vec<String> = bindings::import_names(&self.engine, &component)
-            .into_iter()
-            .filter(|n| n != bindings::SQL_IMPORT)
-            .collect();
+        // The manifest was validated, so its world is one this host runs.
+        let allowed = plugin::sql_import_of(&plugin.manifest.world).unwrap_or_default();
+        let foreign: Vec<String> =
+            bindings::import_names(&self.engine, &component).into_iter().filter(|n| n != allowed).collect();
         if !foreign.is_empty() {
             return Err(invalid(format!(
-                "imports {} but a migration may import only {}",
+                "imports {} but a migration targeting {} may import only {allowed}",
                 foreign.join(", "),
-                bindings::SQL_IMPORT
+                plugin.manifest.world
             )));
         }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;

@@ -17,7 +17,12 @@ use wasm_encoder::{
 use crate::sqlsplit::{self, Statement};
 
 /// The guest contract, compiled into the binary so packing needs no files.
+/// Generated components target world 0.1.0: `exec` is all they call, and
+/// every host since the first runs them.
 const WIT: &str = include_str!("../../wit/migration.wit");
+
+/// The one interface a generated component imports.
+pub(crate) const SQL_IMPORT: &str = "wasmig:migration/sql@0.1.0";
 
 // Memory layout of the generated module.
 const RET_EXEC: i32 = 16; // exec's result<u64, sql-error>: 24 bytes, align 8
@@ -74,7 +79,7 @@ fn core_module<S: AsRef<str>>(stmts: &[S]) -> Vec<u8> {
     types.ty().function([], [ValType::I32]); // 1: up
     types.ty().function([ValType::I32; 4], [ValType::I32]); // 2: cabi_realloc
     let mut imports = ImportSection::new();
-    imports.import("wasmig:migration/sql@0.1.0", "exec", EntityType::Function(0));
+    imports.import(SQL_IMPORT, "exec", EntityType::Function(0));
     let mut funcs = FunctionSection::new();
     funcs.function(1).function(2);
     let mut memories = MemorySection::new();

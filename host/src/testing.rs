@@ -32,14 +32,15 @@ use crate::snapshot::Snapshot;
 pub fn run_component_with(component: &[u8], conn: &mut Connection, limits: Limits) -> Result<Applied> {
     ledger::ensure(conn)?;
     let next_id = ledger::read_all(conn)?.keys().next_back().map_or(1, |id| id + 1);
+    let bad = |reason| Error::BadPlugin { path: PathBuf::from("<component under test>"), reason };
     let manifest = match plugin::read_manifest(component) {
         Ok(m) => Manifest { id: next_id, ..m },
         Err(_) => Manifest::new(next_id, "component_under_test"),
     };
-    let bytes = plugin::with_manifest(&strip_signature(component)?, &manifest)
-        .map_err(|reason| Error::BadPlugin { path: PathBuf::from("<component under test>"), reason })?;
-    let digest = plugin::content_digest(&bytes)
-        .map_err(|reason| Error::BadPlugin { path: PathBuf::from("<component under test>"), reason })?;
+    // The world the component really imports, as packing would record it.
+    let manifest = manifest.targeting(component).map_err(bad)?;
+    let bytes = plugin::with_manifest(&strip_signature(component)?, &manifest).map_err(bad)?;
+    let digest = plugin::content_digest(&bytes).map_err(bad)?;
     let p = Plugin {
         path: PathBuf::from(manifest.file_name()),
         manifest,

@@ -244,7 +244,9 @@ fn keygen_pack_verify_inspect() {
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["manifest"]["id"], 1);
-    assert_eq!(v["imports"], serde_json::json!(["wasmig:migration/sql@0.1.0"]));
+    // Built with the SDK, which targets world 0.2.0; pack recorded that world.
+    assert_eq!(v["imports"], serde_json::json!(["wasmig:migration/sql@0.2.0"]));
+    assert_eq!(v["manifest"]["world"], "wasmig:migration/migration@0.2.0");
     assert_eq!(v["exports"], serde_json::json!(["up"]));
     assert_eq!(v["signature_count"], 1);
     assert!(v["verdict"].as_str().unwrap().starts_with("trusted"));

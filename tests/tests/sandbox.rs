@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use tempfile::TempDir;
-use wasmig::{Limits, testing};
+use wasmig::{Limits, Manifest, testing};
 use wasmig_e2e::support::*;
 
 /// Runs corpus example `name` under `limits` against a file database that
@@ -113,6 +113,13 @@ fn too_many_parameters_are_refused() {
 }
 
 #[test]
+fn a_failing_batch_run_is_named_and_every_run_rolled_back() {
+    // Run 1499 repeats an id; the batch sent runs 0..1024 in an earlier call.
+    let t = run_faulty("batch_conflict", Limits::default());
+    expect(&t, &["run 1499 of a batch", "UNIQUE constraint failed: batch_scratch.id", "(run 476 of 976)"]);
+}
+
+#[test]
 fn gate_refuses_every_escape_route() {
     let cases: &[(&str, &[&str])] = &[
         ("gate_pragma_assign", &["denied by wasmig policy: PRAGMA foreign_keys = OFF"]),
@@ -131,6 +138,7 @@ fn gate_refuses_every_escape_route() {
         ("gate_temp_trigger", &["denied by wasmig policy: CREATE TEMP TRIGGER spy"]),
         ("gate_temp_table", &["denied by wasmig policy: CREATE TEMP TABLE shadow"]),
         ("gate_ignored", &["denied by wasmig policy: ATTACH", "the guest ignored the refusal"]),
+        ("batch_ignored", &["denied by wasmig policy: ATTACH", "the guest ignored the refusal"]),
     ];
     for (name, needles) in cases {
         let t = run_faulty(name, Limits::default());
@@ -180,9 +188,43 @@ fn components_importing_anything_else_are_refused_listing_the_imports() {
         &err,
         &[
             "imports wasi:cli/environment@0.2.0, wasi:filesystem/types@0.2.0",
-            "may import only wasmig:migration/sql@0.1.0",
+            "a migration targeting wasmig:migration/migration@0.2.0 may import only wasmig:migration/sql@0.2.0",
         ],
     );
+}
+
+#[test]
+fn a_manifest_world_that_disagrees_with_the_imports_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    // example-baseline imports sql@0.2.0; relabel its manifest (the last
+    // section) as world 0.1.0, which may import only sql@0.1.0.
+    let packed =
+        wasmig::plugin::with_manifest(&guest_bytes("example-baseline"), &Manifest::new(1, "baseline"))
+            .unwrap();
+    let (from, to) = (b"migration/migration@0.2.0", b"migration/migration@0.1.0");
+    let at = packed.windows(from.len()).rposition(|w| w == from).unwrap();
+    let mut relabelled = packed.clone();
+    relabelled[at..at + from.len()].copy_from_slice(to);
+    assert_eq!(wasmig::plugin::read_manifest(&relabelled).unwrap().world, "wasmig:migration/migration@0.1.0");
+    std::fs::write(tmp.path().join("0001_baseline.wasm"), relabelled).unwrap();
+    let options = wasmig::Options {
+        trust: wasmig::TrustPolicy { allow_unsigned: true, ..wasmig::TrustPolicy::default() },
+        ..wasmig::Options::default()
+    };
+    let db = tmp.path().join("a.db");
+    let err = wasmig::Migrator::from_dir_with(tmp.path(), options)
+        .unwrap()
+        .apply(&mut Connection::open(&db).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, wasmig::Error::InvalidComponent { .. }), "{err:?}");
+    expect(
+        &err.to_string(),
+        &[
+            "imports wasmig:migration/sql@0.2.0",
+            "a migration targeting wasmig:migration/migration@0.1.0 may import only wasmig:migration/sql@0.1.0",
+        ],
+    );
+    assert!(!has_table(&db, "images"), "nothing ran");
 }
 
 #[test]

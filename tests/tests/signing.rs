@@ -187,7 +187,7 @@ fn ledger_records_signers_world_and_host_version() {
     ];
     ids.sort();
     assert_eq!(signers, ids.join(","));
-    assert_eq!(world, "wasmig:migration/migration@0.1.0");
+    assert_eq!(world, "wasmig:migration/migration@0.2.0", "the SDK targets world 0.2.0");
     assert_eq!(host, wasmig::VERSION);
 }
 

@@ -1,7 +1,8 @@
 //! Write wasmig migrations in Rust.
 //!
 //! A migration is one function that receives no arguments and talks to the
-//! database through [`exec`], [`query`] and [`add_column_if_missing`]. Every
+//! database through [`exec`], [`query`], [`add_column_if_missing`] and, for
+//! large backfills, [`Batch`] (one host call per many rows). Every
 //! call runs inside the single transaction the host opened for this
 //! migration: return `Ok(())` and the host commits, return an error (or panic)
 //! and the host rolls everything back.
@@ -35,14 +36,16 @@ use std::fmt;
 #[allow(unsafe_code, missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
-        world: "wasmig:migration/migration@0.1.0",
+        // The newest world. Hosts keep running every released world, and
+        // wasmig since 0.2.0 runs this one.
+        path: "../../wit/v0.2.0",
+        world: "wasmig:migration/migration@0.2.0",
         // The generated glue reads parameters from, and writes result
         // columns into, our own `Value` (its variants mirror the WIT
         // `value`), so a call copies nothing on the way out and converts
         // nothing on the way back. A WIT change that breaks the mirror
         // fails to compile here.
-        with: { "wasmig:migration/sql@0.1.0/value": crate::Value },
+        with: { "wasmig:migration/sql@0.2.0/value": crate::Value },
         pub_export_macro: true,
         export_macro_name: "__export_migration",
         default_bindings_module: "wasmig_guest::bindings",
@@ -168,6 +171,154 @@ pub fn exec(sql: &str, params: &[Value]) -> Result<u64, SqlError> {
     wit::exec(sql, params).map_err(|e| SqlError::from_wit(e, sql))
 }
 
+/// Runs one statement `runs` times in a single host call and returns the
+/// rows changed in total. `params` holds every run's parameters back to
+/// back (run i binds `params[i*n..(i+1)*n]` for a statement with n
+/// parameters). Runs stop at the first failure, whose index the error
+/// carries; the runs before it stay applied. [`Batch`] is the convenient
+/// way to call this.
+pub fn exec_many(sql: &str, runs: u32, params: &[Value]) -> Result<u64, BatchError> {
+    wit::exec_many(sql, runs, params)
+        .map_err(|e| BatchError { run: e.run, error: SqlError::from_wit(e.error, sql) })
+}
+
+/// A failed [`exec_many`] or [`Batch`]: which run failed and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchError {
+    /// The run that failed, counted from 0 (for a [`Batch`], from its first
+    /// push). `None` when the statement was refused before any run.
+    pub run: Option<u32>,
+    /// Why it failed.
+    pub error: SqlError,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.run {
+            Some(run) => write!(f, "run {run} of a batch: {}", self.error),
+            None => write!(f, "batch: {}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
+
+impl From<BatchError> for Error {
+    fn from(e: BatchError) -> Self {
+        Error(e.to_string())
+    }
+}
+
+/// Runs one statement many times with different parameters, sending the
+/// runs to the host in groups ([`Batch::DEFAULT_RUNS_PER_CALL`] by
+/// default) instead of one host call each: the fast way to backfill.
+///
+/// ```ignore
+/// use wasmig_guest::{Batch, row, Result};
+///
+/// fn up() -> Result<()> {
+///     let mut batch = Batch::new("INSERT INTO notes (id, body) VALUES (?1, ?2)");
+///     for i in 0..100_000 {
+///         batch.push(row![i, format!("note {i}")])?;
+///     }
+///     batch.finish()?;
+///     Ok(())
+/// }
+/// ```
+///
+/// Call [`Batch::finish`] to send the last group and learn how many rows
+/// changed. A batch dropped with runs still buffered sends them then, and
+/// panics (rolling the migration back) if that fails, so no run is ever
+/// silently lost.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    sql: &'a str,
+    params: Vec<Value>,
+    width: Option<usize>,
+    buffered: u32,
+    per_call: u32,
+    sent: u32,
+    changed: u64,
+}
+
+impl<'a> Batch<'a> {
+    /// Runs sent per host call unless [`Batch::with_runs_per_call`] says otherwise.
+    pub const DEFAULT_RUNS_PER_CALL: u32 = 1024;
+
+    /// A batch of runs of `sql`.
+    pub fn new(sql: &'a str) -> Self {
+        Self::with_runs_per_call(sql, Self::DEFAULT_RUNS_PER_CALL)
+    }
+
+    /// A batch that sends its runs `per_call` at a time (at least 1).
+    pub fn with_runs_per_call(sql: &'a str, per_call: u32) -> Self {
+        Batch {
+            sql,
+            params: Vec::new(),
+            width: None,
+            buffered: 0,
+            per_call: per_call.max(1),
+            sent: 0,
+            changed: 0,
+        }
+    }
+
+    /// Adds one run with `params` (see [`row!`]); sends a group when full.
+    /// Every run must have as many values as the first.
+    pub fn push(&mut self, params: impl IntoIterator<Item = Value>) -> Result<(), BatchError> {
+        let before = self.params.len();
+        self.params.extend(params);
+        let width = self.params.len() - before;
+        if *self.width.get_or_insert(width) != width {
+            self.params.truncate(before);
+            let run = self.sent + self.buffered;
+            let message =
+                format!("run has {width} value(s) but the batch's first run had {}", self.width.unwrap_or(0));
+            return Err(BatchError {
+                run: Some(run),
+                error: SqlError { kind: ErrorKind::Invalid, code: 0, message, sql: self.sql.to_owned() },
+            });
+        }
+        self.buffered += 1;
+        if self.buffered == self.per_call {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the buffered runs now.
+    pub fn flush(&mut self) -> Result<(), BatchError> {
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let (runs, sent) = (self.buffered, self.sent);
+        self.buffered = 0;
+        self.sent += runs;
+        let result = exec_many(self.sql, runs, &self.params);
+        // Keep the allocation for the next group.
+        self.params.clear();
+        self.changed += result.map_err(|e| BatchError { run: e.run.map(|r| sent + r), ..e })?;
+        Ok(())
+    }
+
+    /// Sends the remaining runs and returns the rows changed by all of them.
+    pub fn finish(mut self) -> Result<u64, BatchError> {
+        self.flush()?;
+        Ok(self.changed)
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if self.buffered > 0
+            && !std::thread::panicking()
+            && let Err(e) = self.flush()
+        {
+            panic!("a Batch dropped without finish() failed sending its last runs: {e}");
+        }
+    }
+}
+
 /// Runs each statement in order with no parameters, stopping at the first error.
 pub fn exec_each(statements: &[&str]) -> Result<u64, SqlError> {
     let mut changed = 0;
@@ -261,6 +412,17 @@ impl Row<'_> {
 macro_rules! params {
     () => { &[] as &[$crate::Value] };
     ($($p:expr),+ $(,)?) => { &[$($crate::Value::from($p)),+] as &[$crate::Value] };
+}
+
+/// Builds one [`Batch`] run's parameters (an array of [`Value`]) from
+/// anything convertible to [`Value`], moving rather than copying strings.
+///
+/// ```ignore
+/// batch.push(row![id, format!("item {id}"), None::<f64>])?;
+/// ```
+#[macro_export]
+macro_rules! row {
+    ($($p:expr),* $(,)?) => { [$($crate::Value::from($p)),*] };
 }
 
 /// Exports `up` (a `fn() -> Result<(), E>` with `E: Display`) as this
