@@ -343,26 +343,38 @@ impl HostState {
         Ok(result)
     }
 
-    /// `exec`: one statement; returns rows changed.
-    pub(crate) fn exec_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<u64> {
-        let r = self.call(
-            |_| summarize(sql, &params),
+    /// `exec` and `query`: one statement with `params` bound, then `body`.
+    fn one_statement<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        body: impl FnOnce(&mut Statement<'_>, &CallCtx<'_>) -> Result<T, SqlError>,
+    ) -> CallResult<T> {
+        self.call(
+            |_| summarize(sql, params),
             |ctx| {
                 if params.len() > ctx.limits.max_params {
                     return Err(too_many_params(params.len(), ctx.limits.max_params));
                 }
                 ctx.with_statement(sql, |stmt| {
                     ctx.expect_params(stmt, params.len())?;
-                    ctx.bind(stmt, &params)?;
-                    // total_changes moves only for rows this statement (and
-                    // its triggers) wrote; changes() would repeat the last
-                    // DML's count after DDL.
-                    let before = ctx.conn.total_changes();
-                    ctx.run(stmt)?;
-                    Ok(ctx.conn.total_changes() - before)
+                    ctx.bind(stmt, params)?;
+                    body(stmt, ctx)
                 })
             },
-        );
+        )
+    }
+
+    /// `exec`: one statement; returns rows changed.
+    pub(crate) fn exec_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<u64> {
+        let r = self.one_statement(sql, &params, |stmt, ctx| {
+            // total_changes moves only for rows this statement (and its
+            // triggers) wrote; changes() would repeat the last DML's count
+            // after DDL.
+            let before = ctx.conn.total_changes();
+            ctx.run(stmt)?;
+            Ok(ctx.conn.total_changes() - before)
+        });
         if let Ok(Ok(n)) = &r {
             self.stats.rows_changed += n;
         }
@@ -421,19 +433,7 @@ impl HostState {
 
     /// `query`: one statement; returns all rows, within the result limits.
     pub(crate) fn query_sql(&mut self, sql: &str, params: Vec<Value>) -> CallResult<QueryRows> {
-        self.call(
-            |_| summarize(sql, &params),
-            |ctx| {
-                if params.len() > ctx.limits.max_params {
-                    return Err(too_many_params(params.len(), ctx.limits.max_params));
-                }
-                ctx.with_statement(sql, |stmt| {
-                    ctx.expect_params(stmt, params.len())?;
-                    ctx.bind(stmt, &params)?;
-                    query_rows(stmt, ctx)
-                })
-            },
-        )
+        self.one_statement(sql, &params, query_rows)
     }
 
     /// `add-column-if-missing`: quoted identifiers, single-definition `decl`.
