@@ -209,6 +209,15 @@ mod tests {
     }
 
     #[test]
+    fn packing_records_the_world_a_component_imports() {
+        for (world, _) in WORLDS {
+            let packed =
+                crate::plugin::with_manifest(&component_of(world), &crate::Manifest::new(1, "x")).unwrap();
+            assert_eq!(crate::plugin::read_manifest(&packed).unwrap().world, *world);
+        }
+    }
+
+    #[test]
     fn each_world_only_adds_to_the_one_before() {
         // Serving 0.1.0 with 0.2.0's generated types relies on this.
         for pair in WORLDS.windows(2) {

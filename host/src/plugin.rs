@@ -34,9 +34,11 @@ pub const WORLDS: &[(&str, &str)] = &[
     ("wasmig:migration/migration@0.2.0", "wasmig:migration/sql@0.2.0"),
 ];
 
-/// The newest world: what [`Manifest::new`] targets until [`pack`] reads
-/// the version the component really imports.
-pub const WORLD: &str = "wasmig:migration/migration@0.2.0";
+/// The first world, which every release runs: what [`Manifest::new`]
+/// records until [`pack`] reads the `sql` version the component imports. A
+/// component that imports no `sql` at all keeps it, so the oldest hosts can
+/// run it too.
+pub const WORLD: &str = "wasmig:migration/migration@0.1.0";
 
 /// The `sql` interface a component targeting `world` may import, if this
 /// release runs that world.
@@ -596,6 +598,20 @@ mod tests {
             Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.1.0"}"#)
                 .is_ok()
         );
+        assert!(
+            Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.2.0"}"#)
+                .is_ok()
+        );
+        let e =
+            Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.3.0"}"#)
+                .unwrap_err();
+        assert!(
+            e.contains("supports \"wasmig:migration/migration@0.1.0\", \"wasmig:migration/migration@0.2.0\""),
+            "{e}"
+        );
+        // A component that imports no `sql` keeps the first world.
+        let packed = with_manifest(&tiny_component(), &Manifest::new(1, "x")).unwrap();
+        assert_eq!(read_manifest(&packed).unwrap().world, WORLD);
     }
 
     #[test]

@@ -188,7 +188,7 @@ fn components_importing_anything_else_are_refused_listing_the_imports() {
         &err,
         &[
             "imports wasi:cli/environment@0.2.0, wasi:filesystem/types@0.2.0",
-            "a migration targeting wasmig:migration/migration@0.2.0 may import only wasmig:migration/sql@0.2.0",
+            "a migration targeting wasmig:migration/migration@0.1.0 may import only wasmig:migration/sql@0.1.0",
         ],
     );
 }
