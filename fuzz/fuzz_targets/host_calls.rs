@@ -26,8 +26,8 @@ fn calls(data: &[u8]) -> Vec<HostCall> {
                     .collect()
             };
             Some(match kind % 4 {
-                0 => HostCall::Exec(text.clone(), params(kind)),
-                1 => HostCall::Query(text.clone(), params(kind)),
+                0 => HostCall::Exec(text.clone(), params(kind >> 2)),
+                1 => HostCall::Query(text.clone(), params(kind >> 2)),
                 3 => HostCall::ExecMany(text.clone(), u32::from(kind >> 2) % 4, params(kind >> 4)),
                 _ => {
                     let mut parts = text.splitn(3, '|');

@@ -1,5 +1,5 @@
-//! The host side of the guest's `sql` interface: `exec`, `query` and
-//! `add-column-if-missing`, run on the connection inside the migration's
+//! The host side of the guest's `sql` interface: `exec`, `exec-many`,
+//! `query` and `add-column-if-missing`, run on the connection inside the migration's
 //! transaction, under the SQL gate and the sandbox's size limits.
 //!
 //! These functions use wasmig's own types; `bindings` converts to and from
@@ -63,7 +63,8 @@ pub(crate) type CallResult<T> = Result<Result<T, SqlError>, Fault>;
 pub struct CallLimits {
     /// Longest SQL text per call, in bytes.
     pub max_sql_bytes: usize,
-    /// Most parameters per call.
+    /// Most parameters per statement run: per call for `exec` and `query`,
+    /// per run for `exec-many`.
     pub max_params: usize,
     /// Most rows one `query` may return.
     pub max_result_rows: usize,
@@ -390,12 +391,13 @@ impl HostState {
         params: Vec<Value>,
     ) -> Result<Result<u64, BatchError>, Fault> {
         let width = |runs: u32| if runs == 0 { 0 } else { params.len() / runs as usize };
+        let before = self.conn.total_changes();
         let r = self.call(
             |e: Option<&BatchError>| match e.and_then(|e| e.run) {
                 Some(i) => {
                     let n = width(runs);
                     let at = i as usize * n;
-                    format!("{} (run {} of {runs})", summarize(sql, &params[at..at + n]), i + 1)
+                    format!("{} (run {i} of {runs}, counting from 0)", summarize(sql, &params[at..at + n]))
                 }
                 None => format!("{} run {runs} time(s) with {} value(s)", summarize(sql, &[]), params.len()),
             },
@@ -405,16 +407,16 @@ impl HostState {
                     if n > ctx.limits.max_params {
                         return Err(too_many_params(n, ctx.limits.max_params).into());
                     }
-                    if params.len() != runs as usize * n {
+                    let wanted = (runs as usize).checked_mul(n);
+                    if wanted != Some(params.len()) {
                         return Err(invalid(format!(
                             "statement has {n} parameter(s), so {runs} run(s) take {} value(s), but {} were \
                              given",
-                            runs as usize * n,
+                            runs as u64 * n as u64,
                             params.len()
                         ))
                         .into());
                     }
-                    let before = ctx.conn.total_changes();
                     for run in 0..runs {
                         let at = run as usize * n;
                         let failed = |error| BatchError { run: Some(run), error };
@@ -425,9 +427,9 @@ impl HostState {
                 })
             },
         );
-        if let Ok(Ok(n)) = &r {
-            self.stats.rows_changed += n;
-        }
+        // Runs before a failing one stay in the transaction, so their rows
+        // count even when the call fails (as a loop of `exec` would).
+        self.stats.rows_changed += self.conn.total_changes() - before;
         r
     }
 
@@ -532,7 +534,7 @@ fn map_sqlite_error(e: rusqlite::Error, denials: &Denials, budget: &SqliteBudget
         }
         rusqlite::Error::SqlInputError { error, msg, .. } => (error, msg),
         rusqlite::Error::MultipleStatement => {
-            return invalid("more than one statement; exec and query take exactly one");
+            return invalid("more than one statement; each call runs exactly one");
         }
         other => return invalid(other.to_string()),
     };
@@ -647,8 +649,12 @@ mod tests {
         assert_eq!(e.run, Some(3));
         assert_eq!((e.error.kind, e.error.code), (ErrorKind::Sqlite, 2067), "{e:?}"); // CONSTRAINT_UNIQUE
         assert_eq!(rows(&s).len(), 3, "runs before the failure stay, as with exec in a loop");
+        assert_eq!(s.stats.rows_changed, 3, "and their rows count");
         let failure = s.stats.last_failure.clone().unwrap();
-        assert!(failure.contains("(run 4 of 5)") && failure.contains("[3, 'row 1']"), "{failure}");
+        assert!(
+            failure.contains("(run 3 of 5, counting from 0)") && failure.contains("[3, 'row 1']"),
+            "{failure}"
+        );
         assert!(!s.conn.is_autocommit(), "the transaction is still open");
     }
 
@@ -666,6 +672,11 @@ mod tests {
         assert!(e.error.message.contains("2 run(s) take 2 value(s), but 1 were given"), "{e:?}");
         let e = s.exec_many_sql(INSERT, 1, pairs(0..1)).unwrap().unwrap_err();
         assert_eq!((e.run, e.error.kind), (None, ErrorKind::Limit), "2 parameters exceed max_params 1");
+        let e = s
+            .exec_many_sql("INSERT INTO t (id) VALUES (?1)", 0, vec![Value::Integer(1)])
+            .unwrap()
+            .unwrap_err();
+        assert_eq!((e.run, e.error.kind), (None, ErrorKind::Invalid), "zero runs take zero values");
         assert_eq!(s.exec_many_sql("INSERT INTO t (id) VALUES (?1)", 0, vec![]).unwrap(), Ok(0));
         assert!(rows(&s).is_empty());
     }

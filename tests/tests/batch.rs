@@ -1,6 +1,7 @@
 //! World 0.2.0's `exec-many`, end to end: a batched backfill ends identical
-//! to one `exec` per row, and components of both released worlds apply side
-//! by side, each recorded with its own world.
+//! to one `exec` per row. And both released worlds side by side: files of
+//! each apply together, each recorded with its own world, and files packed
+//! before 0.2.0 existed still apply.
 
 use rusqlite::Connection;
 use tempfile::TempDir;
@@ -52,4 +53,45 @@ fn both_worlds_apply_side_by_side_and_the_ledger_records_each() {
         ]
     );
     assert_eq!(rows(&conn, "SELECT count(*) FROM bulk"), ["100000"]);
+}
+
+#[test]
+fn files_packed_for_world_0_1_before_0_2_existed_still_apply() {
+    // Signed plugins from before world 0.2.0, kept as fuzzing seeds: the SDK
+    // built them against 0.1.0, so this runs 0.1.0's exec, query and
+    // add-column-if-missing through the host's hand-registered interface.
+    let seeds = repo_root().join("fuzz/corpus/plugin_load");
+    let tmp = TempDir::new().unwrap();
+    for f in ["0001_baseline.wasm", "0002_add_index.wasm", "0005_backfill.wasm"] {
+        let bytes = std::fs::read(seeds.join(f)).unwrap();
+        let (imports, _) = wasmig::plugin::component_interface(&bytes).unwrap();
+        assert_eq!(imports, ["wasmig:migration/sql@0.1.0"], "{f}");
+        std::fs::write(tmp.path().join(f), bytes).unwrap();
+    }
+    // The backfill seed is the corpus's unsigned file.
+    let trust = wasmig::TrustPolicy {
+        allow_unsigned: true,
+        ..wasmig::TrustPolicy::from_key_files(&[repo_root().join("fuzz/keys/fuzz.key.pub")]).unwrap()
+    };
+    let db = tmp.path().join("app.db");
+    let options =
+        Options { trust, limits: Limits { direct_sql: false, ..Limits::default() }, ..Options::default() };
+    let report = wasmig::Migrator::from_dir_with(tmp.path(), options)
+        .unwrap()
+        .apply(&mut Connection::open(&db).unwrap());
+    assert_eq!(report.unwrap().applied.len(), 3);
+    let conn = Connection::open(&db).unwrap();
+    assert_eq!(
+        rows(&conn, "SELECT id, world FROM schema_migrations ORDER BY id"),
+        [
+            "1 | 'wasmig:migration/migration@0.1.0'",
+            "2 | 'wasmig:migration/migration@0.1.0'",
+            "5 | 'wasmig:migration/migration@0.1.0'",
+        ]
+    );
+    // The backfill's add-column-if-missing ran.
+    assert_eq!(
+        rows(&conn, "SELECT count(*) FROM pragma_table_info('images') WHERE name = 'vm_count'"),
+        ["1"]
+    );
 }

@@ -116,7 +116,14 @@ fn too_many_parameters_are_refused() {
 fn a_failing_batch_run_is_named_and_every_run_rolled_back() {
     // Run 1499 repeats an id; the batch sent runs 0..1024 in an earlier call.
     let t = run_faulty("batch_conflict", Limits::default());
-    expect(&t, &["run 1499 of a batch", "UNIQUE constraint failed: batch_scratch.id", "(run 476 of 976)"]);
+    expect(
+        &t,
+        &[
+            "run 1499 of a batch (counting from 0)",
+            "UNIQUE constraint failed: batch_scratch.id",
+            "(run 475 of 976, counting from 0)",
+        ],
+    );
 }
 
 #[test]

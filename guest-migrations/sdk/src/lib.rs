@@ -36,8 +36,9 @@ use std::fmt;
 #[allow(unsafe_code, missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        // The newest world. Hosts keep running every released world, and
-        // wasmig since 0.2.0 runs this one.
+        // The newest world, for `exec-many`: every component built with
+        // this SDK imports it, so it needs a host that runs world 0.2.0.
+        // Hosts keep running every released world.
         path: "../../wit/v0.2.0",
         world: "wasmig:migration/migration@0.2.0",
         // The generated glue reads parameters from, and writes result
@@ -186,7 +187,9 @@ pub fn exec_many(sql: &str, runs: u32, params: &[Value]) -> Result<u64, BatchErr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchError {
     /// The run that failed, counted from 0 (for a [`Batch`], from its first
-    /// push). `None` when the statement was refused before any run.
+    /// push). `None` when the call was refused before any of its runs (too
+    /// long, does not prepare, too many parameters, wrong number of values);
+    /// for a [`Batch`], groups sent earlier may have run.
     pub run: Option<u32>,
     /// Why it failed.
     pub error: SqlError,
@@ -195,7 +198,7 @@ pub struct BatchError {
 impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.run {
-            Some(run) => write!(f, "run {run} of a batch: {}", self.error),
+            Some(run) => write!(f, "run {run} of a batch (counting from 0): {}", self.error),
             None => write!(f, "batch: {}", self.error),
         }
     }
@@ -228,8 +231,11 @@ impl From<BatchError> for Error {
 ///
 /// Call [`Batch::finish`] to send the last group and learn how many rows
 /// changed. A batch dropped with runs still buffered sends them then, and
-/// panics (rolling the migration back) if that fails, so no run is ever
-/// silently lost.
+/// panics (rolling the migration back) if that fails, so a forgotten
+/// `finish` never loses runs. (If `up` is already returning another error,
+/// that send is wasted work, and a failure of it replaces the error with the
+/// panic.) When a run fails, the error names it, the runs after it in the
+/// same group are not sent, and later pushes start a new group.
 #[derive(Debug)]
 pub struct Batch<'a> {
     sql: &'a str,
@@ -271,7 +277,7 @@ impl<'a> Batch<'a> {
         let width = self.params.len() - before;
         if *self.width.get_or_insert(width) != width {
             self.params.truncate(before);
-            let run = self.sent + self.buffered;
+            let run = self.sent.saturating_add(self.buffered);
             let message =
                 format!("run has {width} value(s) but the batch's first run had {}", self.width.unwrap_or(0));
             return Err(BatchError {
@@ -293,11 +299,11 @@ impl<'a> Batch<'a> {
         }
         let (runs, sent) = (self.buffered, self.sent);
         self.buffered = 0;
-        self.sent += runs;
+        self.sent = self.sent.saturating_add(runs);
         let result = exec_many(self.sql, runs, &self.params);
         // Keep the allocation for the next group.
         self.params.clear();
-        self.changed += result.map_err(|e| BatchError { run: e.run.map(|r| sent + r), ..e })?;
+        self.changed += result.map_err(|e| BatchError { run: e.run.map(|r| sent.saturating_add(r)), ..e })?;
         Ok(())
     }
 

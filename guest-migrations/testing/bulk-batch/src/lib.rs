@@ -1,5 +1,5 @@
 //! The same 100,000 parameterised inserts as `testing-bulk-insert`, sent to
-//! the host through a [`Batch`] (a thousand runs per `exec-many` call)
+//! the host through a [`Batch`] (1024 runs per `exec-many` call)
 //! instead of one `exec` each. Tests check the two end identical; the
 //! benchmark compares their cost.
 
