@@ -13,7 +13,7 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::host_sql::{BatchError, CallResult, ErrorKind, HostState, QueryRows, SqlError, Value};
+use crate::host_sql::{BatchError, ErrorKind, Fault, HostState, QueryRows, SqlError, Value};
 
 mod generated {
     wasmtime::component::bindgen!({
@@ -66,10 +66,15 @@ fn batch_err_to_wit(e: BatchError) -> wit::BatchError {
     wit::BatchError { run: e.run, error: err_to_wit(e.error) }
 }
 
-fn finish<T, U>(r: CallResult<T>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<Result<U, wit::SqlError>> {
+/// A host call's result as wasmtime wants it: a fault traps, the guest's
+/// error and value are converted.
+fn finish<T, U, E, W>(
+    r: Result<Result<T, E>, Fault>,
+    ok: impl FnOnce(T) -> U,
+    err: impl FnOnce(E) -> W,
+) -> wasmtime::Result<Result<U, W>> {
     match r {
-        Ok(Ok(v)) => Ok(Ok(ok(v))),
-        Ok(Err(e)) => Ok(Err(err_to_wit(e))),
+        Ok(r) => Ok(r.map(ok).map_err(err)),
         Err(fault) => Err(wasmtime::Error::msg(fault.0)),
     }
 }
@@ -77,7 +82,7 @@ fn finish<T, U>(r: CallResult<T>, ok: impl FnOnce(T) -> U) -> wasmtime::Result<R
 impl wit::Host for HostState {
     fn exec(&mut self, sql: String, params: Vec<wit::Value>) -> wasmtime::Result<Result<u64, wit::SqlError>> {
         let params = params.into_iter().map(from_wit).collect();
-        finish(self.exec_sql(&sql, params), |n| n)
+        finish(self.exec_sql(&sql, params), |n| n, err_to_wit)
     }
 
     fn exec_many(
@@ -87,10 +92,7 @@ impl wit::Host for HostState {
         params: Vec<wit::Value>,
     ) -> wasmtime::Result<Result<u64, wit::BatchError>> {
         let params = params.into_iter().map(from_wit).collect();
-        match self.exec_many_sql(&sql, runs, params) {
-            Ok(r) => Ok(r.map_err(batch_err_to_wit)),
-            Err(fault) => Err(wasmtime::Error::msg(fault.0)),
-        }
+        finish(self.exec_many_sql(&sql, runs, params), |n| n, batch_err_to_wit)
     }
 
     fn query(
@@ -99,10 +101,14 @@ impl wit::Host for HostState {
         params: Vec<wit::Value>,
     ) -> wasmtime::Result<Result<wit::Rows, wit::SqlError>> {
         let params = params.into_iter().map(from_wit).collect();
-        finish(self.query_sql(&sql, params), |QueryRows { columns, values }| wit::Rows {
-            columns,
-            values: values.into_iter().map(|r| r.into_iter().map(to_wit).collect()).collect(),
-        })
+        finish(
+            self.query_sql(&sql, params),
+            |QueryRows { columns, values }| wit::Rows {
+                columns,
+                values: values.into_iter().map(|r| r.into_iter().map(to_wit).collect()).collect(),
+            },
+            err_to_wit,
+        )
     }
 
     fn add_column_if_missing(
@@ -111,7 +117,7 @@ impl wit::Host for HostState {
         column: String,
         decl: String,
     ) -> wasmtime::Result<Result<bool, wit::SqlError>> {
-        finish(self.add_column(&table, &column, &decl), |b| b)
+        finish(self.add_column(&table, &column, &decl), |b| b, err_to_wit)
     }
 }
 

@@ -390,14 +390,17 @@ impl HostState {
         runs: u32,
         params: Vec<Value>,
     ) -> Result<Result<u64, BatchError>, Fault> {
-        let width = |runs: u32| if runs == 0 { 0 } else { params.len() / runs as usize };
+        // Read only once a run failed, so the length check has passed.
+        let width = if runs == 0 { 0 } else { params.len() / runs as usize };
         let before = self.conn.total_changes();
         let r = self.call(
             |e: Option<&BatchError>| match e.and_then(|e| e.run) {
                 Some(i) => {
-                    let n = width(runs);
-                    let at = i as usize * n;
-                    format!("{} (run {i} of {runs}, counting from 0)", summarize(sql, &params[at..at + n]))
+                    let at = i as usize * width;
+                    format!(
+                        "{} (run {i} of {runs}, counting from 0)",
+                        summarize(sql, &params[at..at + width])
+                    )
                 }
                 None => format!("{} run {runs} time(s) with {} value(s)", summarize(sql, &[]), params.len()),
             },

@@ -307,7 +307,11 @@ fn leb_u32(out: &mut Vec<u8>, mut v: u32) {
 /// assert_eq!(m.file_name(), "0003_backfill.wasm");
 /// ```
 pub fn with_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, String> {
-    let manifest = &manifest.targeting(component)?;
+    attach_manifest(component, &manifest.targeting(component)?)
+}
+
+/// [`with_manifest`] for a manifest already targeting `component`'s world.
+fn attach_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, String> {
     manifest.validate()?;
     let secs = sections(component)?;
     if secs.iter().any(|s| s.name == Some(SIGNATURE_SECTION)) {
@@ -448,7 +452,7 @@ pub fn pack(
         }
         component.to_vec()
     } else {
-        with_manifest(component, manifest)?
+        attach_manifest(component, manifest)?
     };
     match key {
         Some(k) => signing::sign(&unsigned, k),

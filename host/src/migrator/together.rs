@@ -3,10 +3,10 @@
 //!
 //! Everything happens inside one `BEGIN IMMEDIATE … COMMIT`, the ledger's
 //! creation included (the first step does it), so any refusal or failure
-//! rolls the database back to exactly what it was. That allows checking and running to overlap: a
-//! second thread verifies each file's signature (and compiles it, unless it
-//! runs as direct SQL) in id order while this one runs the files already
-//! checked. A file still never runs before its own check has passed, and a
+//! rolls the database back to exactly what it was. That allows checking and
+//! running to overlap: checker threads (one per core) verify each file's
+//! signature (and compile it, unless it runs as direct SQL) in id order
+//! while this one runs the files already checked. A file still never runs before its own check has passed, and a
 //! refused file anywhere in the run is reported in preference to a migration
 //! that failed, as it would be if every check came first.
 
