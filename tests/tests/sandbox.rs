@@ -219,10 +219,12 @@ fn a_manifest_world_that_disagrees_with_the_imports_is_refused() {
         ..wasmig::Options::default()
     };
     let db = tmp.path().join("a.db");
-    let err = wasmig::Migrator::from_dir_with(tmp.path(), options)
-        .unwrap()
-        .apply(&mut Connection::open(&db).unwrap())
-        .unwrap_err();
+    let mut conn = Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE keep (x); INSERT INTO keep VALUES (1);").unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let err = wasmig::Migrator::from_dir_with(tmp.path(), options).unwrap().apply(&mut conn).unwrap_err();
+    drop(conn);
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the refused file changed nothing");
     assert!(matches!(err, wasmig::Error::InvalidComponent { .. }), "{err:?}");
     expect(
         &err.to_string(),
