@@ -75,7 +75,7 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
     }
     let mut state = HostState {
         conn,
-        store_limits: wasmtime::StoreLimitsBuilder::new().build(),
+        store_limits: crate::limiter::GuestLimiter::new(usize::MAX, usize::MAX, 100),
         limits: CallLimits { max_result_rows: 10_000, max_result_bytes: 1 << 20, ..CallLimits::default() },
         denials,
         budget,

@@ -110,7 +110,7 @@ pub(crate) struct CallStats {
 /// transaction, and the limits that bound it.
 pub(crate) struct HostState {
     pub conn: Connection,
-    pub store_limits: wasmtime::StoreLimits,
+    pub store_limits: crate::limiter::GuestLimiter,
     pub limits: CallLimits,
     pub denials: Denials,
     pub budget: Arc<SqliteBudget>,
@@ -228,6 +228,14 @@ impl CallCtx<'_> {
                 "SQL text is {} bytes; the limit is {}",
                 sql.len(),
                 self.limits.max_sql_bytes
+            ))
+            .into());
+        }
+        // rusqlite's own multiple-statement check recurses once per
+        // statement; refuse a second statement here, in constant stack.
+        if let Some(at) = crate::sqlsplit::second_statement(sql) {
+            return Err(invalid(format!(
+                "more than one statement (the second starts at byte {at}); each call runs exactly one"
             ))
             .into());
         }
@@ -498,25 +506,27 @@ fn query_rows(stmt: &mut Statement<'_>, ctx: &CallCtx<'_>) -> Result<QueryRows, 
         }
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
-            let v = match row.get_ref(i).map_err(|e| invalid(e.to_string()))? {
+            let value = row.get_ref(i).map_err(|e| invalid(e.to_string()))?;
+            // Count a value while SQLite still holds it, and stop before
+            // copying it: a wide row of large values must not be copied
+            // whole into the host just to learn that it is too big.
+            bytes += match value {
+                ValueRef::Text(t) | ValueRef::Blob(t) => t.len(),
+                _ => 8,
+            };
+            if bytes > limits.max_result_bytes {
+                return Err(limit(format!(
+                    "query result exceeds {} bytes (result size limit)",
+                    limits.max_result_bytes
+                )));
+            }
+            out.push(match value {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(v) => Value::Integer(v),
                 ValueRef::Real(v) => Value::Real(v),
                 ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
                 ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-            };
-            bytes += match &v {
-                Value::Text(t) => t.len(),
-                Value::Blob(b) => b.len(),
-                _ => 8,
-            };
-            out.push(v);
-        }
-        if bytes > limits.max_result_bytes {
-            return Err(limit(format!(
-                "query result exceeds {} bytes (result size limit)",
-                limits.max_result_bytes
-            )));
+            });
         }
         values.push(out);
     }
@@ -554,6 +564,14 @@ fn map_sqlite_error(e: rusqlite::Error, denials: &Denials, budget: &SqliteBudget
         && let Some(reason) = budget.hit.lock().ok().and_then(|h| h.clone())
     {
         return SqlError { kind: ErrorKind::Limit, code: f.extended_code, message: reason };
+    }
+    if f.code == ErrorCode::OutOfMemory {
+        // While a guest runs, SQLite's heap is bounded (`sqlite_heap`).
+        return SqlError {
+            kind: ErrorKind::Limit,
+            code: f.extended_code,
+            message: format!("SQLite heap limit reached (max_sqlite_heap_bytes): {message}"),
+        };
     }
     SqlError { kind: ErrorKind::Sqlite, code: f.extended_code, message }
 }
@@ -600,7 +618,7 @@ mod tests {
             .unwrap();
         HostState {
             conn,
-            store_limits: wasmtime::StoreLimitsBuilder::new().build(),
+            store_limits: crate::limiter::GuestLimiter::new(usize::MAX, usize::MAX, 100),
             limits,
             denials: Denials::default(),
             budget: Arc::new(SqliteBudget {

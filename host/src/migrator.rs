@@ -290,6 +290,17 @@ impl Migrator {
     /// With [`Options::single_transaction`], every pending migration runs in
     /// one transaction instead: a failure rolls them all back, and
     /// `on_applied` is called for each after the one commit.
+    ///
+    /// What it does to `conn` beyond the migrations: while a guest runs, the
+    /// connection carries wasmig's SQL authorizer, progress handler,
+    /// hardening and limits (see the threat model in the README), and
+    /// SQLite's heap is bounded process-wide. Afterwards the hardening,
+    /// limits and heap bound are restored to what they were, but **no
+    /// authorizer and no progress handler are left installed**: SQLite
+    /// offers no way to read back the ones an application had set, and
+    /// keeping a guest's handlers would be worse. An application that uses
+    /// its own should install them after `apply` returns (as start-up code
+    /// usually does anyway, since migrations run before serving).
     pub fn apply_with(&self, conn: &mut Connection, mut on_applied: impl FnMut(&Applied)) -> Result<Report> {
         let started = Instant::now();
         if self.options.single_transaction {

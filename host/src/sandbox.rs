@@ -15,14 +15,16 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap, WasmBacktraceDetails};
+use wasmtime::{Config, Engine, Store, Trap, WasmBacktraceDetails};
 
 use crate::bindings::{self, Prepared};
 use crate::compile_cache::CompileCache;
 use crate::error::{Error, Result};
 use crate::gate::{Denials, Gate, SqlLimits};
 use crate::host_sql::{CallLimits, CallStats, HostState, SqliteBudget};
+use crate::limiter::{GuestLimiter, MEMORY_LIMIT_HIT, TABLE_LIMIT_HIT};
 use crate::plugin::{self, Plugin};
+use crate::sqlite_heap::HeapBound;
 
 /// How often the epoch ticker advances; the deadline's resolution.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -46,6 +48,10 @@ pub struct Limits {
     pub max_stack_bytes: usize,
     /// SQLite virtual-machine steps across all of a migration's statements.
     pub sqlite_ops: u64,
+    /// Bytes SQLite itself may allocate for this migration, on top of what
+    /// the process's SQLite held when it started (see the `sqlite_heap`
+    /// module: the bound is process-wide while guests run).
+    pub max_sqlite_heap_bytes: u64,
     /// Limits SQLite enforces on statements.
     pub sql: SqlLimits,
     /// Limits on each host call.
@@ -66,6 +72,7 @@ impl Default for Limits {
             max_instances: 32,
             max_stack_bytes: 512 * 1024,
             sqlite_ops: 50_000_000_000,
+            max_sqlite_heap_bytes: 256 * 1024 * 1024,
             sql: SqlLimits::default(),
             calls: CallLimits::default(),
             direct_sql: true,
@@ -302,6 +309,9 @@ impl Sandbox {
             Ok(g) => g,
             Err(e) => return (conn, Outcome::Host(e)),
         };
+        // SQLite's own allocations are bounded from here until the gate
+        // opens again; the host's ROLLBACK or COMMIT runs without it.
+        let heap = HeapBound::enter(limits.max_sqlite_heap_bytes);
         let budget = Arc::new(SqliteBudget {
             periods_left: AtomicU64::new(limits.sqlite_ops / SQLITE_OPS_PER_CHECK),
             deadline: Instant::now() + limits.deadline,
@@ -318,14 +328,11 @@ impl Sandbox {
         }
         let state = HostState {
             conn,
-            store_limits: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory_bytes)
-                .table_elements(limits.max_table_elements)
-                .instances(limits.max_instances)
-                .tables(limits.max_instances * 4)
-                .memories(limits.max_instances)
-                .trap_on_grow_failure(true)
-                .build(),
+            store_limits: GuestLimiter::new(
+                limits.max_memory_bytes,
+                limits.max_table_elements,
+                limits.max_instances,
+            ),
             limits: limits.calls,
             denials,
             budget: budget.clone(),
@@ -341,6 +348,7 @@ impl Sandbox {
             }
         };
         conn.progress_handler(0, None::<fn() -> bool>).ok();
+        drop(heap);
         let restored = gate.remove(&mut conn);
         let outcome = match (result, restored) {
             (_, Err(e)) => Outcome::Host(e),
@@ -429,8 +437,10 @@ fn describe_trap(err: &wasmtime::Error, limits: &Limits, budget: &SqliteBudget) 
         Some(other) => format!("wasm trap: {other}"),
         None => {
             let msg = format!("{err:#}");
-            if msg.contains("forcing trap when growing memory") || msg.contains("memory minimum size") {
+            if msg.contains(MEMORY_LIMIT_HIT) || msg.contains("memory minimum size") {
                 format!("memory limit exceeded ({} MiB): {msg}", limits.max_memory_bytes / (1024 * 1024))
+            } else if msg.contains(TABLE_LIMIT_HIT) {
+                format!("table limit exceeded ({} elements): {msg}", limits.max_table_elements)
             } else if let Some(hit) = budget.hit.lock().ok().and_then(|h| h.clone()) {
                 format!("{hit}: {msg}")
             } else {

@@ -196,6 +196,48 @@ pub fn split(script: &str) -> Result<Vec<Statement>, SplitError> {
     Ok(out)
 }
 
+/// Where a second statement starts in `sql`, if there is one after the
+/// first: `None` when the text holds at most one statement (trailing `;`,
+/// whitespace and comments do not count).
+///
+/// A host call runs exactly one statement, and rusqlite's own check for a
+/// second one prepares the rest of the text recursively, one native stack
+/// frame per statement: tens of thousands of `;`-separated statements
+/// overflow the stack and abort the process. This check is one loop over
+/// the tokens, in constant stack, so the host refuses such text before
+/// SQLite sees more than one statement. Text that cannot be tokenized (an
+/// unterminated literal) answers `None`: SQLite then reports the error.
+///
+/// ```
+/// use wasmig::sqlsplit::second_statement;
+/// assert_eq!(second_statement("SELECT 1;  -- done\n;"), None);
+/// assert_eq!(second_statement("CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;"), None);
+/// assert_eq!(second_statement("SELECT 1; SELECT 2"), Some(10));
+/// ```
+pub fn second_statement(sql: &str) -> Option<usize> {
+    let s = sql.as_bytes();
+    // Most host calls hold no `;` at all: nothing to scan.
+    if !s.contains(&b';') {
+        return None;
+    }
+    let (mut state, mut pos, mut ended) = (0u8, 0usize, false);
+    while pos < s.len() {
+        let (tok, next) = next_token(s, pos).ok()?;
+        if ended && tok != Token::Ws && tok != Token::Semi {
+            return Some(pos);
+        }
+        let new_state = TRANS[state as usize][index(tok)];
+        // A `;` that brings the machine back to START ends a statement, as
+        // in `split`; one that follows only whitespace is an empty one.
+        if tok == Token::Semi && new_state == 1 && state != 1 && state != 0 {
+            ended = true;
+        }
+        state = new_state;
+        pos = next;
+    }
+    None
+}
+
 /// The words of a statement's start, upper-cased, skipping comments: enough
 /// to recognise what kind of statement it is.
 fn leading_words(sql: &str, n: usize) -> Vec<String> {
@@ -379,5 +421,42 @@ SELECT 'no semicolon at the end'";
         assert!(check("PRAGMA foreign_key_check;").is_ok());
         assert!(check("CREATE TRIGGER a AFTER INSERT ON t BEGIN SELECT 1; END;").is_ok());
         assert!(check("UPDATE t SET x = 'BEGIN';").is_ok());
+    }
+
+    #[test]
+    fn second_statement_agrees_with_rusqlites_check() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (a TEXT, b INTEGER)").unwrap();
+        for sql in [
+            "SELECT 1",
+            "SELECT 1;",
+            "SELECT 1; ;; -- trailing\n /* and */ ;",
+            "SELECT 'a;b' AS \"c;d\"",
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET a = 'x;'; SELECT 1; END;",
+            "CREATE TRIGGER tr2 AFTER INSERT ON t BEGIN SELECT 1; END; SELECT 2",
+            "SELECT 1; SELECT 2",
+            "INSERT INTO t VALUES ('x', 1); DELETE FROM t",
+            "EXPLAIN SELECT 1; SELECT 2",
+        ] {
+            let ours = second_statement(sql).is_some();
+            let theirs = matches!(conn.prepare(sql), Err(rusqlite::Error::MultipleStatement));
+            assert_eq!(ours, theirs, "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_flood_of_statements_is_scanned_in_constant_stack() {
+        // 200 000 statements on a 64 KiB stack: a recursive check would need
+        // one frame per statement.
+        let flood = "SELECT 1;".repeat(200_000);
+        let found = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || second_statement(&flood))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(found, Some(9));
+        let only_semicolons = format!("SELECT 1{}", ";".repeat(200_000));
+        assert_eq!(second_statement(&only_semicolons), None);
     }
 }

@@ -126,6 +126,9 @@ fn limits_from(args: &LimitArgs) -> Result<Limits> {
     if let Some(o) = args.sqlite_ops {
         l.sqlite_ops = o;
     }
+    if let Some(m) = args.max_sqlite_heap_mib {
+        l.max_sqlite_heap_bytes = m.saturating_mul(1024 * 1024);
+    }
     l.direct_sql = !args.no_direct_sql;
     Ok(l)
 }

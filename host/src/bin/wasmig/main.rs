@@ -254,6 +254,9 @@ struct LimitArgs {
     /// SQLite virtual-machine steps per migration.
     #[arg(long, value_name = "STEPS")]
     sqlite_ops: Option<u64>,
+    /// Heap SQLite itself may allocate for one migration, in MiB.
+    #[arg(long, value_name = "MIB")]
+    max_sqlite_heap_mib: Option<u64>,
     /// Compile and instantiate `pack-sql` components too, instead of running
     /// their recognised statements directly (same calls, gate and limits).
     #[arg(long)]
