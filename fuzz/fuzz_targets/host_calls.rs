@@ -9,6 +9,17 @@ use rusqlite::Connection;
 use rusqlite::types::Value;
 use wasmig::fuzzing::{HostCall, run_host_calls};
 
+/// Every SQL function the bundled SQLite knows, read from SQLite itself, so
+/// the fuzzer calls each one (allowed or not) with hostile arguments.
+fn function_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("SELECT DISTINCT name FROM pragma_function_list ORDER BY name").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    })
+}
+
 fn calls(data: &[u8]) -> Vec<HostCall> {
     // Records separated by 0xff; the first byte of a record picks the call.
     data.split(|&b| b == 0xff)
@@ -25,7 +36,27 @@ fn calls(data: &[u8]) -> Vec<HostCall> {
                     })
                     .collect()
             };
-            Some(match kind % 4 {
+            Some(match kind % 6 {
+                // A built-in function by number, with the record's bytes as a
+                // blob (pointers, huge lengths) and as text.
+                4 => {
+                    let names = function_names();
+                    let name = &names[usize::from(rest.first().copied().unwrap_or(0)) % names.len()];
+                    let args = ["?1", "?1, ?2", "?2, ?1", "?1, ?2, ?3", ""][usize::from(kind >> 3) % 5];
+                    let blob = Value::Blob(rest.to_vec());
+                    let params: Vec<Value> = match args.matches('?').count() {
+                        0 => vec![],
+                        1 => vec![blob],
+                        2 => vec![blob, Value::Text(text.clone())],
+                        _ => vec![blob, Value::Text(text.clone()), Value::Integer(i64::from(kind))],
+                    };
+                    HostCall::Query(format!("SELECT {name}({args})"), params)
+                }
+                // A statement repeated into a flood of `;`-separated ones.
+                5 => {
+                    let n = 1 + usize::from(rest.first().copied().unwrap_or(0)) * 256;
+                    HostCall::Exec(format!("{text};").repeat(n), vec![])
+                }
                 0 => HostCall::Exec(text.clone(), params(kind >> 2)),
                 1 => HostCall::Query(text.clone(), params(kind >> 2)),
                 3 => HostCall::ExecMany(text.clone(), u32::from(kind >> 2) % 4, params(kind >> 4)),
