@@ -269,3 +269,35 @@ fn many_sandboxes_fit_in_memory_at_once() {
         h.join().unwrap();
     }
 }
+
+/// A component with two core instances, each with a 20 MiB memory (320
+/// pages), whose `up` returns `Ok`.
+const TWO_MEMORIES: &str = r#"(component
+    (core module $a (memory (export "memory") 320))
+    (core module $b
+        (memory (export "memory") 320)
+        (func (export "up") (result i32) i32.const 16))
+    (core instance $ia (instantiate $a))
+    (core instance $ib (instantiate $b))
+    (type $outcome (result (error string)))
+    (func $up (result $outcome) (canon lift (core func $ib "up") (memory (core memory $ib "memory"))))
+    (export "up" (func $up)))"#;
+
+#[test]
+fn the_memory_limit_counts_every_memory_together() {
+    let component = wat(TWO_MEMORIES);
+    let tmp = TempDir::new().unwrap();
+    let mut conn = Connection::open(tmp.path().join("a.db")).unwrap();
+    // Each memory alone fits in 32 MiB; both together do not.
+    let tight = Limits { max_memory_bytes: 32 << 20, ..Limits::default() };
+    let err = testing::assert_fails_unchanged_with(&component, &mut conn, tight).to_string();
+    expect(&err, &["memory limit exceeded", "across all of the guest's memories"]);
+    // With room for both, the same component applies: the limit, not the
+    // component, was the problem.
+    testing::run_component_with(
+        &component,
+        &mut conn,
+        Limits { max_memory_bytes: 48 << 20, ..Limits::default() },
+    )
+    .unwrap();
+}
