@@ -7,9 +7,11 @@
 //! once signed, the same signature) as the code: renaming a file cannot
 //! change which migration it is.
 //!
-//! Everything here works on bytes only; nothing is compiled. The loader checks
-//! the preamble, walks the sections, decodes the manifest and checks the
-//! file name before any compiler sees the bytes.
+//! Files are read in one place, [`read_file`] (regular files only, one
+//! descriptor, a bounded read); everything else here works on bytes only,
+//! and nothing is compiled. The loader checks the preamble, walks the
+//! sections, decodes the manifest and checks the file name before any
+//! compiler sees the bytes.
 
 use std::path::{Path, PathBuf};
 
@@ -402,13 +404,15 @@ impl Plugin {
         Ok(Plugin { path: path.to_owned(), manifest, bytes, digest, verdict })
     }
 
-    /// Reads and checks one plugin file (see [`Plugin::from_bytes`]).
+    /// Reads one plugin file with [`read_file`] (a regular file, one
+    /// descriptor, at most `max_size` + 1 bytes) and checks it (see
+    /// [`Plugin::from_bytes`]).
     pub fn load(path: &Path, trust: &TrustPolicy, max_size: u64) -> Result<Plugin> {
         Plugin::checked(path, read_file(path, max_size)?, Some(trust), max_size)
     }
 
-    /// Reads one plugin file, leaving its signature for later (see
-    /// [`Plugin::from_bytes_deferred`]).
+    /// Reads one plugin file with [`read_file`], leaving its signature for
+    /// later (see [`Plugin::from_bytes_deferred`]).
     pub fn load_deferred(path: &Path, max_size: u64) -> Result<Plugin> {
         Plugin::checked(path, read_file(path, max_size)?, None, max_size)
     }
