@@ -14,9 +14,12 @@
 //!   refused with an error naming the directory and its mode. Its parent must
 //!   not be writable by others either, unless it is sticky (like `/tmp`), so
 //!   the directory cannot be swapped for another.
-//! - Each entry must be a regular file (not a symlink) with the same owner and
-//!   no group/other write bit; otherwise it is ignored and the component is
-//!   compiled from its verified bytes instead.
+//! - Each entry is opened once, without following a link (`O_NOFOLLOW`) or
+//!   blocking (`O_NONBLOCK`); on that open descriptor it must be a regular
+//!   file with the same owner and no group/other write bit, and at most
+//!   [`MAX_ENTRY_BYTES`] long; the artifact is read from that same
+//!   descriptor (never by path again). Otherwise it is ignored and the
+//!   component is compiled from its verified bytes instead.
 //! - Entries are written only for files whose signature the trust policy has
 //!   just verified, and only read for such files. An unsigned file (allowed
 //!   with `--allow-unsigned`) is always compiled afresh.
@@ -42,9 +45,15 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use crate::error::{Error, Result};
+use crate::plugin::OpenRefusal;
 
 /// Length of the SHA-256 trailer after each artifact.
 const TRAILER: usize = 32;
+
+/// The largest entry read or written, trailer included. Plugin files are at
+/// most 16 MiB and compile to a few times that; the bound only keeps a
+/// damaged or planted giant file from being read into memory whole.
+pub const MAX_ENTRY_BYTES: u64 = 256 << 20;
 
 /// A directory of compiled components, opened after its ownership and mode
 /// were checked.
@@ -133,31 +142,46 @@ impl CompileCache {
     /// if a sound entry exists. Any doubt means `None`: compile instead.
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let path = self.entry_path(engine, digest);
-        let meta = std::fs::symlink_metadata(&path).ok()?;
-        if !meta.is_file() {
-            tracing::warn!(path = %path.display(), "ignoring a cache entry that is not a regular file");
-            return None;
-        }
+        let ignore = |why: &str| {
+            tracing::warn!(path = %path.display(), "ignoring a cache entry: {why}");
+            None
+        };
+        // One descriptor, opened without following links or blocking; every
+        // check below is on that descriptor and the bytes come from it, so
+        // the entry cannot be swapped between the checks and the read.
+        let (file, meta) = match crate::plugin::open_regular(&path) {
+            Ok(opened) => opened,
+            Err(OpenRefusal::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(OpenRefusal::Io(e)) => return ignore(&format!("cannot open it: {e}")),
+            Err(OpenRefusal::NotRegular(what)) => {
+                return ignore(&format!("it is {what}, not a regular file"));
+            }
+        };
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            if meta.uid() != self.uid || meta.mode() & 0o022 != 0 {
-                tracing::warn!(
-                    path = %path.display(),
-                    "ignoring a cache entry owned by someone else or writable by group/others"
-                );
-                return None;
+            if meta.uid() != self.uid {
+                return ignore(&format!("owned by uid {} but wasmig runs as uid {}", meta.uid(), self.uid));
+            }
+            if meta.mode() & 0o022 != 0 {
+                return ignore(&format!("mode {:o} lets group or others write it", meta.mode() & 0o7777));
             }
         }
-        let bytes = std::fs::read(&path).ok()?;
+        if meta.len() > MAX_ENTRY_BYTES {
+            return ignore(&format!("{} bytes is over the {MAX_ENTRY_BYTES}-byte bound", meta.len()));
+        }
+        let bytes = match crate::plugin::read_bounded(&file, meta.len(), MAX_ENTRY_BYTES) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return ignore(&format!("it grew past the {MAX_ENTRY_BYTES}-byte bound")),
+            Err(e) => return ignore(&format!("cannot read it: {e}")),
+        };
+        drop(file);
         let Some(split) = bytes.len().checked_sub(TRAILER) else {
-            tracing::warn!(path = %path.display(), "ignoring a truncated cache entry");
-            return None;
+            return ignore("truncated");
         };
         let (artifact, sum) = bytes.split_at(split);
         if Sha256::digest(artifact).as_slice() != sum {
-            tracing::warn!(path = %path.display(), "ignoring a corrupted cache entry");
-            return None;
+            return ignore("corrupted (its SHA-256 trailer does not match)");
         }
         // SAFETY: `Component::deserialize` maps `artifact` as executable code
         // without validating it, so it must be an artifact this engine
@@ -165,8 +189,9 @@ impl CompileCache {
         // `store` below (Component::serialize of a component compiled from
         // signature-verified bytes with this digest), into a directory that
         // `open` checked only this user can write, as a regular file owned by
-        // this user without group/other write (checked just above), and its
-        // SHA-256 trailer matches. wasmtime itself refuses artifacts from a
+        // this user without group/other write (checked just above on the
+        // descriptor these bytes were read from), and its SHA-256 trailer
+        // matches. wasmtime itself refuses artifacts from a
         // different version or engine configuration. The threat model in
         // this module's documentation explains what remains trusted.
         #[allow(unsafe_code)]
@@ -191,6 +216,17 @@ impl CompileCache {
 
     fn write_entry(&self, path: &Path, component: &Component) -> std::io::Result<()> {
         let artifact = component.serialize().map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        if artifact.len() as u64 + TRAILER as u64 > MAX_ENTRY_BYTES {
+            // `load` would never read it back; writing it would only waste disk.
+            return Err(std::io::Error::other(format!(
+                "the compiled component is {} bytes, over the {MAX_ENTRY_BYTES}-byte entry bound",
+                artifact.len()
+            )));
+        }
+        // `tempfile_in` creates a new random name with O_CREAT | O_EXCL (so
+        // it never opens an existing file or follows a planted link) and mode
+        // 0600; the rename then replaces the entry's name atomically, and
+        // replaces a planted symlink itself rather than writing through it.
         let mut tmp = tempfile::Builder::new().prefix(".entry").tempfile_in(&self.dir)?;
         tmp.write_all(&artifact)?;
         tmp.write_all(&Sha256::digest(&artifact))?;
@@ -319,6 +355,8 @@ mod tests {
         let (cache, path) = with_entry(tmp.path(), &engine, &digest);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(cache.load(&engine, &digest).is_none(), "group/other-writable entry ignored");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
+        assert!(cache.load(&engine, &digest).is_none(), "group-writable entry ignored");
 
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(cache.load(&engine, &digest).is_some(), "the same entry, private again, loads");
@@ -326,5 +364,47 @@ mod tests {
         std::fs::rename(&path, &elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
         assert!(cache.load(&engine, &digest).is_none(), "symlinked entry ignored");
+        // Storing again replaces the link itself, never writing through it.
+        let target_before = std::fs::read(&elsewhere).unwrap();
+        cache.store(&engine, &digest, &component(&engine));
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file(), "the link was replaced");
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), target_before, "its target was not written");
+        assert!(cache.load(&engine, &digest).is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ignores_an_entry_owned_by_another_user() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let digest = "ef".repeat(32);
+        let (cache, path) = with_entry(tmp.path(), &engine, &digest);
+        // Only root can give a file away; elsewhere this case cannot be set up.
+        match std::os::unix::fs::chown(&path, Some(cache.uid + 4242), None) {
+            Ok(()) => assert!(cache.load(&engine, &digest).is_none(), "another user's entry ignored"),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                eprintln!("not root: cannot chown a cache entry, ownership case not exercised");
+            }
+            Err(e) => panic!("chown: {e}"),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ignores_fifos_and_giant_entries_without_blocking_or_reading_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let digest = "0f".repeat(32);
+        let (cache, path) = with_entry(tmp.path(), &engine, &digest);
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&path).status().unwrap();
+        assert!(made.success(), "mkfifo");
+        // Opening a FIFO for reading blocks until a writer comes, unless
+        // O_NONBLOCK; if this test hangs, that flag is missing.
+        assert!(cache.load(&engine, &digest).is_none(), "a FIFO entry ignored");
+        std::fs::remove_file(&path).unwrap();
+        let giant = std::fs::File::create(&path).unwrap();
+        giant.set_len(MAX_ENTRY_BYTES + 1).unwrap();
+        assert!(cache.load(&engine, &digest).is_none(), "an entry over the bound ignored");
     }
 }

@@ -7,9 +7,11 @@
 //! once signed, the same signature) as the code: renaming a file cannot
 //! change which migration it is.
 //!
-//! Everything here works on bytes only; nothing is compiled. The loader checks
-//! the preamble, walks the sections, decodes the manifest and checks the
-//! file name before any compiler sees the bytes.
+//! Files are read in one place, [`read_file`] (regular files only, one
+//! descriptor, a bounded read); everything else here works on bytes only,
+//! and nothing is compiled. The loader checks the preamble, walks the
+//! sections, decodes the manifest and checks the file name before any
+//! compiler sees the bytes.
 
 use std::path::{Path, PathBuf};
 
@@ -386,7 +388,7 @@ impl Plugin {
         if bytes.len() as u64 > max_size {
             return Err(Error::bad_plugin(
                 path,
-                format!("file is {} bytes; the limit is {max_size}", bytes.len()),
+                format!("file is too large: {} bytes; the limit is {max_size}", bytes.len()),
             ));
         }
         sections(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
@@ -402,27 +404,161 @@ impl Plugin {
         Ok(Plugin { path: path.to_owned(), manifest, bytes, digest, verdict })
     }
 
-    /// Reads and checks one plugin file (see [`Plugin::from_bytes`]).
+    /// Reads one plugin file with [`read_file`] (a regular file, one
+    /// descriptor, at most `max_size` + 1 bytes) and checks it (see
+    /// [`Plugin::from_bytes`]).
     pub fn load(path: &Path, trust: &TrustPolicy, max_size: u64) -> Result<Plugin> {
-        Plugin::checked(path, read_limited(path, max_size)?, Some(trust), max_size)
+        Plugin::checked(path, read_file(path, max_size)?, Some(trust), max_size)
     }
 
-    /// Reads one plugin file, leaving its signature for later (see
-    /// [`Plugin::from_bytes_deferred`]).
+    /// Reads one plugin file with [`read_file`], leaving its signature for
+    /// later (see [`Plugin::from_bytes_deferred`]).
     pub fn load_deferred(path: &Path, max_size: u64) -> Result<Plugin> {
-        Plugin::checked(path, read_limited(path, max_size)?, None, max_size)
+        Plugin::checked(path, read_file(path, max_size)?, None, max_size)
     }
 }
 
-fn read_limited(path: &Path, max_size: u64) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(Error::io(path))?;
-    if meta.len() > max_size {
-        return Err(Error::bad_plugin(
+/// Reads a plugin file the one way wasmig reads any plugin file it did not
+/// write itself: never following a link, never blocking on a pipe or
+/// device, never reading more than `max_size` + 1 bytes, and from one open
+/// descriptor, so what was checked is what is read.
+///
+/// The file name is only a claim: a symlink, FIFO, socket, device or
+/// directory called `0001_x.wasm` is refused with [`Error::BadPlugin`]
+/// naming it and what it is, and so is a file larger than `max_size`
+/// (whatever its metadata says; a file that grows while being read is
+/// caught by the bound, not by the length reported by `fstat`).
+pub fn read_file(path: &Path, max_size: u64) -> Result<Vec<u8>> {
+    let (file, meta) = open_regular(path).map_err(|e| match e {
+        OpenRefusal::NotRegular(what) => Error::bad_plugin(
             path,
-            format!("file is {} bytes; the limit is {max_size}", meta.len()),
-        ));
+            format!(
+                "is {what}, not a regular file; a migration must be a regular file \
+                 (wasmig never follows links or reads pipes, sockets or devices)"
+            ),
+        ),
+        OpenRefusal::Io(e) => Error::io(path)(e),
+    })?;
+    let too_large = |size: String| {
+        Error::bad_plugin(path, format!("file is too large: {size} bytes; the limit is {max_size}"))
+    };
+    // A cheap early refusal (a sparse 10 GiB file costs nothing to refuse);
+    // the bounded read below is what actually enforces the limit.
+    if meta.len() > max_size {
+        return Err(too_large(meta.len().to_string()));
     }
-    std::fs::read(path).map_err(Error::io(path))
+    match read_bounded(&file, meta.len(), max_size).map_err(Error::io(path))? {
+        Some(bytes) => Ok(bytes),
+        None => Err(too_large(format!("more than {max_size} (it grew while being read)"))),
+    }
+}
+
+/// Why [`open_regular`] did not hand back a file.
+#[derive(Debug)]
+pub(crate) enum OpenRefusal {
+    /// The path names something other than a regular file: what it is, for
+    /// messages ("a symbolic link", "a FIFO (named pipe)", ...).
+    NotRegular(&'static str),
+    /// The system refused (not found, permission denied, ...).
+    Io(std::io::Error),
+}
+
+/// Opens `path` read-only if, and only if, it is a regular file itself
+/// (not a link to one), and returns the descriptor's own metadata.
+///
+/// Three layers, each for a reason:
+/// - `lstat` first, so a device is refused without ever being opened
+///   (opening some devices has effects: a tape rewinds, a watchdog starts);
+/// - `open` with `O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC`, so a path swapped
+///   for a symlink after that check is not followed (`ELOOP`), a path
+///   swapped for a FIFO cannot block the open, and no child process
+///   inherits the descriptor;
+/// - `fstat` on the opened descriptor, the authority: everything later is
+///   read from this same descriptor, so a rename race cannot substitute
+///   another file between the check and the read.
+pub(crate) fn open_regular(
+    path: &Path,
+) -> std::result::Result<(std::fs::File, std::fs::Metadata), OpenRefusal> {
+    let before = std::fs::symlink_metadata(path).map_err(OpenRefusal::Io)?;
+    if !before.file_type().is_file() {
+        return Err(OpenRefusal::NotRegular(describe(&before.file_type())));
+    }
+    let file = open_no_follow(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return OpenRefusal::NotRegular("a symbolic link");
+        }
+        OpenRefusal::Io(e)
+    })?;
+    let meta = file.metadata().map_err(OpenRefusal::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(OpenRefusal::NotRegular(describe(&meta.file_type())));
+    }
+    Ok((file, meta))
+}
+
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_RDONLY comes from read(true); std adds O_CLOEXEC itself, and it is
+    // named here too so the intent does not rest on that.
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// What a file type is, in words, for an error message.
+fn describe(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "not a file wasmig knows"
+    }
+}
+
+/// Reads all of `file`, or `None` as soon as more than `limit` bytes
+/// arrive: at most `limit` + 1 bytes are ever read or held. `size_hint` (the
+/// metadata's length) only sizes the first allocation, capped by `limit`,
+/// and is never trusted as the length.
+pub(crate) fn read_bounded(
+    file: &std::fs::File,
+    size_hint: u64,
+    limit: u64,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    // The hint is capped too: a caller's limit may be huge, and a metadata
+    // length is no reason to reserve gigabytes up front.
+    const MAX_UP_FRONT: u64 = 64 << 20;
+    let cap = usize::try_from(size_hint.min(limit).min(MAX_UP_FRONT).saturating_add(1)).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(cap);
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 /// Builds a plugin file from a component: writes the manifest, then signs
@@ -511,6 +647,10 @@ pub fn component_interface(bytes: &[u8]) -> std::result::Result<(Vec<String>, Ve
 
 /// Lists the plugin files of a directory: every `*.wasm`, sorted by name.
 /// Precompiled `.cwasm` files are refused outright: native code is never input.
+/// Only names are listed: [`read_file`], which every loader goes through,
+/// refuses an entry that is not a regular file (a symlink, FIFO, socket,
+/// device or directory with a migration's name), so it is never skipped
+/// silently.
 pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(Error::io(dir))? {
@@ -616,6 +756,91 @@ mod tests {
         // A component that imports no `sql` keeps the first world.
         let packed = with_manifest(&tiny_component(), &Manifest::new(1, "x")).unwrap();
         assert_eq!(read_manifest(&packed).unwrap().world, WORLD);
+    }
+
+    #[test]
+    fn read_file_reads_a_regular_file_within_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("0001_a.wasm");
+        let bytes = with_manifest(&tiny_component(), &Manifest::new(1, "a")).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_file(&path, bytes.len() as u64).unwrap(), bytes, "exactly the limit is fine");
+        let err = read_file(&path, bytes.len() as u64 - 1).unwrap_err();
+        assert!(matches!(err, Error::BadPlugin { .. }), "{err:?}");
+        assert!(err.to_string().contains("too large") && err.to_string().contains("0001_a.wasm"), "{err}");
+        let missing = read_file(&tmp.path().join("0002_b.wasm"), 100).unwrap_err();
+        assert!(matches!(missing, Error::Io { .. }), "a missing file is an I/O error: {missing:?}");
+    }
+
+    #[test]
+    fn read_bounded_stops_one_byte_past_the_limit_whatever_the_hint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        std::fs::write(&path, vec![7u8; 1000]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // A hint that lies low or high changes nothing but the first allocation.
+        assert_eq!(read_bounded(&file, 0, 1000).unwrap().map(|b| b.len()), Some(1000));
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(read_bounded(&file, u64::MAX, 999).unwrap(), None);
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(read_bounded(&file, 5, u64::MAX).unwrap().map(|b| b.len()), Some(1000));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn read_file_refuses_what_is_not_a_regular_file_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real.bin");
+        std::fs::write(&real, with_manifest(&tiny_component(), &Manifest::new(1, "a")).unwrap()).unwrap();
+        let link = tmp.path().join("0001_a.wasm");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let dir = tmp.path().join("0002_b.wasm");
+        std::fs::create_dir(&dir).unwrap();
+        let fifo = tmp.path().join("0003_c.wasm");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success(), "mkfifo");
+        let socket_path = tmp.path().join("0004_d.wasm");
+        let _socket = std::os::unix::net::UnixListener::bind(&socket_path).unwrap();
+        for (path, what) in [
+            (&link, "a symbolic link"),
+            (&dir, "a directory"),
+            (&fifo, "a FIFO (named pipe)"),
+            (&socket_path, "a socket"),
+            (&PathBuf::from("/dev/null"), "a character device"),
+        ] {
+            let err = read_file(path, DEFAULT_MAX_FILE_SIZE).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, Error::BadPlugin { .. }), "{path:?}: {err:?}");
+            assert!(text.contains(&path.display().to_string()), "names the file: {text}");
+            assert!(text.contains(&format!("is {what}, not a regular file")), "{text}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_open_itself_refuses_a_symlink() {
+        // The lstat pre-check cannot see a swap that happens after it; the
+        // O_NOFOLLOW open is what refuses the link then. Exercise that path
+        // directly.
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::write(&real, b"x").unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = open_no_follow(&link).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+        assert!(open_no_follow(&real).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_sparse_file_far_over_the_limit_is_refused_without_reading_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("0001_huge.wasm");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(10 << 30).unwrap();
+        let err = read_file(&path, DEFAULT_MAX_FILE_SIZE).unwrap_err().to_string();
+        assert!(err.contains("too large") && err.contains(&(10u64 << 30).to_string()), "{err}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub fn next_free_id(dir: &Path) -> i64 {
     let Ok(files) = plugin::list_dir(dir) else { return 1 };
     files
         .iter()
-        .filter_map(|f| std::fs::read(f).ok())
+        .filter_map(|f| plugin::read_file(f, plugin::DEFAULT_MAX_FILE_SIZE).ok())
         .filter_map(|b| plugin::read_manifest(&b).ok())
         .map(|m| m.id)
         .max()

@@ -351,6 +351,16 @@ pub fn recognise(bytes: &[u8]) -> Option<Script> {
 /// The statements a generated core module's data segment lays out, and its
 /// memory size; `None` for anything not laid out that way. Whatever this
 /// returns is only trusted after the module is regenerated and compared.
+///
+/// The table is untrusted until that comparison, so it is read in bounded
+/// memory: the entry count must fit in the image, and the entries must be
+/// exactly what [`core_module`] writes, each statement starting where the
+/// previous one ended and the last one ending at the image's end. So the
+/// statements never overlap, their total length is the image's text part
+/// (which lies within the file), and no allocation is sized by a number
+/// the file claims before that number has been checked against the file.
+/// Without this, a few kilobytes of table entries all pointing at the same
+/// megabytes of text would make this copy that text once per entry.
 fn read_core_module(module: &[u8]) -> Option<(Vec<String>, u64)> {
     use wasmparser::{Parser, Payload};
     let (mut image, mut pages) = (None, None);
@@ -362,23 +372,42 @@ fn read_core_module(module: &[u8]) -> Option<(Vec<String>, u64)> {
         }
     }
     let (image, pages) = (image?, pages?);
+    Some((table_entries(image)?, pages.checked_mul(65_536)?))
+}
+
+/// The statements of a data image laid out as [`core_module`] lays it out:
+/// `n` (ptr, len) pairs, then the statements' text back to back. `None` for
+/// any other layout (see [`read_core_module`] for why this is strict).
+fn table_entries(image: &[u8]) -> Option<Vec<String>> {
     let word = |at: usize| -> Option<usize> {
         let b = image.get(at..at.checked_add(4)?)?;
         Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
     };
     // The table of (ptr, len) pairs ends where the first statement starts.
-    let n = word(0)?.checked_sub(TABLE as usize)? / 8;
-    if n == 0 || n.checked_mul(8)? > image.len() {
+    let text_start = word(0)?.checked_sub(TABLE as usize)?;
+    if text_start == 0 || text_start % 8 != 0 || text_start > image.len() {
         return None;
+    }
+    let n = text_start / 8;
+    // Check the whole table before allocating anything for it.
+    let mut at = text_start;
+    for i in 0..n {
+        let (ptr, len) = (word(8 * i)?, word(8 * i + 4)?);
+        if ptr.checked_sub(TABLE as usize)? != at {
+            return None; // a gap, an overlap or an entry out of order
+        }
+        at = at.checked_add(len).filter(|end| *end <= image.len())?;
+    }
+    if at != image.len() {
+        return None; // text the table does not account for
     }
     let mut statements = Vec::with_capacity(n);
     for i in 0..n {
-        let (ptr, len) = (word(8 * i)?, word(8 * i + 4)?);
-        let start = ptr.checked_sub(TABLE as usize)?;
-        let text = image.get(start..start.checked_add(len)?)?;
+        let start = word(8 * i)? - TABLE as usize;
+        let text = image.get(start..start + word(8 * i + 4)?)?;
         statements.push(std::str::from_utf8(text).ok()?.to_owned());
     }
-    Some((statements, pages.checked_mul(65_536)?))
+    Some(statements)
 }
 
 #[cfg(test)]
@@ -446,5 +475,94 @@ mod tests {
         // A component that is not ours at all.
         assert!(recognise(b"\0asm\x0d\x00\x01\x00").is_none());
         assert!(recognise(&component[..component.len() - 1]).is_none());
+    }
+
+    /// A data image in [`core_module`]'s layout, but with the table given.
+    fn image(entries: &[(u32, u32)], text: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (ptr, len) in entries {
+            out.extend_from_slice(&ptr.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+        }
+        out.extend_from_slice(text);
+        out
+    }
+
+    #[test]
+    fn table_entries_reads_the_generated_layout() {
+        let t = TABLE as u32;
+        let img = image(&[(t + 16, 3), (t + 19, 4)], b"abcdefg");
+        assert_eq!(table_entries(&img).unwrap(), ["abc", "defg"]);
+    }
+
+    #[test]
+    fn table_entries_refuses_overlaps_gaps_and_entries_past_the_image() {
+        let t = TABLE as u32;
+        let refused: &[(&str, Vec<u8>)] = &[
+            ("second entry overlaps the first", image(&[(t + 16, 3), (t + 16, 3)], b"abcdef")),
+            ("second entry inside the first", image(&[(t + 16, 4), (t + 18, 2)], b"abcdef")),
+            ("a gap between entries", image(&[(t + 16, 2), (t + 19, 3)], b"abcdef")),
+            ("text past the last entry", image(&[(t + 16, 3), (t + 19, 2)], b"abcdef")),
+            ("length past the end", image(&[(t + 16, 3), (t + 19, u32::MAX)], b"abcdef")),
+            ("pointer past the end", image(&[(t + 16, 3), (u32::MAX, 3)], b"abcdef")),
+            ("pointer into the table", image(&[(t + 16, 3), (t + 8, 3)], b"abcdef")),
+            ("table claims more entries than fit", image(&[(t + 8 * 1_000_000, 3)], b"abc")),
+            ("table not whole entries", image(&[(t + 12, 3)], b"abcd")),
+            ("no entries at all", image(&[(t, 0)], b"")),
+            ("first pointer below the table", image(&[(t - 8, 3)], b"abc")),
+            ("empty image", Vec::new()),
+        ];
+        for (what, img) in refused {
+            assert_eq!(table_entries(img), None, "{what}");
+        }
+    }
+
+    #[test]
+    fn aliased_entries_cannot_multiply_memory() {
+        // 4096 entries all pointing at the same 256 KiB of text: read as
+        // given, that is 1 GiB of copies from a 290 KiB image.
+        let n = 4096u32;
+        let text = vec![b'x'; 256 << 10];
+        let first = TABLE as u32 + 8 * n;
+        let entries: Vec<(u32, u32)> = (0..n).map(|_| (first, text.len() as u32)).collect();
+        assert_eq!(table_entries(&image(&entries, &text)), None);
+    }
+
+    /// The component for `script` with the statement table rewritten by
+    /// `edit` (given the table's (ptr, len) pairs), sizes unchanged, so the
+    /// result is still a valid component that compiles and runs.
+    fn crafted(script: &str, edit: impl Fn(&mut [(u32, u32)])) -> Vec<u8> {
+        let component = component_for_sql(script).unwrap();
+        let n = statements(script).unwrap().len();
+        let mut table: Vec<(u32, u32)> = Vec::new();
+        let mut at = TABLE as u32 + 8 * n as u32;
+        for s in statements(script).unwrap() {
+            table.push((at, s.sql.len() as u32));
+            at += s.sql.len() as u32;
+        }
+        let bytes = |t: &[(u32, u32)]| image(t, b"");
+        let original = bytes(&table);
+        let pos =
+            component.windows(original.len()).position(|w| w == original).expect("table in the component");
+        edit(&mut table);
+        let mut out = component.clone();
+        out[pos..pos + original.len()].copy_from_slice(&bytes(&table));
+        out
+    }
+
+    #[test]
+    fn a_crafted_table_is_not_recognised_and_does_not_panic() {
+        let script = "CREATE TABLE t (x);\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);";
+        assert!(recognise(&crafted(script, |_| {})).is_some(), "unedited, it is ours");
+        let overlapping = crafted(script, |t| t[2] = t[1]);
+        assert!(recognise(&overlapping).is_none(), "overlapping entries");
+        let past_end = crafted(script, |t| t[2].1 = u32::MAX);
+        assert!(recognise(&past_end).is_none(), "an entry past the end");
+        let far_pointer = crafted(script, |t| t[0].0 = u32::MAX - 3);
+        assert!(recognise(&far_pointer).is_none(), "a pointer past the image");
+        // Still a valid component: the host compiles it instead.
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&overlapping)
+            .expect("the crafted component is still valid WebAssembly");
     }
 }

@@ -12,13 +12,39 @@ use support::*;
 
 /// Runs wasmig; `apply`, `status` and `verify` get `--trust` for test key "dev".
 fn wasmig(args: &[&str]) -> Output {
+    command(args).output().expect("running wasmig")
+}
+
+/// The command [`wasmig`] runs.
+fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
     cmd.args(args);
     let subcommand = args.iter().find(|a| !a.starts_with('-'));
     if matches!(subcommand, Some(&"apply" | &"status" | &"verify")) && !args.contains(&"--trust") {
         cmd.arg("--trust").arg(test_pub("dev"));
     }
-    cmd.output().expect("running wasmig")
+    cmd
+}
+
+/// Like [`wasmig`], but fails the test (and kills the process, by its id)
+/// if it has not exited within a generous 120 s: for inputs that would make
+/// a careless reader block forever (a FIFO) or read for a very long time.
+fn wasmig_or_hang(args: &[&str]) -> Output {
+    let mut child = command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running wasmig");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().expect("waiting for wasmig").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("wasmig {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("collecting wasmig's output")
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -509,4 +535,115 @@ fn cache_dir_is_filled_reused_and_refused_when_others_can_write() {
         assert!(err.contains("cc") && err.contains("chmod 700"), "{err}");
         assert!(!third.exists() || !has_table(&third, "schema_migrations"), "nothing written");
     }
+}
+
+/// A database with one application table, as an application would have
+/// before its first migration, and its bytes.
+fn existing_db(path: &Path) -> Vec<u8> {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE app (x); INSERT INTO app VALUES (1);").unwrap();
+    drop(conn);
+    std::fs::read(path).unwrap()
+}
+
+/// Asserts `o` is a refusal (exit 3) naming `file` and saying `what`.
+fn assert_refused(o: &Output, file: &Path, what: &str) {
+    let (out, err) = text(o);
+    assert_eq!(o.status.code(), Some(3), "{out}{err}");
+    assert!(err.contains(&file.display().to_string()), "names the file: {err}");
+    assert!(err.contains(what), "says {what:?}: {err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_to_a_valid_plugin_is_refused_and_the_database_untouched() {
+    let e = env();
+    let elsewhere = e.tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let real = pack(&elsewhere, "example-baseline", 1, "baseline");
+    let link = e.dir.join("0001_baseline.wasm");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let before = existing_db(&e.db);
+    for args in [
+        vec!["apply", "--db", s(&e.db), s(&e.dir)],
+        vec!["status", "--db", s(&e.db), s(&e.dir)],
+        vec!["verify", s(&e.dir)],
+        vec!["inspect", s(&link)],
+    ] {
+        let o = wasmig(&args);
+        if args[0] == "verify" {
+            // verify reports each file on stdout, then exits 3.
+            assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+            assert!(text(&o).0.contains("is a symbolic link, not a regular file"), "{:?}", text(&o));
+        } else {
+            assert_refused(&o, &link, "is a symbolic link, not a regular file");
+        }
+    }
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "the database is byte-for-byte as it was");
+
+    // The same plugin as a regular file applies: the refusal was the link.
+    std::fs::remove_file(&link).unwrap();
+    std::fs::copy(&real, &link).unwrap();
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(ledger_ids(&e.db), vec![1]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_a_migration_is_refused_without_hanging() {
+    let e = env();
+    pack(&e.dir, "example-baseline", 1, "baseline");
+    let fifo = e.dir.join("0002_pipe.wasm");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let before = existing_db(&e.db);
+    // Nobody ever writes to the FIFO: a blocking open or read would hang.
+    let o = wasmig_or_hang(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert_refused(&o, &fifo, "is a FIFO (named pipe), not a regular file");
+    let o = wasmig_or_hang(&["inspect", s(&fifo)]);
+    assert_refused(&o, &fifo, "FIFO");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "the database is byte-for-byte as it was");
+    std::fs::remove_file(&fifo).unwrap();
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_named_like_a_migration_is_refused() {
+    let e = env();
+    // /dev/zero never ends: reading it whole would exhaust memory.
+    let o = wasmig_or_hang(&["inspect", "/dev/zero"]);
+    assert_refused(&o, Path::new("/dev/zero"), "is a character device, not a regular file");
+
+    // The same device (char 1:5) inside a migrations directory, where root
+    // can make one; a container without CAP_MKNOD cannot, and says so.
+    let dev = e.dir.join("0001_zero.wasm");
+    let made = Command::new("mknod").arg(&dev).args(["c", "1", "5"]).output().unwrap();
+    if !made.status.success() {
+        eprintln!("mknod not permitted here ({:?}); device-in-directory case not exercised", text(&made).1);
+        return;
+    }
+    let before = existing_db(&e.db);
+    let o = wasmig_or_hang(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert_refused(&o, &dev, "is a character device, not a regular file");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "the database is byte-for-byte as it was");
+}
+
+#[test]
+fn a_sparse_file_far_over_the_size_limit_is_refused_without_reading_it() {
+    let e = env();
+    pack(&e.dir, "example-baseline", 1, "baseline");
+    let huge = e.dir.join("0002_huge.wasm");
+    // 10 GiB of holes: nothing on disk, but reading it whole would need
+    // 10 GiB of memory and a long while.
+    std::fs::File::create(&huge).unwrap().set_len(10 << 30).unwrap();
+    let before = existing_db(&e.db);
+    let o = wasmig_or_hang(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert_refused(&o, &huge, "too large");
+    assert!(text(&o).1.contains("the limit is 16777216"), "{:?}", text(&o));
+    let o = wasmig_or_hang(&["inspect", s(&huge)]);
+    assert_refused(&o, &huge, "too large");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "the database is byte-for-byte as it was");
 }

@@ -152,3 +152,68 @@ fn a_cache_others_can_write_is_refused_before_anything_runs() {
     assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "the new database file is still empty");
     assert!(s.entries().is_empty(), "nothing was cached");
 }
+
+/// Each entry's owner and mode.
+#[cfg(unix)]
+fn owner_and_mode(path: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    (meta.uid(), meta.mode() & 0o7777)
+}
+
+#[cfg(unix)]
+#[test]
+fn links_shared_and_foreign_entries_are_never_loaded_and_the_run_compiles() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let s = Setup::new("cache");
+    pack_examples(&s.dir, 2);
+    let reference = s.db("reference.db");
+    apply(&s.dir, &reference, s.cached());
+    let names = s.entries();
+    assert_eq!(names.len(), 2);
+    let entry = s.cache.join(&names[0]);
+    let (uid, mode) = owner_and_mode(&entry);
+    assert_eq!(mode & 0o077, 0, "entries are written private");
+    let stamps = s.stamps(&names);
+    // A sound entry is reused as is: the cases below differ only in the
+    // one thing each changes.
+    apply(&s.dir, &s.db("reused.db"), s.cached());
+    assert_eq!(s.stamps(&names), stamps, "sound entries are loaded, not rewritten");
+
+    // 1. A symlink to a perfectly good entry: following it would load it.
+    let outside = s.tmp.path().join("outside.cwasm");
+    std::fs::rename(&entry, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &entry).unwrap();
+    let outside_bytes = std::fs::read(&outside).unwrap();
+    let db = s.db("link.db");
+    assert_eq!(apply(&s.dir, &db, s.cached()).applied.len(), 2, "compiled instead");
+    assert_eq!(state(&db), state(&reference));
+    assert!(
+        std::fs::symlink_metadata(&entry).unwrap().is_file(),
+        "the link was replaced by a compiled entry"
+    );
+    assert_eq!(std::fs::read(&outside).unwrap(), outside_bytes, "the link's target was never written");
+
+    // 2. Mode 0666: anyone could have written it.
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let ino = std::fs::metadata(&entry).unwrap().ino();
+    let db = s.db("shared.db");
+    assert_eq!(apply(&s.dir, &db, s.cached()).applied.len(), 2);
+    assert_eq!(state(&db), state(&reference));
+    assert_ne!(std::fs::metadata(&entry).unwrap().ino(), ino, "not loaded: compiled and rewritten");
+    assert_eq!(owner_and_mode(&entry), (uid, mode), "the rewrite is private again");
+
+    // 3. Owned by another user (only root can set this up).
+    match std::os::unix::fs::chown(&entry, Some(uid + 4242), None) {
+        Ok(()) => {
+            let db = s.db("foreign.db");
+            assert_eq!(apply(&s.dir, &db, s.cached()).applied.len(), 2);
+            assert_eq!(state(&db), state(&reference));
+            assert_eq!(owner_and_mode(&entry), (uid, mode), "not loaded: compiled and rewritten as ours");
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("not root: cannot chown a cache entry, ownership case not exercised");
+        }
+        Err(e) => panic!("chown: {e}"),
+    }
+}

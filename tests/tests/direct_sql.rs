@@ -194,3 +194,60 @@ fn direct_sql_components_are_not_written_to_the_compiled_cache() {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// The generated component for `script` with its statement table (the
+/// (ptr, len) pairs at the start of the data segment, which sits at address
+/// 64) rewritten by `edit`. Sizes do not change, so the result is still a
+/// valid component whose `up` calls `exec` on whatever the table says.
+fn with_table(script: &str, edit: impl Fn(&mut [(u32, u32)])) -> Vec<u8> {
+    const TABLE_ADDRESS: u32 = 64;
+    let component = sqlpack::component_for_sql(script).unwrap();
+    let stmts = sqlpack::statements(script).unwrap();
+    let mut table = Vec::new();
+    let mut at = TABLE_ADDRESS + 8 * stmts.len() as u32;
+    for s in &stmts {
+        table.push((at, s.sql.len() as u32));
+        at += s.sql.len() as u32;
+    }
+    let encode = |t: &[(u32, u32)]| -> Vec<u8> {
+        t.iter().flat_map(|(p, l)| p.to_le_bytes().into_iter().chain(l.to_le_bytes())).collect()
+    };
+    let original = encode(&table);
+    let pos = find(&component, &original).expect("the statement table in the data segment");
+    edit(&mut table);
+    let mut out = component;
+    out[pos..pos + original.len()].copy_from_slice(&encode(&table));
+    out
+}
+
+#[test]
+fn a_crafted_statement_table_is_compiled_not_recognised() {
+    let script = "CREATE TABLE t (x);\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);";
+    assert!(sqlpack::recognise(&with_table(script, |_| {})).is_some(), "unedited, it is ours");
+    // The third entry aliases the second: overlapping statement text.
+    let crafted = with_table(script, |t| t[2] = t[1]);
+    assert!(sqlpack::recognise(&crafted).is_none(), "overlapping entries are never recognised");
+    for bad in [
+        with_table(script, |t| t[2].1 = u32::MAX),
+        with_table(script, |t| t[0].0 = u32::MAX - 3),
+        with_table(script, |t| t[1].0 += 1),
+    ] {
+        assert!(sqlpack::recognise(&bad).is_none());
+    }
+
+    // Signed and applied, the crafted file runs as its own compiled code:
+    // what its `up` really does (insert 1 twice), not what a reading of
+    // the table would guess.
+    let s = scratch();
+    let m = Manifest::new(1, "crafted");
+    let sk = signing::read_secret_key(&test_key("dev")).unwrap();
+    std::fs::write(s.dir.join(m.file_name()), plugin::pack(&crafted, &m, Some(&sk)).unwrap()).unwrap();
+    let r = Migrator::from_dir_with(&s.dir, options())
+        .unwrap()
+        .apply(&mut Connection::open(&s.db).unwrap())
+        .unwrap();
+    assert!(!r.applied[0].stats.direct_sql, "compiled, not run as direct SQL");
+    assert!(r.applied[0].stats.fuel_used > 0);
+    let conn = Connection::open(&s.db).unwrap();
+    assert_eq!(rows(&conn, "SELECT x FROM t"), vec!["1", "1"]);
+}

@@ -564,7 +564,9 @@ fn keygen(out: &Path) -> Result<()> {
 }
 
 fn pack(component: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
-    let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    // The input may be an already-signed plugin (adding a signature): read it
+    // like any plugin file, bounded and regular files only.
+    let bytes = plugin::read_file(component, plugin::DEFAULT_MAX_FILE_SIZE)?;
     let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
     write_plugin(component, &bytes, &manifest, sk.as_ref(), out).map(drop)
 }
@@ -637,12 +639,21 @@ fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
     let mut results = Vec::new();
     let mut refused = 0;
     for path in plugin::list_dir(dir)? {
-        let signers = std::fs::read(&path)
-            .ok()
-            .and_then(|b| signing::signature_info(&b).ok().flatten())
+        // Each file is read once, through the bounded reader, and every
+        // report below comes from those same bytes.
+        let (bytes, checked) = match plugin::read_file(&path, plugin::DEFAULT_MAX_FILE_SIZE) {
+            Ok(b) => {
+                let checked = Plugin::from_bytes(&path, b.clone(), trust, plugin::DEFAULT_MAX_FILE_SIZE);
+                (Some(b), checked)
+            }
+            Err(e) => (None, Err(e)),
+        };
+        let signers = bytes
+            .as_deref()
+            .and_then(|b| signing::signature_info(b).ok().flatten())
             .map(|i| i.key_ids)
             .unwrap_or_default();
-        let (id, name, verdict, trusted) = match Plugin::load(&path, trust, plugin::DEFAULT_MAX_FILE_SIZE) {
+        let (id, name, verdict, trusted) = match checked {
             Ok(p) => {
                 let v = match &p.verdict {
                     Verdict::Trusted(_) => "trusted".to_owned(),
@@ -652,7 +663,7 @@ fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
             }
             Err(e) => {
                 refused += 1;
-                let manifest = std::fs::read(&path).ok().and_then(|b| plugin::read_manifest(&b).ok());
+                let manifest = bytes.as_deref().and_then(|b| plugin::read_manifest(b).ok());
                 (manifest.as_ref().map(|m| m.id), manifest.map(|m| m.name), format!("REFUSED: {e}"), vec![])
             }
         };
@@ -689,7 +700,7 @@ fn accept_drift(db: &Path, id: i64, reason: &str, dir: &Path, trust: TrustPolicy
 }
 
 fn inspect(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = plugin::read_file(file, plugin::DEFAULT_MAX_FILE_SIZE)?;
     let sections = plugin::sections(&bytes).map_err(|r| Refused(format!("{}: {r}", file.display())))?;
     let manifest = plugin::read_manifest(&bytes);
     let digest = plugin::content_digest(&bytes).map_err(Refused)?;
