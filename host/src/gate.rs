@@ -834,6 +834,7 @@ mod tests {
         // one table first deletes that table's rows (through the authorizer).
         conn.execute_batch("ANALYZE").unwrap();
         conn.execute_batch("ANALYZE s").unwrap();
+        conn.execute_batch("ANALYZE s_k").unwrap();
         let stat1: i64 = conn.query_row("SELECT count(*) FROM sqlite_stat1", [], |r| r.get(0)).unwrap();
         let stat4: i64 = conn.query_row("SELECT count(*) FROM sqlite_stat4", [], |r| r.get(0)).unwrap();
         assert!(stat1 >= 2 && stat4 > 0, "ANALYZE wrote statistics: {stat1} {stat4}");
@@ -865,6 +866,7 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_stat1 WHERE idx IN ('s_k', 's_k2')", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
+        conn.execute_batch("DROP TABLE sqlite_stat4").unwrap();
         // AUTOINCREMENT counters are application data.
         conn.execute_batch(
             "UPDATE sqlite_sequence SET seq = 1000 WHERE name = 's';
