@@ -128,6 +128,43 @@ fn failed_migration_exits_1_and_leaves_the_file_unchanged() {
 }
 
 #[test]
+fn a_guest_handing_fts3_tokenizer_a_pointer_is_denied_and_the_process_exits_cleanly() {
+    let e = env();
+    pack_examples(&e.dir, 1);
+    assert!(wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]).status.success());
+    let before = std::fs::read(&e.db).unwrap();
+    let component = guest_out_dir().join("examples").join("gate_fts3_tokenizer.wasm");
+    let key = test_key("dev");
+    let packed = wasmig(&[
+        "pack",
+        s(&component),
+        "--key",
+        s(&key),
+        "--id",
+        "2",
+        "--name",
+        "tokenizer",
+        "--out",
+        s(&e.dir),
+    ]);
+    assert!(packed.status.success(), "{:?}", text(&packed));
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    let (_, err) = text(&o);
+    // An exit code, not a signal: the host process survived.
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("migration 2 (tokenizer) failed and was rolled back"), "{err}");
+    assert!(err.contains("function fts3_tokenizer() (not on the SQL function allowlist"), "{err}");
+    assert!(!err.contains("ALLOWED"), "every form was refused: {err}");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before);
+    // The next migration still applies.
+    std::fs::remove_file(e.dir.join("0002_tokenizer.wasm")).unwrap();
+    pack(&e.dir, "example-add-index", 2, "add_index");
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(ledger_ids(&e.db), vec![1, 2]);
+}
+
+#[test]
 fn single_transaction_applies_all_or_nothing_and_pack_sql_runs_as_direct_sql() {
     let e = env();
     let sql = e.tmp.path().join("notes.sql");

@@ -137,7 +137,12 @@ fn gate_refuses_every_escape_route() {
         ("gate_begin", &["denied by wasmig policy: BEGIN"]),
         ("gate_detach", &["denied by wasmig policy: DETACH"]),
         ("gate_virtual_table", &["denied by wasmig policy: CREATE VIRTUAL TABLE docs"]),
-        ("gate_load_extension", &["denied by wasmig policy: load_extension()"]),
+        (
+            "gate_load_extension",
+            &[
+                "denied by wasmig policy: function load_extension() (not on the SQL function allowlist: loads native",
+            ],
+        ),
         ("gate_vacuum_into", &["VACUUM"]),
         ("gate_ledger_insert", &["denied by wasmig policy: INSERT INTO schema_migrations"]),
         ("gate_ledger_delete", &["denied by wasmig policy: DELETE FROM schema_migrations"]),
@@ -154,6 +159,59 @@ fn gate_refuses_every_escape_route() {
 }
 
 #[test]
+fn gate_refuses_unsafe_sql_functions_naming_them() {
+    // The pointer-taking tokenizer function, in all three forms. The guest
+    // reports what each attempt got; none may have run.
+    let t = run_faulty("gate_fts3_tokenizer", Limits::default());
+    let refusal = "denied by wasmig policy: function fts3_tokenizer() (not on the SQL function allowlist: \
+                   with a bound blob argument it accepts a raw host memory address";
+    // The first line is the guest's report (the host adds the last failed
+    // statement below it).
+    let report = t.lines().next().unwrap();
+    assert_eq!(report.matches(refusal).count(), 3, "every form refused:\n{t}");
+    assert!(!t.contains("ALLOWED"), "{t}");
+    expect(
+        &t,
+        &[
+            "[in: SELECT fts3_tokenizer('simple', ?1)]",
+            "[in: SELECT fts3_tokenizer('simple', x'4141414141414141')]",
+            "[in: SELECT fts3_tokenizer('simple')]",
+        ],
+    );
+    let t = run_faulty("gate_denied_function", Limits::default());
+    expect(
+        &t,
+        &[
+            "denied by wasmig policy: function rtreenode() (not on the SQL function allowlist: R-Tree debugging",
+        ],
+    );
+    // Hidden in a trigger: denied when the INSERT compiles the trigger body.
+    let t = run_faulty("gate_denied_function_in_trigger", Limits::default());
+    expect(
+        &t,
+        &[
+            "denied by wasmig policy: function sqlite_compileoption_get() (not on the SQL function allowlist",
+            "[in: INSERT INTO build_info",
+        ],
+    );
+}
+
+#[test]
+fn gate_refuses_hand_written_query_planner_statistics() {
+    // ANALYZE ran first inside the migration and created sqlite_stat1; the
+    // forged row is refused and the rollback removes the table again
+    // (run_faulty compares the file's bytes).
+    let t = run_faulty("gate_stat1_write", Limits::default());
+    expect(
+        &t,
+        &[
+            "denied by wasmig policy: UPDATE sqlite_stat1 (query-planner statistics are written by ANALYZE only)",
+            "[in: UPDATE sqlite_stat1",
+        ],
+    );
+}
+
+#[test]
 fn triggers_cannot_call_application_functions_with_side_effects() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -167,7 +225,9 @@ fn triggers_cannot_call_application_functions_with_side_effects() {
         })
         .unwrap();
     });
-    expect(&t, &["unsafe use of app_side_effect()"]);
+    // Application functions are not on the gate's allowlist: compiling the
+    // trigger body for the guest's INSERT is denied before it can run.
+    expect(&t, &["denied by wasmig policy: function app_side_effect() (not on the SQL function allowlist)"]);
     assert_eq!(calls.load(Ordering::SeqCst), 0, "the function never ran");
 }
 

@@ -1,6 +1,8 @@
 //! Faulty on purpose. Creates a trigger that calls `app_side_effect()`, a
-//! function the application registered, then fires it. With trusted_schema
-//! off, SQLite refuses to run such a function from schema code.
+//! function the application registered, then fires it. The function is not
+//! on the gate's SQL function allowlist, so compiling the trigger body for
+//! the INSERT is denied and the function never runs (with `TRUSTED_SCHEMA`
+//! off, SQLite would refuse it from schema code as well).
 
 use wasmig_guest::{Result, exec};
 
