@@ -16,6 +16,7 @@ pub mod gate;
 mod host_sql;
 pub mod import;
 pub mod ledger;
+pub mod ledger_guard;
 pub mod migrator;
 pub mod plugin;
 pub mod rehearse;
