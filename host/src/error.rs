@@ -131,6 +131,26 @@ pub enum Error {
         violations: Vec<String>,
     },
 
+    /// A migration left schema objects that can reach the ledger (an index,
+    /// trigger, view or foreign key on a ledger table, a trigger or view
+    /// whose compiled code reads or writes one, or a ledger-like name), or
+    /// the database already held such objects before it ran; rolled back
+    /// before COMMIT. See [`crate::ledger_guard`].
+    #[error("{}", ledger_tampering(.id, .name, .file, .objects, .before_run))]
+    LedgerTampering {
+        /// The migration id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// Its plugin file.
+        file: PathBuf,
+        /// One line per offending object, naming it and saying why.
+        objects: Vec<String>,
+        /// The objects were there before the migration ran (made outside
+        /// wasmig, or before this check existed), so it was not run.
+        before_run: bool,
+    },
+
     /// A pending migration cannot run inside one transaction with the others
     /// (`single_transaction`); nothing was run.
     #[error(
@@ -223,6 +243,22 @@ fn join_ids(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
+fn ledger_tampering(
+    id: &i64,
+    name: &str,
+    file: &std::path::Path,
+    objects: &[String],
+    before_run: &bool,
+) -> String {
+    let what = if *before_run {
+        "was not run: the database already holds schema objects that can reach the ledger \
+         (made outside wasmig, or before this check existed; drop them first)"
+    } else {
+        "left schema objects that can reach the ledger and was rolled back"
+    };
+    format!("migration {id} ({name}) {what}:\n  {}\n  file: {}", objects.join("\n  "), file.display())
+}
+
 fn statement_suffix(last: &Option<String>) -> String {
     match last {
         Some(s) => format!("\n  last failed statement: {s}"),
@@ -248,7 +284,13 @@ impl Error {
     /// True when the error means a migration ran and was rolled back (as
     /// opposed to input refused before anything ran, or an environment failure).
     pub fn is_migration_failure(&self) -> bool {
-        matches!(self, Error::GuestFailed { .. } | Error::Trap { .. } | Error::ForeignKeyViolations { .. })
+        matches!(
+            self,
+            Error::GuestFailed { .. }
+                | Error::Trap { .. }
+                | Error::ForeignKeyViolations { .. }
+                | Error::LedgerTampering { .. }
+        )
     }
 
     /// True when the error means the input (files, ledger state) was refused

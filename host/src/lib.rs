@@ -17,6 +17,7 @@ mod host_sql;
 pub mod import;
 pub mod ledger;
 mod limiter;
+pub mod ledger_guard;
 pub mod migrator;
 pub mod plugin;
 pub mod rehearse;

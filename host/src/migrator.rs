@@ -21,6 +21,7 @@ use rusqlite::Connection;
 use crate::compile_cache::CompileCache;
 use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
+use crate::ledger_guard;
 use crate::plugin::{self, Plugin};
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
 use crate::signing::{TrustPolicy, Verdict};
@@ -538,6 +539,17 @@ impl Migrator {
         if ledger::is_applied(conn, id)? {
             return Ok(None);
         }
+        // Once per plan (its first step), the schema as found: a trigger that
+        // forges ledger rows must not be blamed on, or hidden by, whichever
+        // migration next changes the schema, and a ledger that may already
+        // have been forged must not decide what runs. Nothing pending, no check.
+        if step.sets_up_ledger {
+            let found = ledger_guard::violations(conn)?;
+            if !found.is_empty() {
+                return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: true });
+            }
+        }
+        let watch = ledger_guard::Watch::start(conn)?;
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
         // The store must own its data ('static), so the connection moves in
         // for the run and comes back after; an idle in-memory connection
@@ -576,6 +588,12 @@ impl Migrator {
             if !violations.is_empty() {
                 return Err(Error::ForeignKeyViolations { id, name, file: plugin.path.clone(), violations });
             }
+        }
+        // After the guest (the gate is removed by now) and before the ledger
+        // row and COMMIT: nothing it left in the schema may reach the ledger.
+        let found = watch.finish(conn)?;
+        if !found.is_empty() {
+            return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
         }
         let duration = started.elapsed();
         ledger::record(

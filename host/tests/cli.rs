@@ -684,3 +684,30 @@ fn a_sparse_file_far_over_the_size_limit_is_refused_without_reading_it() {
     assert_refused(&o, &huge, "too large");
     assert_eq!(std::fs::read(&e.db).unwrap(), before, "the database is byte-for-byte as it was");
 }
+
+#[test]
+fn a_migration_leaving_a_ledger_forging_trigger_exits_1_in_apply_and_test() {
+    let e = env();
+    pack_examples(&e.dir, 1);
+    assert!(wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]).status.success());
+    let before = std::fs::read(&e.db).unwrap();
+    // A faulty-corpus component, packed and signed like any release file.
+    let manifest = wasmig::Manifest::new(2, "forge");
+    let sk = wasmig::signing::read_secret_key(&test_key("dev")).unwrap();
+    let bytes = wasmig::plugin::pack(&corpus_bytes("ledger_forging_trigger"), &manifest, Some(&sk)).unwrap();
+    std::fs::write(e.dir.join(manifest.file_name()), bytes).unwrap();
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("migration 2 (forge) left schema objects that can reach the ledger"), "{err}");
+    assert!(err.contains("trigger audit_forge on forge_images inserts into schema_migrations"), "{err}");
+    assert_eq!(std::fs::read(&e.db).unwrap(), before);
+    let o = wasmig(&["test", "--trust", s(&test_pub("dev")), "--db", s(&e.db), s(&e.dir)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("0002 forge — FAILED") && out.contains("trigger audit_forge on forge_images"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&e.db).unwrap(), before);
+}
