@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod scaffold;
 pub mod signing;
 pub mod snapshot;
+mod sqlfuncs;
 pub mod sqlpack;
 pub mod sqlsplit;
 pub mod testing;
