@@ -64,8 +64,11 @@
 //! disables SQLite's LIKE-prefix index optimisation for the guest's
 //! statements; results are unchanged.
 //!
-//! Known limit: in a database whose text encoding is UTF-16, SQLite reads a
-//! *blob* used as text as UTF-16; these replacements read it as UTF-8.
+//! Known difference: in a database whose text encoding is UTF-16, SQLite
+//! reads a *blob* used as text as UTF-8 or as UTF-16 depending on where the
+//! blob came from (a bound parameter, or a literal or column), which a
+//! function cannot see; these replacements always read its bytes as UTF-8.
+//! Text, integer and real arguments match in UTF-16 databases too (tested).
 //!
 //! # Survey: other built-ins whose single call is superlinear
 //!
@@ -968,7 +971,9 @@ mod tests {
         prop::collection::vec(piece, 0..10).prop_map(|v| v.concat())
     }
 
-    fn arg() -> impl Strategy<Value = Arg> {
+    /// NULL, integer, real or text: what SQLite converts the same way in
+    /// every database encoding.
+    fn non_blob_arg() -> impl Strategy<Value = Arg> {
         prop_oneof![
             1 => Just(Arg::Value(Value::Null)),
             1 => prop_oneof![Just(0i64), Just(-1), Just(i64::MIN), Just(12), -300i64..300, any::<i64>()]
@@ -979,6 +984,12 @@ mod tests {
             ]
             .prop_map(|r| Arg::Value(Value::Real(r))),
             6 => text().prop_map(|t| Arg::Value(Value::Text(t))),
+        ]
+    }
+
+    fn arg() -> impl Strategy<Value = Arg> {
+        prop_oneof![
+            9 => non_blob_arg(),
             2 => raw_bytes().prop_map(|b| Arg::Value(Value::Blob(b))),
             2 => raw_bytes().prop_map(Arg::TextOfBlob),
         ]
@@ -1037,6 +1048,21 @@ mod tests {
                 let (plain, safe, _f) = pair(setup);
                 same(&plain, &safe, call, &[a.clone(), b.clone(), c.clone()])?;
             }
+        }
+
+        /// In a UTF-16 database SQLite hands text to these functions as
+        /// UTF-8, so text, integer and real arguments behave the same (blobs
+        /// read as text do not; see the module documentation).
+        #[test]
+        fn utf16_databases_match_sqlite_on_non_blob_arguments(
+            call in prop::sample::select(CALLS),
+            a in non_blob_arg(), b in non_blob_arg(), c in non_blob_arg(),
+            big_endian in any::<bool>(),
+        ) {
+            let args = [a, b, c];
+            let setup = if big_endian { "PRAGMA encoding = 'UTF-16be'" } else { "PRAGMA encoding = 'UTF-16le'" };
+            let (plain, safe, _f) = pair(setup);
+            same(&plain, &safe, call, &args)?;
         }
 
         #[test]
