@@ -211,8 +211,8 @@ impl SafeFunctions {
 
     /// Unbinds the replacements from the guest's deadline, so the
     /// connection's functions answer as the built-ins do (same results, no
-    /// deadline, the connection's limits read again now), and gives like()
-    /// back to SQLite if `case_sensitive_like` was on.
+    /// deadline), and gives like() back to SQLite if `case_sensitive_like`
+    /// was on.
     ///
     /// SQLite cannot give a built-in back once an application function of
     /// the same name and argument count was registered on a connection:
@@ -221,11 +221,14 @@ impl SafeFunctions {
     /// stay, detached. Only like() can be handed back to SQLite's own code,
     /// by `PRAGMA case_sensitive_like`; that is done when the pragma was on
     /// (it re-registers what the application had) but not when it was off,
-    /// because the pragma's like() is not deterministic and would then
-    /// break expression indexes using like() that the built-in allowed.
+    /// because the pragma's like() is not deterministic: the application
+    /// could no longer create an expression index, generated column or
+    /// partial index using like(), which the built-in allows.
     ///
-    /// The pragma goes through the authorizer, so when it has to be restored
-    /// this must run after the gate is removed.
+    /// Call it after the gate is removed: the pragma goes through the
+    /// authorizer, and the detached functions keep the `SQLITE_LIMIT_LENGTH`
+    /// and `SQLITE_LIMIT_LIKE_PATTERN_LENGTH` read now (the host's, not the
+    /// guest's) until the next install.
     pub(crate) fn remove(self, conn: &Connection) -> rusqlite::Result<()> {
         register_all(conn, self.shared(conn, None)?)?;
         if self.case_sensitive_like {
