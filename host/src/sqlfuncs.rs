@@ -512,6 +512,17 @@ enum Token {
     Never,
 }
 
+/// The most recent star of a match in progress.
+#[derive(Clone, Copy)]
+struct StarRetry {
+    /// Pattern offset just after the star.
+    after_star: usize,
+    /// Where in the string the pattern resumes after it.
+    from: usize,
+    /// The ASCII literal right after the star (both cases), if there is one.
+    literal: Option<(u8, u8)>,
+}
+
 /// A pattern with its dialect's special characters (0 = none).
 struct Pattern<'a> {
     p: &'a [u8],
@@ -608,6 +619,19 @@ impl Pattern<'_> {
         })
     }
 
+    /// The bytes an ASCII literal token at `pi` accepts (its two cases
+    /// when folding), or None when the token there is anything else.
+    fn ascii_literal_at(&self, pi: usize, meter: &mut Meter<'_>) -> Result<Option<(u8, u8)>, Fail> {
+        let mut peek = pi;
+        Ok(match self.token(&mut peek, meter)? {
+            Some(Token::Literal(c)) if c < 0x80 => {
+                let b = c as u8;
+                Some(if self.fold { (b.to_ascii_lowercase(), b.to_ascii_uppercase()) } else { (b, b) })
+            }
+            _ => None,
+        })
+    }
+
     /// Whether `s` (already cut at its first NUL) matches, iteratively.
     ///
     /// Only the most recent star is remembered: on a mismatch, that star
@@ -617,8 +641,7 @@ impl Pattern<'_> {
     /// an inner star has failed.
     fn matches(&self, s: &[u8], meter: &mut Meter<'_>) -> Result<bool, Fail> {
         let (mut pi, mut si) = (0usize, 0usize);
-        // Pattern offset after the last star, and where in `s` it resumes.
-        let mut star: Option<(usize, usize)> = None;
+        let mut star: Option<StarRetry> = None;
         loop {
             meter.spend(1)?;
             let advanced = match self.token(&mut pi, meter)? {
@@ -629,7 +652,11 @@ impl Pattern<'_> {
                     false
                 }
                 Some(Token::Star) => {
-                    star = Some((pi, si));
+                    star = Some(StarRetry {
+                        after_star: pi,
+                        from: si,
+                        literal: self.ascii_literal_at(pi, meter)?,
+                    });
                     continue;
                 }
                 Some(Token::Never) => return Ok(false),
@@ -647,13 +674,22 @@ impl Pattern<'_> {
             if advanced {
                 continue;
             }
-            let Some((after_star, from)) = star else { return Ok(false) };
+            let Some(StarRetry { after_star, from, literal }) = star else { return Ok(false) };
             if from >= s.len() {
                 return Ok(false);
             }
             let mut next = from;
             utf8_read(s, &mut next);
-            star = Some((after_star, next));
+            // When an ASCII literal follows the star, every retry before its
+            // next occurrence fails on it at once: jump there (SQLite's
+            // strcspn does the same). ASCII bytes always start a character.
+            if let Some((x, y)) = literal {
+                match memchr::memchr2(x, y, &s[next..]) {
+                    Some(k) => next += k,
+                    None => return Ok(false),
+                }
+            }
+            star = Some(StarRetry { after_star, from: next, literal });
             pi = after_star;
             si = next;
         }
@@ -774,10 +810,13 @@ impl<'a> CharSet<'a> {
         };
         let first_byte = |o: u32| set[o as usize];
         let last_byte = |o: u32| set[o as usize + char_len(set, o as usize) - 1];
+        // Empty groups (the common one-byte set, or an end not trimmed) cost
+        // no allocation; `first_match` then looks at `single` only.
+        let none = || Ok((Vec::new(), Vec::new()));
         let (by_first, first_start) =
-            if matches!(ends, Ends::Right) { (Vec::new(), vec![0; 257]) } else { group(&first_byte)? };
+            if multi.is_empty() || matches!(ends, Ends::Right) { none()? } else { group(&first_byte)? };
         let (by_last, last_start) =
-            if matches!(ends, Ends::Left) { (Vec::new(), vec![0; 257]) } else { group(&last_byte)? };
+            if multi.is_empty() || matches!(ends, Ends::Left) { none()? } else { group(&last_byte)? };
         Ok(CharSet { set, single, by_first, first_start, by_last, last_start })
     }
 
@@ -804,6 +843,9 @@ impl<'a> CharSet<'a> {
         let (group, starts) =
             if at_end { (&self.by_last, &self.last_start) } else { (&self.by_first, &self.first_start) };
         let single = self.single[b];
+        if starts.is_empty() {
+            return Ok(single.map(|_| 1));
+        }
         for &offset in &group[starts[b]..starts[b + 1]] {
             // A one-byte character earlier in the set wins over the rest.
             if single.is_some_and(|o| o < offset) {
