@@ -64,6 +64,13 @@
 //! disables SQLite's LIKE-prefix index optimisation for the guest's
 //! statements; results are unchanged.
 //!
+//! Cost: installing and detaching take tens of microseconds (11
+//! registrations, which also expire the connection's prepared statements).
+//! Per call on short strings (200 000 rows of ~40 bytes, wasmig optimised)
+//! the replacements take about 1-3x the built-ins' time, mostly rusqlite's
+//! per-call wrapper: `LIKE '%abc%'` 0.48 µs against 0.23 µs a row, `instr`
+//! 0.23 against 0.14, `replace` 0.57 against 0.53, `trim` 0.54 against 0.19.
+//!
 //! Known difference: in a database whose text encoding is UTF-16, SQLite
 //! reads a *blob* used as text as UTF-8 or as UTF-16 depending on where the
 //! blob came from (a bound parameter, or a literal or column), which a
@@ -187,6 +194,8 @@ impl SafeFunctions {
     /// Reads `SQLITE_LIMIT_LENGTH`, `SQLITE_LIMIT_LIKE_PATTERN_LENGTH` and
     /// whether LIKE is case-sensitive now, so call it after the gate has set
     /// the guest's limits. Installing again (for the next guest) rebinds.
+    /// Like every function registration, it fails with `SQLITE_BUSY` while
+    /// a statement on `conn` is still running.
     pub(crate) fn install(conn: &Connection, budget: Arc<SqliteBudget>) -> rusqlite::Result<SafeFunctions> {
         // `PRAGMA case_sensitive_like = ON` registers a case-sensitive like()
         // on the connection; asking LIKE itself is the only way to tell.
