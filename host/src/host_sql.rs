@@ -600,7 +600,9 @@ impl SqliteBudget {
         false
     }
 
-    fn set_hit(&self, reason: String) {
+    /// Records why SQLite work was stopped (the first reason wins), so
+    /// `map_sqlite_error` reports the interrupt as that limit.
+    pub(crate) fn set_hit(&self, reason: String) {
         if let Ok(mut h) = self.hit.lock() {
             h.get_or_insert(reason);
         }

@@ -26,6 +26,7 @@ pub mod scaffold;
 pub mod signing;
 pub mod snapshot;
 mod sqlite_heap;
+mod sqlfuncs;
 pub mod sqlpack;
 pub mod sqlsplit;
 pub mod testing;
