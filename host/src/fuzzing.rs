@@ -73,6 +73,14 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
         let b = budget.clone();
         let _ = conn.progress_handler(1000, Some(move || b.tick(1000, 100_000_000)));
     }
+    // As in `Sandbox::run`: SQLite's heap bounded, superlinear built-ins
+    // replaced by their deadline-checked versions.
+    let heap = crate::sqlite_heap::HeapBound::enter(256 << 20);
+    let Ok(safe) = crate::sqlfuncs::SafeFunctions::install(&conn, budget.clone()) else {
+        let _ = gate.remove(&mut conn);
+        let _ = conn.execute_batch("ROLLBACK");
+        return (conn, report);
+    };
     let mut state = HostState {
         conn,
         store_limits: crate::limiter::GuestLimiter::new(usize::MAX, usize::MAX, 100),
@@ -108,7 +116,9 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
     let mut conn = state.conn;
     report.transaction_held = !conn.is_autocommit();
     let _ = conn.progress_handler(0, None::<fn() -> bool>);
+    drop(heap);
     let _ = gate.remove(&mut conn);
+    let _ = safe.remove(&conn);
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }

@@ -151,7 +151,6 @@ pub const FUNCTION_ALLOWLIST: &[&str] = &[
     "json_group_object",
     "json_insert",
     "json_object",
-    "json_patch",
     "json_pretty",
     "json_quote",
     "json_remove",
@@ -167,7 +166,6 @@ pub const FUNCTION_ALLOWLIST: &[&str] = &[
     "jsonb_group_object",
     "jsonb_insert",
     "jsonb_object",
-    "jsonb_patch",
     "jsonb_remove",
     "jsonb_replace",
     "jsonb_set",
@@ -197,6 +195,16 @@ pub const FUNCTION_DENYLIST: &[(&str, &str)] = &[
          returns one",
     ),
     ("load_extension", "loads native code into the host process"),
+    (
+        "json_patch",
+        "one call is quadratic in the number of object keys (minutes on two large documents) and \
+         SQLite cannot interrupt it at the deadline; use json_set",
+    ),
+    (
+        "jsonb_patch",
+        "one call is quadratic in the number of object keys (minutes on two large documents) and \
+         SQLite cannot interrupt it at the deadline; use jsonb_set",
+    ),
     ("fts5", "hands out a pointer to the FTS5 C API"),
     ("fts5_source_id", "FTS5 internals; guests cannot create full-text tables"),
     ("fts5_locale", "FTS5 internals; guests cannot create full-text tables"),
@@ -263,11 +271,17 @@ pub struct SqlLimits {
     pub max_sql_length: i32,
     /// Largest string or blob (`SQLITE_LIMIT_LENGTH`), bytes.
     pub max_value_length: i32,
+    /// Most arguments one SQL function call may take
+    /// (`SQLITE_LIMIT_FUNCTION_ARG`). SQLite's default was 127 for most of
+    /// its history (1000 since 3.48); 127 keeps the cost of the JSON
+    /// functions that take one path per argument, which SQLite cannot
+    /// interrupt, to about an eighth.
+    pub max_function_args: i32,
 }
 
 impl Default for SqlLimits {
     fn default() -> Self {
-        SqlLimits { max_sql_length: 1_000_000, max_value_length: 64 * 1024 * 1024 }
+        SqlLimits { max_sql_length: 1_000_000, max_value_length: 64 * 1024 * 1024, max_function_args: 127 }
     }
 }
 
@@ -397,6 +411,7 @@ pub struct Gate {
     attached: i32,
     sql_length: i32,
     length: i32,
+    function_args: i32,
 }
 
 impl Gate {
@@ -413,6 +428,7 @@ impl Gate {
             attached: conn.limit(Limit::SQLITE_LIMIT_ATTACHED).map_err(err("reading limits"))?,
             sql_length: conn.limit(Limit::SQLITE_LIMIT_SQL_LENGTH).map_err(err("reading limits"))?,
             length: conn.limit(Limit::SQLITE_LIMIT_LENGTH).map_err(err("reading limits"))?,
+            function_args: conn.limit(Limit::SQLITE_LIMIT_FUNCTION_ARG).map_err(err("reading limits"))?,
         };
         let closed = (|| -> rusqlite::Result<()> {
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
@@ -420,6 +436,10 @@ impl Gate {
             conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
             conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, limits.max_sql_length.min(gate.sql_length))?;
             conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, limits.max_value_length.min(gate.length))?;
+            conn.set_limit(
+                Limit::SQLITE_LIMIT_FUNCTION_ARG,
+                limits.max_function_args.min(gate.function_args),
+            )?;
             conn.flush_prepared_statement_cache();
             conn.authorizer(Some(move |ctx: AuthContext<'_>| match decide(&ctx.action) {
                 Ok(()) => Authorization::Allow,
@@ -447,6 +467,7 @@ impl Gate {
         conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, self.attached)?;
         conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, self.sql_length)?;
         conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, self.length)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_FUNCTION_ARG, self.function_args)?;
         Ok(())
     }
 
@@ -885,5 +906,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(*d.lock().unwrap(), None, "nothing else was refused");
+    }
+
+    #[test]
+    fn function_arguments_are_capped_while_the_gate_is_closed() {
+        let (mut conn, _d, gate) = gated();
+        let call = |n: usize| format!("SELECT json_array({})", vec!["1"; n].join(", "));
+        conn.query_row(&call(127), [], |r| r.get::<_, String>(0)).unwrap();
+        let err = conn.prepare(&call(128)).unwrap_err().to_string();
+        assert!(err.contains("too many arguments"), "{err}");
+        gate.remove(&mut conn).unwrap();
+        conn.query_row(&call(128), [], |r| r.get::<_, String>(0)).expect("the host's own limit is back");
+    }
+
+    #[test]
+    fn json_patch_is_denied_naming_the_way_around() {
+        let (conn, d, _gate) = gated();
+        let why = refused(&conn, &d, "SELECT json_patch('{}', '{}')");
+        assert!(why.contains("json_patch()") && why.contains("use json_set"), "{why}");
+        conn.query_row("SELECT json_set('{}', '$.a', 1)", [], |r| r.get::<_, String>(0)).unwrap();
     }
 }

@@ -24,6 +24,7 @@ use crate::gate::{Denials, Gate, SqlLimits};
 use crate::host_sql::{CallLimits, CallStats, HostState, SqliteBudget};
 use crate::limiter::{GuestLimiter, MEMORY_LIMIT_HIT, TABLE_LIMIT_HIT};
 use crate::plugin::{self, Plugin};
+use crate::sqlfuncs::SafeFunctions;
 use crate::sqlite_heap::HeapBound;
 
 /// How often the epoch ticker advances; the deadline's resolution.
@@ -326,6 +327,18 @@ impl Sandbox {
             )
             .ok();
         }
+        // SQLite's superlinear built-ins answer through deadline-checked
+        // replacements while the guest runs (`sqlfuncs`); installed after
+        // the gate so they read the guest's limits.
+        let safe = match SafeFunctions::install(&conn, budget.clone()) {
+            Ok(safe) => safe,
+            Err(e) => {
+                conn.progress_handler(0, None::<fn() -> bool>).ok();
+                drop(heap);
+                let _ = gate.remove(&mut conn);
+                return (conn, Outcome::Host(Error::sqlite("installing the sandbox's SQL functions")(e)));
+            }
+        };
         let state = HostState {
             conn,
             store_limits: GuestLimiter::new(
@@ -349,7 +362,11 @@ impl Sandbox {
         };
         conn.progress_handler(0, None::<fn() -> bool>).ok();
         drop(heap);
-        let restored = gate.remove(&mut conn);
+        // The functions are unbound after the gate opens: unbinding reads
+        // the host's limits and may run a PRAGMA the gate would refuse.
+        let restored = gate.remove(&mut conn).and_then(|()| {
+            safe.remove(&conn).map_err(Error::sqlite("unbinding the sandbox's SQL functions"))
+        });
         let outcome = match (result, restored) {
             (_, Err(e)) => Outcome::Host(e),
             // A migration that attempted a refused action fails, even if it

@@ -130,7 +130,6 @@
 
 // Until `Sandbox::run` installs these (another part of issue 15), only the
 // tests use them; `expect` makes the build say so once that lands.
-#![cfg_attr(not(test), expect(dead_code, reason = "installed by Sandbox::run once integrated"))]
 
 use std::cell::RefCell;
 use std::sync::Arc;
