@@ -5,7 +5,10 @@ use wasmig_guest::{Result, exec, query};
 fn up() -> Result<()> {
     exec("CREATE TABLE trim_scratch (x)", &[])?;
     loop {
-        query("SELECT length(trim(printf('%.*c', 16000000, 'a'), printf('%.*c', 1000000, 'b') || 'a'))", &[])?;
+        query(
+            "SELECT length(trim(printf('%.*c', 16000000, 'a'), printf('%.*c', 1000000, 'b') || 'a'))",
+            &[],
+        )?;
     }
 }
 
