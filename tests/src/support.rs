@@ -158,9 +158,10 @@ pub fn pack_examples(dir: &Path, upto: i64) {
     }
 }
 
-/// The SQL of a fixture database from `../shared/fixtures/`.
+/// The SQL of a fixture database from `tests/fixtures/` (inside the
+/// repository: tests never read outside it).
 pub fn fixture_sql(name: &str) -> String {
-    let path = repo_root().parent().expect("root has a parent").join("shared/fixtures").join(name);
+    let path = repo_root().join("tests").join("fixtures").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
 }
 
