@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
-use crate::gate::{Denials, Gate, SqlLimits};
-use crate::host_sql::{CallLimits, CallStats, HostState, SqliteBudget, Value};
+use crate::sandbox::gate::{Denials, Gate, SqlLimits};
+use crate::sandbox::{CallLimits, CallStats, HostState, SqliteBudget, Value};
 
 /// One call a guest could make.
 #[derive(Debug, Clone)]

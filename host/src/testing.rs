@@ -21,11 +21,11 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 use crate::ledger;
-use crate::migrator::{Applied, Migrator, Options};
+use crate::apply::{Applied, Migrator, Options};
 use crate::plugin::{self, Manifest, Plugin};
 use crate::sandbox::Limits;
-use crate::signing::{TrustPolicy, Verdict};
-use crate::snapshot::Snapshot;
+use crate::plugin::signing::{TrustPolicy, Verdict};
+use crate::apply::snapshot::Snapshot;
 
 /// Runs `component` (a bare component or a packed plugin) as the next
 /// migration of `conn`, under `limits`, through the same path as `apply`.
