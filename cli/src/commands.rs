@@ -582,7 +582,7 @@ fn write_plugin(
     let mut check = TrustPolicy { allow_unsigned: sk.is_none(), ..TrustPolicy::default() };
     if let Some(sk) = sk {
         let pk = signing::public_of(sk);
-        check.keys.push(signing::TrustedKey { id: signing::key_id(&pk), key: pk, source: PathBuf::new() });
+        check.keys.push(plugin::TrustedKey { id: signing::key_id(&pk), key: pk, source: PathBuf::new() });
     }
     let plugin = Plugin::from_bytes(&target, packed.clone(), &check, plugin::DEFAULT_MAX_FILE_SIZE)?;
     std::fs::write(&target, &packed).with_context(|| format!("writing {}", target.display()))?;

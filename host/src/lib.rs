@@ -15,6 +15,7 @@ pub mod plugin;
 pub mod sandbox;
 pub mod sql;
 pub mod testing;
+mod worlds;
 
 // The modules' former paths, until callers move to the curated API.
 pub use apply::{fleet, migrator, rehearse, snapshot};
@@ -25,8 +26,8 @@ pub use sql::{import, script as sqlpack, split as sqlsplit};
 pub use error::{Error, Result};
 pub use migrator::{MigrationState, Migrator, Options, Plan, Report, StatusRow, Step};
 pub use plugin::{Manifest, Plugin};
+pub use plugin::{TrustPolicy, Verdict};
 pub use sandbox::{CallLimits, CompileCache, Limits};
-pub use signing::{TrustPolicy, Verdict};
 
 /// This library's version, recorded in the ledger with each migration.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

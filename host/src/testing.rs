@@ -19,13 +19,13 @@ use std::path::PathBuf;
 
 use rusqlite::Connection;
 
+use crate::apply::snapshot::Snapshot;
+use crate::apply::{Applied, Migrator, Options};
 use crate::error::{Error, Result};
 use crate::ledger;
-use crate::apply::{Applied, Migrator, Options};
 use crate::plugin::{self, Manifest, Plugin};
+use crate::plugin::{TrustPolicy, Verdict};
 use crate::sandbox::Limits;
-use crate::plugin::signing::{TrustPolicy, Verdict};
-use crate::apply::snapshot::Snapshot;
 
 /// Runs `component` (a bare component or a packed plugin) as the next
 /// migration of `conn`, under `limits`, through the same path as `apply`.

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use wasmig_test_support::*;
 use tempfile::TempDir;
+use wasmig_test_support::*;
 
 fn wasmig_cmd(db: &Path, dir: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wasmig"));

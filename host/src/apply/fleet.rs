@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{Error, Result};
 use super::migrator::{Migrator, Report};
+use crate::error::{Error, Result};
 
 /// How a fleet apply runs.
 #[derive(Debug, Clone, Copy)]

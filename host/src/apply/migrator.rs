@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::sandbox::CompileCache;
 use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
 use crate::plugin::{self, Plugin};
+use crate::plugin::{TrustPolicy, Verdict};
+use crate::sandbox::CompileCache;
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
-use crate::plugin::signing::{TrustPolicy, Verdict};
 
 mod status;
 mod together;

@@ -11,9 +11,9 @@ use std::time::Duration;
 use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{Error, Result};
 use super::migrator::Migrator;
 use super::snapshot::Snapshot;
+use crate::error::{Error, Result};
 
 /// How one rehearsed migration went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

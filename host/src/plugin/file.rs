@@ -1,11 +1,5 @@
-//! The migration plugin file format.
-//!
-//! A plugin is an ordinary WebAssembly component with one extra custom
-//! section, [`MANIFEST_SECTION`], holding a small JSON manifest (format
-//! version, migration id, name, target world). Because the manifest lives in
-//! the component bytes, the id and name are covered by the same digest (and,
-//! once signed, the same signature) as the code: renaming a file cannot
-//! change which migration it is.
+//! Plugin files: writing the manifest into a component, packing and
+//! signing, the content digest, and the checks a file passes when loaded.
 //!
 //! Everything here works on bytes only; nothing is compiled. The loader checks
 //! the preamble, walks the sections, decodes the manifest and checks the
@@ -13,247 +7,17 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::manifest::Manifest;
+use super::sections::{MANIFEST_SECTION, SIGNATURE_SECTION, encode_custom_section, sections};
+use super::signing;
+use super::trust::{TrustPolicy, Verdict};
 use crate::error::{Error, Result};
-use super::signing::{self, TrustPolicy, Verdict};
-
-/// Name of the custom section that carries the manifest.
-pub const MANIFEST_SECTION: &str = "wasmig-manifest";
-
-/// Name of the custom section the WebAssembly signature format uses. Its
-/// contents are excluded from a plugin's digest, so re-signing is not a change.
-pub const SIGNATURE_SECTION: &str = "signature";
-
-/// Every world this release runs, oldest first, each with the one interface
-/// a component targeting it may import. Released worlds are never dropped:
-/// a file packed for 0.1.0 keeps running on every later host.
-pub const WORLDS: &[(&str, &str)] = &[
-    ("wasmig:migration/migration@0.1.0", "wasmig:migration/sql@0.1.0"),
-    ("wasmig:migration/migration@0.2.0", "wasmig:migration/sql@0.2.0"),
-];
-
-/// The first world, which every release runs: what [`Manifest::new`]
-/// records until [`pack`] reads the `sql` version the component imports. A
-/// component that imports no `sql` at all keeps it, so the oldest hosts can
-/// run it too.
-pub const WORLD: &str = "wasmig:migration/migration@0.1.0";
-
-/// The `sql` interface a component targeting `world` may import, if this
-/// release runs that world.
-pub fn sql_import_of(world: &str) -> Option<&'static str> {
-    WORLDS.iter().find(|(w, _)| *w == world).map(|(_, sql)| *sql)
-}
-
-/// The manifest format this release writes and reads.
-pub const MANIFEST_FORMAT: u32 = 1;
 
 /// Largest plugin file accepted, in bytes. Real migrations are a few hundred
 /// KiB; anything near this is a mistake or an attack on the compiler.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
-
-const MAGIC: [u8; 4] = *b"\0asm";
-const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
-const CORE_MODULE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
-
-/// Capability: run with foreign key enforcement off (for table rebuilds).
-/// The host turns it off outside the transaction, runs
-/// `PRAGMA foreign_key_check` before COMMIT, and restores the setting.
-pub const CAP_FOREIGN_KEYS_OFF: &str = "foreign-keys-off";
-
-const KNOWN_CAPABILITIES: &[&str] = &[CAP_FOREIGN_KEYS_OFF];
-
-/// The manifest a plugin carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    /// Manifest format version; this release reads [`MANIFEST_FORMAT`].
-    pub format: u32,
-    /// Migration id: migrations run in ascending id order.
-    pub id: i64,
-    /// Human-readable name, also part of the file name.
-    pub name: String,
-    /// The WIT world the component targets.
-    pub world: String,
-    /// Declared capabilities; format 1 knows [`CAP_FOREIGN_KEYS_OFF`].
-    #[serde(default)]
-    pub capabilities: Vec<String>,
-}
-
-impl Manifest {
-    /// A manifest for migration `id` called `name`, targeting [`WORLD`]
-    /// (packing records the world the component actually imports).
-    pub fn new(id: i64, name: impl Into<String>) -> Self {
-        Manifest {
-            format: MANIFEST_FORMAT,
-            id,
-            name: name.into(),
-            world: WORLD.to_owned(),
-            capabilities: Vec::new(),
-        }
-    }
-
-    /// Decodes and validates manifest bytes.
-    pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid: {e}"))?;
-        m.validate()?;
-        Ok(m)
-    }
-
-    /// Encodes the manifest as stored in the section.
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("manifest serialises")
-    }
-
-    /// Checks the fields a host relies on.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.format != MANIFEST_FORMAT {
-            return Err(format!(
-                "manifest format {} is not supported (this wasmig reads format {MANIFEST_FORMAT})",
-                self.format
-            ));
-        }
-        if self.id < 1 {
-            return Err(format!("migration id must be a positive integer, got {}", self.id));
-        }
-        validate_name(&self.name)?;
-        if sql_import_of(&self.world).is_none() {
-            let known: Vec<String> = WORLDS.iter().map(|(w, _)| format!("{w:?}")).collect();
-            return Err(format!(
-                "component targets world {:?}; this wasmig supports {}",
-                self.world,
-                known.join(", ")
-            ));
-        }
-        let unknown: Vec<&str> = self
-            .capabilities
-            .iter()
-            .map(String::as_str)
-            .filter(|c| !KNOWN_CAPABILITIES.contains(c))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(format!(
-                "unknown capabilities requested: {} (this wasmig knows: {})",
-                unknown.join(", "),
-                KNOWN_CAPABILITIES.join(", ")
-            ));
-        }
-        Ok(())
-    }
-
-    /// This manifest with `world` set to the one whose `sql` interface
-    /// `component` imports, so a 0.1.0 component is never labelled 0.2.0 or
-    /// the reverse. A component that imports no known `sql` interface keeps
-    /// the world given (loading it then names what it imports instead).
-    pub fn targeting(&self, component: &[u8]) -> std::result::Result<Manifest, String> {
-        let (imports, _) = component_interface(component)?;
-        let mut m = self.clone();
-        if let Some((world, _)) = WORLDS.iter().find(|(_, sql)| imports.iter().any(|i| i == sql)) {
-            m.world = (*world).to_owned();
-        }
-        Ok(m)
-    }
-
-    /// True when the migration declared [`CAP_FOREIGN_KEYS_OFF`].
-    pub fn needs_foreign_keys_off(&self) -> bool {
-        self.capabilities.iter().any(|c| c == CAP_FOREIGN_KEYS_OFF)
-    }
-
-    /// The canonical file name for this migration: `<id>_<name>.wasm`, with
-    /// the id zero-padded to four digits so directory listings sort by id.
-    pub fn file_name(&self) -> String {
-        format!("{:04}_{}.wasm", self.id, self.name)
-    }
-}
-
-/// Checks a migration name: 1 to 100 characters of `[A-Za-z0-9_-]`.
-pub fn validate_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() || name.len() > 100 {
-        return Err(format!("migration name must be 1 to 100 characters, got {}", name.len()));
-    }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
-        return Err(format!("migration name {name:?} contains {c:?}; use letters, digits, '_' and '-'"));
-    }
-    Ok(())
-}
-
-/// One top-level section of a component or module.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Section<'a> {
-    /// Section id (0 for custom sections).
-    pub id: u8,
-    /// For custom sections, the section's name.
-    pub name: Option<&'a str>,
-    /// The payload after the name (custom) or the whole payload (others).
-    pub data: &'a [u8],
-    /// Byte range of the whole section (id, size and payload) in the file.
-    pub range: std::ops::Range<usize>,
-}
-
-pub(crate) fn read_leb_u32(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, String> {
-    let mut result: u64 = 0;
-    for i in 0..5 {
-        let b = *bytes.get(*pos).ok_or("truncated LEB128 integer")?;
-        *pos += 1;
-        result |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return u32::try_from(result).map_err(|_| "LEB128 integer exceeds u32".to_owned());
-        }
-    }
-    Err("LEB128 integer longer than 5 bytes".to_owned())
-}
-
-/// Checks the 8-byte preamble says "component" and splits the file into its
-/// top-level sections. Nested modules and components are not entered.
-pub fn sections(bytes: &[u8]) -> std::result::Result<Vec<Section<'_>>, String> {
-    if bytes.len() < 8 || bytes[..4] != MAGIC {
-        return Err("not a WebAssembly file (bad magic number)".to_owned());
-    }
-    let version: [u8; 4] = bytes[4..8].try_into().expect("4 bytes");
-    if version == CORE_MODULE_VERSION {
-        return Err("this is a core WebAssembly module, not a component; build the migration \
-                    with the component linker (wasm-component-ld)"
-            .to_owned());
-    }
-    if version != COMPONENT_VERSION {
-        return Err(format!(
-            "unsupported WebAssembly preamble version/layer {:02x?}; expected a component {:02x?}",
-            version, COMPONENT_VERSION
-        ));
-    }
-    let mut out = Vec::new();
-    let mut pos = 8;
-    while pos < bytes.len() {
-        let start = pos;
-        let id = bytes[pos];
-        pos += 1;
-        let size =
-            read_leb_u32(bytes, &mut pos).map_err(|e| format!("section at byte {start}: {e}"))? as usize;
-        let end = pos
-            .checked_add(size)
-            .filter(|end| *end <= bytes.len())
-            .ok_or_else(|| format!("section at byte {start} runs past the end of the file"))?;
-        let payload = &bytes[pos..end];
-        let (name, data) = if id == 0 {
-            let mut p = 0;
-            let len = read_leb_u32(payload, &mut p)
-                .map_err(|e| format!("custom section at byte {start}: {e}"))? as usize;
-            let name_end = p
-                .checked_add(len)
-                .filter(|e| *e <= payload.len())
-                .ok_or_else(|| format!("custom section at byte {start}: name runs past section"))?;
-            let name = std::str::from_utf8(&payload[p..name_end])
-                .map_err(|_| format!("custom section at byte {start}: name is not UTF-8"))?;
-            (Some(name), &payload[name_end..])
-        } else {
-            (None, payload)
-        };
-        out.push(Section { id, name, data, range: start..end });
-        pos = end;
-    }
-    Ok(out)
-}
 
 /// SHA-256 (hex) of the file with every signature section left out: the
 /// identity of a migration's content, unchanged by signing or re-signing.
@@ -267,29 +31,6 @@ pub fn content_digest(bytes: &[u8]) -> std::result::Result<String, String> {
         }
     }
     Ok(hex::encode(h.finalize()))
-}
-
-fn encode_custom_section(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(name.len() + data.len() + 5);
-    leb_u32(&mut payload, name.len() as u32);
-    payload.extend_from_slice(name.as_bytes());
-    payload.extend_from_slice(data);
-    let mut out = vec![0u8];
-    leb_u32(&mut out, payload.len() as u32);
-    out.extend_from_slice(&payload);
-    out
-}
-
-fn leb_u32(out: &mut Vec<u8>, mut v: u32) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 /// Returns `component` with `manifest` as its manifest section (replacing an
@@ -483,32 +224,6 @@ fn check_file_name(path: &Path, m: &Manifest) -> Result<()> {
     }
 }
 
-/// The names a component imports and exports at its top level, read without
-/// compiling it (nested core modules and components are skipped).
-pub fn component_interface(bytes: &[u8]) -> std::result::Result<(Vec<String>, Vec<String>), String> {
-    use wasmparser::{Parser, Payload};
-    let (mut imports, mut exports) = (Vec::new(), Vec::new());
-    let mut depth = 0usize;
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload.map_err(|e| format!("malformed component: {e}"))? {
-            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
-            Payload::End(_) => depth = depth.saturating_sub(1),
-            Payload::ComponentImportSection(reader) if depth == 0 => {
-                for import in reader {
-                    imports.push(import.map_err(|e| format!("malformed import: {e}"))?.name.name.to_owned());
-                }
-            }
-            Payload::ComponentExportSection(reader) if depth == 0 => {
-                for export in reader {
-                    exports.push(export.map_err(|e| format!("malformed export: {e}"))?.name.name.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok((imports, exports))
-}
-
 /// Lists the plugin files of a directory: every `*.wasm`, sorted by name.
 /// Precompiled `.cwasm` files are refused outright: native code is never input.
 pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -533,6 +248,8 @@ pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::sections::{COMPONENT_VERSION, CORE_MODULE_VERSION};
+    use crate::worlds::WORLD;
 
     fn tiny_component() -> Vec<u8> {
         // Preamble plus one empty custom section: enough for byte-level checks.

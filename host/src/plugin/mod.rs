@@ -1,7 +1,25 @@
-//! The migration plugin file: sections, manifest, digest, signatures and
-//! the trust policy, packing and loading.
+//! The migration plugin file format.
+//!
+//! A plugin is an ordinary WebAssembly component with one extra custom
+//! section, [`MANIFEST_SECTION`], holding a small JSON manifest (format
+//! version, migration id, name, target world). Because the manifest lives in
+//! the component bytes, the id and name are covered by the same digest (and,
+//! once signed, the same signature) as the code: renaming a file cannot
+//! change which migration it is.
+//!
+//! Inside this folder the dependencies point one way: `sections` (the byte
+//! walk) is used by everything; `signing` reads and writes the signature
+//! section; `trust` verifies it against the policy; `manifest` is the
+//! manifest type; `file` packs and loads whole files using all of them.
 
 mod file;
+mod manifest;
+mod sections;
 pub mod signing;
+mod trust;
 
+pub use crate::worlds::{WORLD, WORLDS, sql_import_of};
 pub use file::*;
+pub use manifest::*;
+pub use sections::*;
+pub use trust::*;

@@ -27,7 +27,7 @@ mod generated {
 use generated::wasmig::migration::sql as wit;
 
 /// The `sql` interface of world 0.1.0.
-const SQL_V0_1: &str = "wasmig:migration/sql@0.1.0";
+const SQL_V0_1: &str = crate::worlds::WORLDS[0].1;
 
 fn from_wit(v: wit::Value) -> Value {
     match v {

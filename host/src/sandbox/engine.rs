@@ -19,9 +19,9 @@ use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap, WasmBacktraceDet
 
 use super::bindings::{self, Prepared};
 use super::compile_cache::CompileCache;
-use crate::error::{Error, Result};
 use super::gate::{Denials, Gate, SqlLimits};
 use super::host_sql::{CallLimits, CallStats, HostState, SqliteBudget};
+use crate::error::{Error, Result};
 use crate::plugin::{self, Plugin};
 
 /// How often the epoch ticker advances; the deadline's resolution.

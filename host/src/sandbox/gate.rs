@@ -21,29 +21,7 @@ use rusqlite::limits::Limit;
 
 use crate::error::{Error, Result};
 use crate::ledger;
-
-/// PRAGMAs a guest may read (never assign): schema introspection and checks.
-pub const PRAGMA_ALLOWLIST: &[&str] = &[
-    "table_info",
-    "table_xinfo",
-    "table_list",
-    "index_list",
-    "index_info",
-    "index_xinfo",
-    "foreign_key_list",
-    "foreign_key_check",
-    "integrity_check",
-    "quick_check",
-    "collation_list",
-    "function_list",
-    "user_version",
-    "schema_version",
-    "foreign_keys",
-    "encoding",
-    "page_count",
-    "page_size",
-    "freelist_count",
-];
+use crate::sql::PRAGMA_ALLOWLIST;
 
 /// Size limits SQLite enforces while a guest runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,13 @@
-//! SQL text: splitting scripts into statements, what a migration's
-//! statements may do, `pack-sql` components and importing other tools'
-//! migration directories.
+//! SQL text: splitting scripts into statements the way SQLite does, what a
+//! migration's statements may do, `pack-sql` components (generating them and
+//! recognising them again), and importing other tools' migration directories.
+//!
+//! Nothing here runs SQL; the sandbox does, and uses this folder for the
+//! statement policy and to recognise `pack-sql` components.
 
 pub mod import;
+mod policy;
 pub mod script;
 pub mod split;
+
+pub use policy::PRAGMA_ALLOWLIST;

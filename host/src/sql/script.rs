@@ -22,7 +22,7 @@ use super::split::{self as sqlsplit, Statement};
 const WIT: &str = include_str!("../../../wit/migration.wit");
 
 /// The one interface a generated component imports.
-pub(crate) const SQL_IMPORT: &str = "wasmig:migration/sql@0.1.0";
+pub(crate) const SQL_IMPORT: &str = crate::worlds::WORLDS[0].1;
 
 // Memory layout of the generated module.
 const RET_EXEC: i32 = 16; // exec's result<u64, sql-error>: 24 bytes, align 8

@@ -229,7 +229,7 @@ pub fn check_allowed(stmt: &Statement) -> Result<(), String> {
             let name = words.get(1).map(|w| w.to_ascii_lowercase()).unwrap_or_default();
             let name = name.rsplit('.').next().unwrap_or_default().to_owned();
             let assigns = words.get(2).is_some_and(|w| w == "=");
-            let allowed = crate::sandbox::gate::PRAGMA_ALLOWLIST.contains(&name.as_str());
+            let allowed = super::policy::PRAGMA_ALLOWLIST.contains(&name.as_str());
             if assigns {
                 Err(format!("PRAGMA {name} = …: PRAGMA assignments are not honoured inside a migration"))
             } else if !allowed {
