@@ -7,11 +7,9 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags};
 use std::io::IsTerminal;
 
-use wasmig::fleet::FleetOptions;
-use wasmig::rehearse::StepOutcome;
 use wasmig::{
-    Limits, Manifest, MigrationState, Migrator, Options, Plugin, TrustPolicy, Verdict, plugin, signing,
-    sqlpack,
+    FleetOptions, Limits, Manifest, MigrationState, Migrator, Options, Plugin, StepOutcome, TrustPolicy,
+    TrustedKey, Verdict,
 };
 
 use crate::{Command, LimitArgs, TrustArgs};
@@ -69,7 +67,7 @@ pub fn run(command: Command) -> Result<()> {
                 single_transaction,
                 ..Options::default()
             };
-            let dbs = wasmig::fleet::expand_databases(&db).map_err(Refused)?;
+            let dbs = wasmig::expand_databases(&db).map_err(Refused)?;
             let single = db.len() == 1 && !db[0].starts_with('@') && !db[0].contains(['*', '?']);
             if single {
                 apply(&dbs[0], &dir, options, busy_timeout, json, dry_run)
@@ -233,7 +231,7 @@ fn warn_unsigned(migrator: &Migrator) {
     }
 }
 
-fn applied_json(m: &wasmig::migrator::Applied) -> serde_json::Value {
+fn applied_json(m: &wasmig::Applied) -> serde_json::Value {
     serde_json::json!({
         "id": m.id, "name": m.name, "duration_ms": m.duration.as_millis() as u64,
         "calls": m.stats.calls, "rows_changed": m.stats.rows_changed,
@@ -553,16 +551,16 @@ fn new_crate(name: &str, id: Option<i64>, dir: &Path, out: &Path, sdk: Option<Pa
 }
 
 fn keygen(out: &Path) -> Result<()> {
-    let id = signing::keygen(out).map_err(Refused)?;
+    let id = wasmig::keygen(out).map_err(Refused)?;
     println!("secret key: {}", out.display());
-    println!("public key: {}", signing::pub_path(out).display());
+    println!("public key: {}", wasmig::pub_path(out).display());
     println!("key id:     {id}");
     Ok(())
 }
 
 fn pack(component: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
     let bytes = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
-    let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
+    let sk = key.map(wasmig::read_secret_key).transpose().map_err(Refused)?;
     write_plugin(component, &bytes, &manifest, sk.as_ref(), out).map(drop)
 }
 
@@ -577,16 +575,16 @@ fn write_plugin(
     out: &Path,
 ) -> Result<PathBuf> {
     let packed =
-        plugin::pack(bytes, manifest, sk).map_err(|r| Refused(format!("{}: {r}", source.display())))?;
+        wasmig::pack(bytes, manifest, sk).map_err(|r| Refused(format!("{}: {r}", source.display())))?;
     let target: PathBuf = if out.is_dir() { out.join(manifest.file_name()) } else { out.to_owned() };
     let mut check = TrustPolicy { allow_unsigned: sk.is_none(), ..TrustPolicy::default() };
     if let Some(sk) = sk {
-        let pk = signing::public_of(sk);
-        check.keys.push(plugin::TrustedKey { id: signing::key_id(&pk), key: pk, source: PathBuf::new() });
+        let pk = wasmig::public_of(sk);
+        check.keys.push(TrustedKey { id: wasmig::key_id(&pk), key: pk, source: PathBuf::new() });
     }
-    let plugin = Plugin::from_bytes(&target, packed.clone(), &check, plugin::DEFAULT_MAX_FILE_SIZE)?;
+    let plugin = Plugin::from_bytes(&target, packed.clone(), &check, wasmig::DEFAULT_MAX_FILE_SIZE)?;
     std::fs::write(&target, &packed).with_context(|| format!("writing {}", target.display()))?;
-    let signed = match signing::signature_info(&packed).map_err(Refused)? {
+    let signed = match wasmig::signature_info(&packed).map_err(Refused)? {
         Some(info) => format!("signed by {}", info.key_ids.join(", ")),
         None => "UNSIGNED".to_owned(),
     };
@@ -603,22 +601,22 @@ fn write_plugin(
 
 fn pack_sql(script: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
     let text = std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
-    let component = sqlpack::component_for_sql(&text)
+    let component = wasmig::component_for_sql(&text)
         .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?;
-    let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
+    let sk = key.map(wasmig::read_secret_key).transpose().map_err(Refused)?;
     write_plugin(script, &component, &manifest, sk.as_ref(), out)?;
     Ok(())
 }
 
 fn import(dir: &Path, tool: &str, key: Option<&Path>, out: &Path) -> Result<()> {
-    let tool: wasmig::import::Tool = tool.parse().map_err(Refused)?;
-    let found = wasmig::import::scan(dir, tool).map_err(Refused)?;
-    let sk = key.map(signing::read_secret_key).transpose().map_err(Refused)?;
+    let tool: wasmig::ImportTool = tool.parse().map_err(Refused)?;
+    let found = wasmig::import_dir(dir, tool).map_err(Refused)?;
+    let sk = key.map(wasmig::read_secret_key).transpose().map_err(Refused)?;
     // Check every script before writing anything, so a bad file leaves no
     // half-imported directory behind.
     let mut components = Vec::with_capacity(found.len());
     for f in &found {
-        let c = sqlpack::component_for_sql(&f.sql)
+        let c = wasmig::component_for_sql(&f.sql)
             .map_err(|e| Refused(format!("{}:{}: {}", f.source.display(), e.line, e.reason)))?;
         components.push(c);
     }
@@ -633,13 +631,13 @@ fn import(dir: &Path, tool: &str, key: Option<&Path>, out: &Path) -> Result<()> 
 fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
     let mut results = Vec::new();
     let mut refused = 0;
-    for path in plugin::list_dir(dir)? {
+    for path in wasmig::list_dir(dir)? {
         let signers = std::fs::read(&path)
             .ok()
-            .and_then(|b| signing::signature_info(&b).ok().flatten())
+            .and_then(|b| wasmig::signature_info(&b).ok().flatten())
             .map(|i| i.key_ids)
             .unwrap_or_default();
-        let (id, name, verdict, trusted) = match Plugin::load(&path, trust, plugin::DEFAULT_MAX_FILE_SIZE) {
+        let (id, name, verdict, trusted) = match Plugin::load(&path, trust, wasmig::DEFAULT_MAX_FILE_SIZE) {
             Ok(p) => {
                 let v = match &p.verdict {
                     Verdict::Trusted(_) => "trusted".to_owned(),
@@ -649,7 +647,7 @@ fn verify(dir: &Path, trust: &TrustPolicy, json: bool) -> Result<()> {
             }
             Err(e) => {
                 refused += 1;
-                let manifest = std::fs::read(&path).ok().and_then(|b| plugin::read_manifest(&b).ok());
+                let manifest = std::fs::read(&path).ok().and_then(|b| wasmig::read_manifest(&b).ok());
                 (manifest.as_ref().map(|m| m.id), manifest.map(|m| m.name), format!("REFUSED: {e}"), vec![])
             }
         };
@@ -687,12 +685,12 @@ fn accept_drift(db: &Path, id: i64, reason: &str, dir: &Path, trust: TrustPolicy
 
 fn inspect(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let sections = plugin::sections(&bytes).map_err(|r| Refused(format!("{}: {r}", file.display())))?;
-    let manifest = plugin::read_manifest(&bytes);
-    let digest = plugin::content_digest(&bytes).map_err(Refused)?;
+    let sections = wasmig::sections(&bytes).map_err(|r| Refused(format!("{}: {r}", file.display())))?;
+    let manifest = wasmig::read_manifest(&bytes);
+    let digest = wasmig::content_digest(&bytes).map_err(Refused)?;
     let custom: Vec<&str> = sections.iter().filter_map(|s| s.name).collect();
-    let (imports, exports) = plugin::component_interface(&bytes).map_err(Refused)?;
-    let sig = signing::signature_info(&bytes).map_err(Refused)?;
+    let (imports, exports) = wasmig::component_interface(&bytes).map_err(Refused)?;
+    let sig = wasmig::signature_info(&bytes).map_err(Refused)?;
     let verdict = if trust_keys.is_empty() {
         None
     } else {

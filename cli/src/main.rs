@@ -234,7 +234,7 @@ impl PackArgs {
     fn manifest(&self) -> wasmig::Manifest {
         let mut m = wasmig::Manifest::new(self.id, self.name.clone());
         if self.foreign_keys_off {
-            m.capabilities.push(wasmig::plugin::CAP_FOREIGN_KEYS_OFF.to_owned());
+            m.capabilities.push(wasmig::CAP_FOREIGN_KEYS_OFF.to_owned());
         }
         m
     }

@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use wasmig::plugin;
-
 /// Where the generated crate finds wasmig's own crates.
 #[derive(Debug, Clone)]
 pub struct Sources {
@@ -28,11 +26,11 @@ impl Sources {
 /// The next free migration id for `dir`: one past the highest id of the
 /// plugins there (manifests read without verifying), or 1.
 pub fn next_free_id(dir: &Path) -> i64 {
-    let Ok(files) = plugin::list_dir(dir) else { return 1 };
+    let Ok(files) = wasmig::list_dir(dir) else { return 1 };
     files
         .iter()
         .filter_map(|f| std::fs::read(f).ok())
-        .filter_map(|b| plugin::read_manifest(&b).ok())
+        .filter_map(|b| wasmig::read_manifest(&b).ok())
         .map(|m| m.id)
         .max()
         .map_or(1, |m| m + 1)
@@ -40,7 +38,7 @@ pub fn next_free_id(dir: &Path) -> i64 {
 
 /// Writes a new guest crate called `name` under `parent`; returns the files.
 pub fn scaffold(parent: &Path, name: &str, id: i64, src: &Sources) -> Result<Vec<PathBuf>, String> {
-    plugin::validate_name(name)?;
+    wasmig::validate_name(name)?;
     if id < 1 {
         return Err(format!("migration id must be positive, got {id}"));
     }

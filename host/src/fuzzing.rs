@@ -1,4 +1,5 @@
-//! Entry points for the fuzz targets in `fuzz/` (not a stable API).
+//! Entry points for the fuzz targets in `fuzz/` (not a stable API; only
+//! built with the `fuzzing` feature, which `fuzz/Cargo.toml` enables).
 //!
 //! Drives the host side of `exec`, `query` and `add-column-if-missing`
 //! directly, under the SQL gate and inside a host transaction, exactly as a
@@ -12,7 +13,8 @@ use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
 use crate::sandbox::gate::{Denials, Gate, SqlLimits};
-use crate::sandbox::{CallLimits, CallStats, HostState, SqliteBudget, Value};
+use crate::sandbox::host_sql::{CallLimits, CallStats, HostState, SqliteBudget, Value};
+pub use crate::sql::split::{check_allowed, is_complete, split};
 
 /// One call a guest could make.
 #[derive(Debug, Clone)]

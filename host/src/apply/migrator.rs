@@ -148,7 +148,7 @@ pub struct Step<'m> {
 /// let mut conn = rusqlite::Connection::open_in_memory()?;
 /// let report = wasmig::Migrator::from_dir(&dir)?.apply(&mut conn)?;
 /// assert!(report.applied.is_empty());
-/// assert!(!wasmig::ledger::exists(&conn)?, "no ledger is created when nothing runs");
+/// assert!(!wasmig::ledger_exists(&conn)?, "no ledger is created when nothing runs");
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok(())
 /// # }

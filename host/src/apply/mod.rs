@@ -1,9 +1,13 @@
-//! Applying migrations: the migrator, single-transaction mode, status,
-//! fleets of databases, rehearsals and database snapshots.
+//! Applying migrations: the migrator (with its status and single-transaction
+//! parts), fleets of databases, rehearsals on a copy and the database
+//! snapshots rehearsals and tests compare.
 
-pub mod fleet;
-pub mod migrator;
-pub mod rehearse;
-pub mod snapshot;
+mod fleet;
+mod migrator;
+mod rehearse;
+pub(crate) mod snapshot;
 
+pub use fleet::{DbResult, FleetOptions, FleetReport, expand_databases};
 pub use migrator::*;
+pub use rehearse::{Rehearsal, RehearsedStep, StepOutcome};
+pub use snapshot::{SchemaObject, Snapshot};

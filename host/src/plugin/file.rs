@@ -38,12 +38,12 @@ pub fn content_digest(bytes: &[u8]) -> std::result::Result<String, String> {
 /// changing the manifest would silently invalidate them.
 ///
 /// ```
-/// use wasmig::{Manifest, plugin};
+/// use wasmig::{Manifest, read_manifest, with_manifest};
 ///
 /// // The smallest component: just the preamble.
 /// let component = b"\0asm\x0d\x00\x01\x00".to_vec();
-/// let packed = plugin::with_manifest(&component, &Manifest::new(3, "backfill")).unwrap();
-/// let m = plugin::read_manifest(&packed).unwrap();
+/// let packed = with_manifest(&component, &Manifest::new(3, "backfill")).unwrap();
+/// let m = read_manifest(&packed).unwrap();
 /// assert_eq!((m.id, m.name.as_str()), (3, "backfill"));
 /// assert_eq!(m.file_name(), "0003_backfill.wasm");
 /// ```

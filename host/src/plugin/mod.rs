@@ -15,11 +15,14 @@
 mod file;
 mod manifest;
 mod sections;
-pub mod signing;
+mod signing;
 mod trust;
 
-pub use crate::worlds::{WORLD, WORLDS, sql_import_of};
+pub(crate) use crate::worlds::sql_import_of;
 pub use file::*;
 pub use manifest::*;
 pub use sections::*;
+pub use signing::{
+    SignatureInfo, key_id, keygen, pub_path, public_of, read_secret_key, sign, signature_info,
+};
 pub use trust::*;

@@ -177,7 +177,7 @@ pub(crate) fn import_names(engine: &Engine, component: &Component) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::WORLDS;
+    use crate::worlds::WORLDS;
 
     /// Loads the WIT package of `world` from `wit/` into `resolve`.
     fn load(resolve: &mut wit_parser::Resolve, world: &str) -> wit_parser::WorldId {

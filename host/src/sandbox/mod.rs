@@ -2,12 +2,12 @@
 //! host side of each call, the SQL gate and the compiled-code cache.
 
 mod bindings;
-pub mod compile_cache;
+mod compile_cache;
 mod engine;
-pub mod gate;
-mod host_sql;
+pub(crate) mod gate;
+pub(crate) mod host_sql;
 
 pub use compile_cache::CompileCache;
 pub use engine::*;
+pub use gate::SqlLimits;
 pub use host_sql::CallLimits;
-pub(crate) use host_sql::{CallStats, HostState, SqliteBudget, Value};

@@ -5,9 +5,9 @@
 //! Nothing here runs SQL; the sandbox does, and uses this folder for the
 //! statement policy and to recognise `pack-sql` components.
 
-pub mod import;
+pub(crate) mod import;
 mod policy;
-pub mod script;
-pub mod split;
+pub(crate) mod script;
+pub(crate) mod split;
 
 pub use policy::PRAGMA_ALLOWLIST;

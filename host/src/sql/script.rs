@@ -318,12 +318,12 @@ fn own_sections(bytes: &[u8]) -> Option<Vec<crate::plugin::Section<'_>>> {
 /// wasmig whose wrapper differs) is `None` and is compiled as usual.
 ///
 /// ```
-/// use wasmig::sqlpack;
+/// use wasmig::{component_for_sql, recognise_sql_component};
 ///
-/// let component = sqlpack::component_for_sql("CREATE TABLE t (x);\nINSERT INTO t VALUES (1);").unwrap();
-/// let script = sqlpack::recognise(&component).unwrap();
+/// let component = component_for_sql("CREATE TABLE t (x);\nINSERT INTO t VALUES (1);").unwrap();
+/// let script = recognise_sql_component(&component).unwrap();
 /// assert_eq!(script.statements, ["CREATE TABLE t (x);", "INSERT INTO t VALUES (1);"]);
-/// assert!(sqlpack::recognise(b"\0asm\x0d\x00\x01\x00").is_none());
+/// assert!(recognise_sql_component(b"\0asm\x0d\x00\x01\x00").is_none());
 /// ```
 pub fn recognise(bytes: &[u8]) -> Option<Script> {
     let template = template()?;

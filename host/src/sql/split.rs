@@ -155,7 +155,7 @@ pub fn is_complete(sql: &str) -> bool {
 /// let script = "CREATE TABLE t (a TEXT DEFAULT 'x;y'); -- note; here
 /// CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN UPDATE t SET a = 'z;'; END;
 /// INSERT INTO t VALUES ('done')";
-/// let stmts = wasmig::sqlsplit::split(script).unwrap();
+/// let stmts = wasmig::split_sql(script).unwrap();
 /// assert_eq!(stmts.len(), 3);
 /// assert!(stmts[1].sql.ends_with("END;"));
 /// assert_eq!(stmts[2].line, 3);

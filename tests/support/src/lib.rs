@@ -88,14 +88,14 @@ pub fn test_key(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.key"));
     if !path.exists() {
-        wasmig::signing::keygen(&path).expect("generating a test key");
+        wasmig::keygen(&path).expect("generating a test key");
     }
     path
 }
 
 /// The public key file of [`test_key`] `name`.
 pub fn test_pub(name: &str) -> PathBuf {
-    wasmig::signing::pub_path(&test_key(name))
+    wasmig::pub_path(&test_key(name))
 }
 
 /// A policy trusting test key "dev".
@@ -132,10 +132,10 @@ pub fn pack_with(dir: &Path, crate_name: &str, id: i64, name: &str, keys: &[&str
 
 /// Packages guest `crate_name` with `manifest`, signed by the named test keys.
 pub fn pack_manifest(dir: &Path, crate_name: &str, manifest: wasmig::Manifest, keys: &[&str]) -> PathBuf {
-    let mut bytes = wasmig::plugin::pack(&guest_bytes(crate_name), &manifest, None).expect("packing");
+    let mut bytes = wasmig::pack(&guest_bytes(crate_name), &manifest, None).expect("packing");
     for k in keys {
-        let sk = wasmig::signing::read_secret_key(&test_key(k)).unwrap();
-        bytes = wasmig::plugin::pack(&bytes, &manifest, Some(&sk)).expect("signing");
+        let sk = wasmig::read_secret_key(&test_key(k)).unwrap();
+        bytes = wasmig::pack(&bytes, &manifest, Some(&sk)).expect("signing");
     }
     let path = dir.join(manifest.file_name());
     std::fs::write(&path, bytes).expect("writing plugin");
@@ -172,9 +172,9 @@ pub fn load_fixture(db: &Path, name: &str) {
 
 /// Everything observable in a database: every schema object and every row
 /// of every table (the library's own snapshot, taken read-only).
-pub fn snapshot(db: &Path) -> wasmig::snapshot::Snapshot {
+pub fn snapshot(db: &Path) -> wasmig::Snapshot {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open for snapshot");
-    wasmig::snapshot::Snapshot::take(&conn).expect("snapshot")
+    wasmig::Snapshot::take(&conn).expect("snapshot")
 }
 
 fn fmt_value(v: ValueRef<'_>) -> String {

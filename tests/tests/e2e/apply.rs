@@ -179,13 +179,13 @@ fn broken_component_is_refused_before_the_first_migration_runs() {
     // intact, then sign the corrupt file: only compiling can tell.
     let third = pack_with(&e.dir, "example-backfill", 3, "backfill", &[]);
     let mut bytes = std::fs::read(&third).unwrap();
-    let code = wasmig::plugin::sections(&bytes).unwrap().iter().find(|s| s.id != 0).unwrap().range.clone();
+    let code = wasmig::sections(&bytes).unwrap().iter().find(|s| s.id != 0).unwrap().range.clone();
     for b in &mut bytes[code.start + 8..code.start + 40] {
         *b = 0xff;
     }
-    let sk = wasmig::signing::read_secret_key(&test_key("dev")).unwrap();
+    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
     let manifest = wasmig::Manifest::new(3, "backfill");
-    let signed = wasmig::plugin::pack(&bytes, &manifest, Some(&sk)).unwrap();
+    let signed = wasmig::pack(&bytes, &manifest, Some(&sk)).unwrap();
     std::fs::write(&third, &signed).unwrap();
     let err = apply(&e.dir, &e.db).unwrap_err();
     assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");

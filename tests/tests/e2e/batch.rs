@@ -27,11 +27,10 @@ fn both_worlds_apply_side_by_side_and_the_ledger_records_each() {
     let dir = tmp.path().join("migrations");
     std::fs::create_dir(&dir).unwrap();
     // Migration 1: world 0.1.0, as `pack-sql` generates it.
-    let script =
-        wasmig::sqlpack::component_for_sql("CREATE TABLE seen (id INTEGER PRIMARY KEY, at TEXT);").unwrap();
-    let key = wasmig::signing::read_secret_key(&test_key("dev")).unwrap();
+    let script = wasmig::component_for_sql("CREATE TABLE seen (id INTEGER PRIMARY KEY, at TEXT);").unwrap();
+    let key = wasmig::read_secret_key(&test_key("dev")).unwrap();
     let m = Manifest::new(1, "seen");
-    std::fs::write(dir.join(m.file_name()), wasmig::plugin::pack(&script, &m, Some(&key)).unwrap()).unwrap();
+    std::fs::write(dir.join(m.file_name()), wasmig::pack(&script, &m, Some(&key)).unwrap()).unwrap();
     // Migrations 2 to 4: world 0.2.0, built with the SDK.
     pack(&dir, "example-baseline", 2, "baseline");
     pack(&dir, "example-add-index", 3, "add_index");
@@ -64,7 +63,7 @@ fn files_packed_for_world_0_1_before_0_2_existed_still_apply() {
     let tmp = TempDir::new().unwrap();
     for f in ["0001_baseline.wasm", "0002_add_index.wasm", "0005_backfill.wasm"] {
         let bytes = std::fs::read(seeds.join(f)).unwrap();
-        let (imports, _) = wasmig::plugin::component_interface(&bytes).unwrap();
+        let (imports, _) = wasmig::component_interface(&bytes).unwrap();
         assert_eq!(imports, ["wasmig:migration/sql@0.1.0"], "{f}");
         std::fs::write(tmp.path().join(f), bytes).unwrap();
     }

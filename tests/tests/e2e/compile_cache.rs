@@ -62,7 +62,7 @@ impl Setup {
 
 /// Schema and rows, with the ledger reduced to what does not depend on the
 /// clock (ids, names, digests).
-fn state(db: &Path) -> (wasmig::snapshot::Snapshot, Vec<String>) {
+fn state(db: &Path) -> (wasmig::Snapshot, Vec<String>) {
     let mut snap = snapshot(db);
     snap.rows.remove("schema_migrations");
     let ledger = rows(&Connection::open(db).unwrap(), "SELECT id, name, checksum FROM schema_migrations");

@@ -10,8 +10,8 @@
 
 use proptest::prelude::*;
 use rusqlite::Connection;
-use wasmig::snapshot::Snapshot;
-use wasmig::{Limits, sqlpack, testing};
+use wasmig::Snapshot;
+use wasmig::{Limits, testing};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -112,7 +112,7 @@ fn seed(conn: &Connection) {
          INSERT INTO t0 (n, s) VALUES (1, 'one'), (2, 'two; and'), (-3, 'it''s');",
     )
     .unwrap();
-    wasmig::ledger::ensure(conn).unwrap();
+    wasmig::ensure_ledger(conn).unwrap();
 }
 
 fn without_ledger(mut s: Snapshot) -> Snapshot {
@@ -138,7 +138,7 @@ proptest! {
         seed(&guest);
         seed(&direct);
         seed(&reference);
-        let component = sqlpack::component_for_sql(&script).unwrap();
+        let component = wasmig::component_for_sql(&script).unwrap();
         let through_host = testing::run_component_with(&component, &mut guest, compiled());
         let run_directly = testing::run_component(&component, &mut direct);
         let natively = native(&reference, &script);
@@ -165,7 +165,7 @@ proptest! {
         let at = at.min(stmts.len());
         stmts.insert(at, "INSERT INTO no_such_table_anywhere VALUES (1);".to_owned());
         let script = stmts.join("\n");
-        let component = sqlpack::component_for_sql(&script).unwrap();
+        let component = wasmig::component_for_sql(&script).unwrap();
         let mut errors = Vec::new();
         for limits in [compiled(), Limits::default()] {
             let mut guest = Connection::open_in_memory().unwrap();

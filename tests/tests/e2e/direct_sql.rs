@@ -8,16 +8,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use wasmig::{Limits, Manifest, Migrator, Options, plugin, signing, sqlpack};
+use wasmig::{Limits, Manifest, Migrator, Options};
 use wasmig_test_support::*;
 
 /// Packs `script` with `pack-sql`'s generator as migration `id`, signed by
 /// test key "dev".
 fn pack_sql(dir: &Path, id: i64, name: &str, script: &str) {
-    let component = sqlpack::component_for_sql(script).expect("packing SQL");
+    let component = wasmig::component_for_sql(script).expect("packing SQL");
     let m = Manifest::new(id, name);
-    let sk = signing::read_secret_key(&test_key("dev")).unwrap();
-    let bytes = plugin::pack(&component, &m, Some(&sk)).unwrap();
+    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
+    let bytes = wasmig::pack(&component, &m, Some(&sk)).unwrap();
     std::fs::write(dir.join(m.file_name()), bytes).unwrap();
 }
 
@@ -38,7 +38,7 @@ const GOOD: &[&str] = &[
 ];
 
 /// Schema and rows of `db` without the ledger's timing columns.
-fn content(db: &Path) -> (wasmig::snapshot::Snapshot, Vec<String>) {
+fn content(db: &Path) -> (wasmig::Snapshot, Vec<String>) {
     let mut snap = snapshot(db);
     snap.rows.retain(|t, _| t != "schema_migrations");
     let conn = Connection::open(db).unwrap();
@@ -158,16 +158,16 @@ fn tight_limits_and_edited_components_are_compiled_instead() {
 
     // A generated component with one instruction changed is not the
     // generator's output any more: it is compiled (and here still applies).
-    let component = sqlpack::component_for_sql("CREATE TABLE edited (x);").unwrap();
+    let component = wasmig::component_for_sql("CREATE TABLE edited (x);").unwrap();
     let mut edited = component.clone();
     // `local.get 0; i32.const 1; i32.add; local.set 0`: the loop's step.
     let at = find(&edited, &[0x20, 0x00, 0x41, 0x01, 0x6a, 0x21, 0x00]).expect("the loop's step");
     edited[at + 3] = 0x02; // step by 2: with one statement, still runs it
-    assert!(sqlpack::recognise(&edited).is_none());
+    assert!(wasmig::recognise_sql_component(&edited).is_none());
     let t = scratch();
     let m = Manifest::new(1, "edited");
-    let sk = signing::read_secret_key(&test_key("dev")).unwrap();
-    std::fs::write(t.dir.join(m.file_name()), plugin::pack(&edited, &m, Some(&sk)).unwrap()).unwrap();
+    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
+    std::fs::write(t.dir.join(m.file_name()), wasmig::pack(&edited, &m, Some(&sk)).unwrap()).unwrap();
     let r = Migrator::from_dir_with(&t.dir, options())
         .unwrap()
         .apply(&mut Connection::open(&t.db).unwrap())

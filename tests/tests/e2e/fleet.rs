@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use rusqlite::Connection;
 use tempfile::TempDir;
-use wasmig::fleet::{FleetOptions, expand_databases};
+use wasmig::{FleetOptions, expand_databases};
 use wasmig_test_support::*;
 
 #[test]

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use rusqlite::Connection;
 use tempfile::TempDir;
-use wasmig::import::{self, Tool};
-use wasmig::snapshot::Snapshot;
-use wasmig::{Manifest, plugin, sqlpack};
+use wasmig::ImportTool as Tool;
+use wasmig::Manifest;
+use wasmig::Snapshot;
 use wasmig_test_support::*;
 
 /// A realistic history: tables, indexes, strings and comments full of `;`,
@@ -137,16 +137,16 @@ fn every_tools_history_imports_to_the_same_database_as_sqlite() {
         std::fs::create_dir_all(&src).unwrap();
         std::fs::create_dir_all(&out).unwrap();
         write_history(&src, tool);
-        let found = import::scan(&src, tool).unwrap();
+        let found = wasmig::import_dir(&src, tool).unwrap();
         assert_eq!(found.len(), HISTORY.len(), "{tool:?}");
         let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, HISTORY.iter().map(|h| h.0).collect::<Vec<_>>(), "{tool:?}: order preserved");
-        let sk = wasmig::signing::read_secret_key(&test_key("dev")).unwrap();
+        let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
         for f in &found {
             let component =
-                sqlpack::component_for_sql(&f.sql).unwrap_or_else(|e| panic!("{tool:?} {}: {e}", f.name));
+                wasmig::component_for_sql(&f.sql).unwrap_or_else(|e| panic!("{tool:?} {}: {e}", f.name));
             let manifest = Manifest::new(f.id, f.name.clone());
-            let bytes = plugin::pack(&component, &manifest, Some(&sk)).unwrap();
+            let bytes = wasmig::pack(&component, &manifest, Some(&sk)).unwrap();
             std::fs::write(out.join(manifest.file_name()), bytes).unwrap();
         }
         let db = t.path().join("app.db");
@@ -156,7 +156,7 @@ fn every_tools_history_imports_to_the_same_database_as_sqlite() {
         let got = without_ledger(Snapshot::take(&conn).unwrap());
         assert_eq!(got, expected, "{tool:?}");
         // Ids are the tools' versions, so they stay put when imported again.
-        let again = import::scan(&src, tool).unwrap();
+        let again = wasmig::import_dir(&src, tool).unwrap();
         assert_eq!(
             again.iter().map(|f| f.id).collect::<Vec<_>>(),
             found.iter().map(|f| f.id).collect::<Vec<_>>()
@@ -170,23 +170,23 @@ fn importer_refuses_what_it_cannot_honour() {
     let d = t.path();
     std::fs::write(d.join("00001_x.sql"), "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE TABLE a (x);\n")
         .unwrap();
-    assert!(import::scan(d, Tool::Goose).unwrap_err().contains("NO TRANSACTION"));
+    assert!(wasmig::import_dir(d, Tool::Goose).unwrap_err().contains("NO TRANSACTION"));
     std::fs::remove_file(d.join("00001_x.sql")).unwrap();
     std::fs::write(d.join("1_x.sql"), "-- migrate:up transaction:false\nCREATE TABLE a (x);\n").unwrap();
-    assert!(import::scan(d, Tool::Dbmate).unwrap_err().contains("transaction:false"));
+    assert!(wasmig::import_dir(d, Tool::Dbmate).unwrap_err().contains("transaction:false"));
     std::fs::write(d.join("1_x.sql"), "CREATE TABLE a (x);\nBEGIN;\n").unwrap();
-    let found = import::scan(d, Tool::Sqlx).unwrap();
-    let e = sqlpack::component_for_sql(&found[0].sql).unwrap_err();
+    let found = wasmig::import_dir(d, Tool::Sqlx).unwrap();
+    let e = wasmig::component_for_sql(&found[0].sql).unwrap_err();
     assert_eq!(e.line, 2);
     std::fs::write(d.join("01_y.sql"), "SELECT 1;").unwrap();
-    assert!(import::scan(d, Tool::Sqlx).unwrap_err().contains("version 1 appears twice"));
+    assert!(wasmig::import_dir(d, Tool::Sqlx).unwrap_err().contains("version 1 appears twice"));
 }
 
 #[test]
 fn a_failing_statement_rolls_back_the_whole_script() {
     let tmp = TempDir::new().unwrap();
     let mut conn = Connection::open(tmp.path().join("a.db")).unwrap();
-    let component = sqlpack::component_for_sql(
+    let component = wasmig::component_for_sql(
         "CREATE TABLE first (x);\nINSERT INTO first VALUES (1);\nINSERT INTO missing VALUES (2);\nCREATE TABLE never (y);",
     )
     .unwrap();
@@ -206,7 +206,7 @@ fn large_scripts_pack_and_apply() {
         ));
     }
     assert!(script.len() > 1_000_000);
-    let component = sqlpack::component_for_sql(&script).unwrap();
+    let component = wasmig::component_for_sql(&script).unwrap();
     let mut conn = Connection::open_in_memory().unwrap();
     let applied = wasmig::testing::assert_applies(&component, &mut conn);
     assert_eq!(applied.stats.rows_changed, 20_000);

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 use tempfile::TempDir;
-use wasmig::snapshot::Snapshot;
-use wasmig::{Error, Manifest, Migrator, Options, plugin};
+use wasmig::Snapshot;
+use wasmig::{Error, Manifest, Migrator, Options};
 use wasmig_test_support::*;
 
 fn tmp() -> (TempDir, PathBuf, PathBuf) {
@@ -28,7 +28,7 @@ const PETS: &str = "
 
 fn fk_manifest(id: i64, name: &str) -> Manifest {
     let mut m = Manifest::new(id, name);
-    m.capabilities.push(plugin::CAP_FOREIGN_KEYS_OFF.to_owned());
+    m.capabilities.push(wasmig::CAP_FOREIGN_KEYS_OFF.to_owned());
     m
 }
 
@@ -67,7 +67,7 @@ fn rebuild_that_breaks_a_reference_is_rolled_back_listing_violations() {
     let (_t, dir, db) = tmp();
     let mut conn = Connection::open(&db).unwrap();
     conn.execute_batch(PETS).unwrap();
-    wasmig::ledger::ensure(&conn).unwrap();
+    wasmig::ensure_ledger(&conn).unwrap();
     let before = Snapshot::take(&conn).unwrap();
     pack_manifest(&dir, "faulty-fk-break", fk_manifest(1, "lose_owner"), &["dev"]);
     let err = apply(&dir, &mut conn).unwrap_err();
@@ -95,7 +95,7 @@ fn foreign_keys_stay_off_when_they_were_off() {
 fn unknown_capabilities_are_refused() {
     let mut m = Manifest::new(1, "x");
     m.capabilities.push("network".into());
-    let err = plugin::with_manifest(&guest_bytes("example-baseline"), &m).unwrap_err();
+    let err = wasmig::with_manifest(&guest_bytes("example-baseline"), &m).unwrap_err();
     assert!(err.contains("unknown capabilities requested: network"), "{err}");
 }
 

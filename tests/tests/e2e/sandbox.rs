@@ -206,13 +206,12 @@ fn a_manifest_world_that_disagrees_with_the_imports_is_refused() {
     // example-baseline imports sql@0.2.0; relabel its manifest (the last
     // section) as world 0.1.0, which may import only sql@0.1.0.
     let packed =
-        wasmig::plugin::with_manifest(&guest_bytes("example-baseline"), &Manifest::new(1, "baseline"))
-            .unwrap();
+        wasmig::with_manifest(&guest_bytes("example-baseline"), &Manifest::new(1, "baseline")).unwrap();
     let (from, to) = (b"migration/migration@0.2.0", b"migration/migration@0.1.0");
     let at = packed.windows(from.len()).rposition(|w| w == from).unwrap();
     let mut relabelled = packed.clone();
     relabelled[at..at + from.len()].copy_from_slice(to);
-    assert_eq!(wasmig::plugin::read_manifest(&relabelled).unwrap().world, "wasmig:migration/migration@0.1.0");
+    assert_eq!(wasmig::read_manifest(&relabelled).unwrap().world, "wasmig:migration/migration@0.1.0");
     std::fs::write(tmp.path().join("0001_baseline.wasm"), relabelled).unwrap();
     let options = wasmig::Options {
         trust: wasmig::TrustPolicy { allow_unsigned: true, ..wasmig::TrustPolicy::default() },

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 use tempfile::TempDir;
-use wasmig::{Error, Migrator, Options, Plugin, TrustPolicy, plugin};
+use wasmig::{Error, Migrator, Options, Plugin, TrustPolicy};
 use wasmig_test_support::*;
 
 fn tmp() -> (TempDir, PathBuf, PathBuf) {
@@ -22,7 +22,7 @@ fn policy(keys: &[&str], min: usize) -> TrustPolicy {
 }
 
 fn load(path: &Path, trust: &TrustPolicy) -> wasmig::Result<Plugin> {
-    Plugin::load(path, trust, plugin::DEFAULT_MAX_FILE_SIZE)
+    Plugin::load(path, trust, wasmig::DEFAULT_MAX_FILE_SIZE)
 }
 
 fn apply_with(dir: &Path, db: &Path, trust: TrustPolicy) -> wasmig::Result<wasmig::Report> {
@@ -39,8 +39,8 @@ fn any_tampered_byte_is_refused() {
     assert!(Plugin::from_bytes(&path, good.clone(), &trust, u64::MAX).is_ok());
     // Every 97th byte, plus named regions: the manifest, the first and last
     // bytes of the code, and the signature section itself.
-    let secs = plugin::sections(&good).unwrap();
-    let manifest = secs.iter().find(|s| s.name == Some(plugin::MANIFEST_SECTION)).unwrap().range.clone();
+    let secs = wasmig::sections(&good).unwrap();
+    let manifest = secs.iter().find(|s| s.name == Some(wasmig::MANIFEST_SECTION)).unwrap().range.clone();
     let mut positions: Vec<usize> = (0..good.len()).step_by(97).collect();
     positions.extend([manifest.start + 5, manifest.end - 2, good.len() - 1, 4, 9, 20]);
     let mut refused = 0;
@@ -62,7 +62,7 @@ fn tampered_file_in_a_directory_changes_nothing() {
     let before = std::fs::read(&db).unwrap();
     let second = pack(&dir, "example-add-index", 2, "add_index");
     let mut bytes = std::fs::read(&second).unwrap();
-    let data = plugin::sections(&bytes).unwrap().iter().find(|s| s.id != 0).unwrap().range.clone();
+    let data = wasmig::sections(&bytes).unwrap().iter().find(|s| s.id != 0).unwrap().range.clone();
     bytes[data.end - 10] ^= 0x80;
     std::fs::write(&second, bytes).unwrap();
     let err = apply_with(&dir, &db, trust()).unwrap_err();
@@ -101,9 +101,9 @@ fn k_of_n_signers() {
     assert_eq!(p.verdict.signers().len(), 2);
     // Two signatures by the same key count once.
     let manifest = p.manifest.clone();
-    let sk = wasmig::signing::read_secret_key(&test_key("dev")).unwrap();
+    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
     assert!(
-        plugin::pack(&std::fs::read(&one).unwrap(), &manifest, Some(&sk)).is_err(),
+        wasmig::pack(&std::fs::read(&one).unwrap(), &manifest, Some(&sk)).is_err(),
         "duplicate signature refused"
     );
 }
@@ -138,9 +138,9 @@ fn re_signing_is_not_drift_but_a_changed_file_is_until_accepted() {
     let p = pack(&dir, "example-baseline", 1, "baseline");
     apply_with(&dir, &db, trust()).unwrap();
     // Key rotation: the ops key adds its signature to the applied file.
-    let sk = wasmig::signing::read_secret_key(&test_key("ops")).unwrap();
+    let sk = wasmig::read_secret_key(&test_key("ops")).unwrap();
     let resigned =
-        plugin::pack(&std::fs::read(&p).unwrap(), &wasmig::Manifest::new(1, "baseline"), Some(&sk)).unwrap();
+        wasmig::pack(&std::fs::read(&p).unwrap(), &wasmig::Manifest::new(1, "baseline"), Some(&sk)).unwrap();
     std::fs::write(&p, resigned).unwrap();
     let report = apply_with(&dir, &db, policy(&["ops"], 1)).unwrap();
     assert_eq!(report.already_applied, vec![1], "re-signed file is the same migration");
@@ -182,8 +182,8 @@ fn ledger_records_signers_world_and_host_version() {
         })
         .unwrap();
     let mut ids = [
-        wasmig::signing::key_id(&wasmsign2::PublicKey::from_file(test_pub("dev")).unwrap()),
-        wasmig::signing::key_id(&wasmsign2::PublicKey::from_file(test_pub("ops")).unwrap()),
+        wasmig::key_id(&wasmsign2::PublicKey::from_file(test_pub("dev")).unwrap()),
+        wasmig::key_id(&wasmsign2::PublicKey::from_file(test_pub("ops")).unwrap()),
     ];
     ids.sort();
     assert_eq!(signers, ids.join(","));
@@ -233,7 +233,7 @@ fn openssh_keys_sign_and_verify() {
     let pub_file = t.path().join("id_ed25519.pub");
     std::fs::write(&pub_file, format!("# trusted operators\n{pub_line}")).unwrap();
     let manifest = wasmig::Manifest::new(1, "baseline");
-    let bytes = plugin::pack(&guest_bytes("example-baseline"), &manifest, Some(&kp.sk)).unwrap();
+    let bytes = wasmig::pack(&guest_bytes("example-baseline"), &manifest, Some(&kp.sk)).unwrap();
     std::fs::write(dir.join(manifest.file_name()), bytes).unwrap();
     let trust = TrustPolicy::from_key_files(&[pub_file]).unwrap();
     assert_eq!(apply_with(&dir, &db, trust).unwrap().applied.len(), 1);

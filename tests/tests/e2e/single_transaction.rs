@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use rusqlite::Connection;
-use wasmig::{Error, Manifest, Migrator, Options, plugin};
+use wasmig::{Error, Manifest, Migrator, Options};
 use wasmig_test_support::*;
 
 fn together() -> Options {
@@ -72,7 +72,7 @@ fn a_migration_that_needs_foreign_keys_off_is_refused_before_anything_runs() {
     let e = scratch();
     pack_examples(&e.dir, 1);
     let mut m = Manifest::new(2, "rebuild_owners");
-    m.capabilities.push(plugin::CAP_FOREIGN_KEYS_OFF.to_owned());
+    m.capabilities.push(wasmig::CAP_FOREIGN_KEYS_OFF.to_owned());
     pack_manifest(&e.dir, "testing-fk-rebuild", m, &["dev"]);
     Connection::open(&e.db)
         .unwrap()
@@ -144,7 +144,7 @@ fn a_fleet_applies_in_one_transaction_per_database() {
     pack_examples(&e.dir, 4);
     let dbs: Vec<_> = (0..5).map(|i| e.tmp.path().join(format!("tenant-{i}.db"))).collect();
     let m = Migrator::from_dir_with(&e.dir, together()).unwrap();
-    let report = m.apply_fleet(&dbs, wasmig::fleet::FleetOptions::default(), |_, _| {});
+    let report = m.apply_fleet(&dbs, wasmig::FleetOptions::default(), |_, _| {});
     assert!(
         report.all_ok(),
         "{:?}",
@@ -154,6 +154,6 @@ fn a_fleet_applies_in_one_transaction_per_database() {
         assert_eq!(ledger_ids(db), vec![1, 2, 3, 4]);
     }
     // A second pass finds nothing to do.
-    let again = m.apply_fleet(&dbs, wasmig::fleet::FleetOptions::default(), |_, _| {});
+    let again = m.apply_fleet(&dbs, wasmig::FleetOptions::default(), |_, _| {});
     assert_eq!(again.count("up-to-date"), 5);
 }
