@@ -38,7 +38,7 @@ pub fn next_free_id(dir: &Path) -> i64 {
 
 /// Writes a new guest crate called `name` under `parent`; returns the files.
 pub fn scaffold(parent: &Path, name: &str, id: i64, src: &Sources) -> Result<Vec<PathBuf>, String> {
-    wasmig::validate_name(name)?;
+    wasmig::validate_name(name).map_err(|e| e.to_string())?;
     if id < 1 {
         return Err(format!("migration id must be positive, got {id}"));
     }

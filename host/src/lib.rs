@@ -25,7 +25,7 @@ pub use apply::{
     Applied, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan, Rehearsal,
     RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome, expand_databases,
 };
-pub use error::{Error, Result};
+pub use error::{Error, FormatError, KeyError, Result, TrustError};
 pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};
 pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
 

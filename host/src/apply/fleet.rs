@@ -117,7 +117,7 @@ impl Migrator {
             .map(|(r, db)| {
                 r.unwrap_or_else(|| DbResult {
                     db: db.clone(),
-                    outcome: Err(Error::Sandbox("worker stopped before this database".into())),
+                    outcome: Err(Error::Internal("worker stopped before this database".into())),
                     elapsed: Duration::ZERO,
                 })
             })
@@ -139,7 +139,11 @@ impl Migrator {
 /// Expands the `--db` arguments: `@FILE` reads paths from FILE (one per
 /// line, `#` comments), a name with `*` or `?` is matched against its
 /// directory (sorted), anything else is taken as it is.
-pub fn expand_databases(args: &[String]) -> std::result::Result<Vec<PathBuf>, String> {
+pub fn expand_databases(args: &[String]) -> Result<Vec<PathBuf>> {
+    expand(args).map_err(Error::Usage)
+}
+
+fn expand(args: &[String]) -> std::result::Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for a in args {
         if let Some(list) = a.strip_prefix('@') {

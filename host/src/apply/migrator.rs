@@ -409,7 +409,7 @@ impl Migrator {
             .map(|(p, _)| p.id())
             .collect();
         let _one_at_a_time =
-            self.compile_lock.lock().map_err(|_| Error::Sandbox("compile lock poisoned".into()))?;
+            self.compile_lock.lock().map_err(|_| Error::Internal("compile lock poisoned".into()))?;
         let started = Instant::now();
         let cached = |id: i64| self.compiled.lock().ok().and_then(|c| c.get(&id).cloned());
         let todo: Vec<&Plugin> = plugins.iter().copied().filter(|p| cached(p.id()).is_none()).collect();
@@ -417,7 +417,7 @@ impl Migrator {
             let results =
                 par_map(&todo, |p| sandbox.prepare_cached(p, cache.filter(|_| verified.contains(&p.id()))));
             let mut compiled =
-                self.compiled.lock().map_err(|_| Error::Sandbox("compile cache poisoned".into()))?;
+                self.compiled.lock().map_err(|_| Error::Internal("compile cache poisoned".into()))?;
             for (p, r) in todo.iter().zip(results) {
                 compiled.insert(p.id(), r?);
             }
@@ -429,7 +429,7 @@ impl Migrator {
         }
         plugins
             .iter()
-            .map(|p| cached(p.id()).ok_or_else(|| Error::Sandbox("compiled component missing".into())))
+            .map(|p| cached(p.id()).ok_or_else(|| Error::Internal("compiled component missing".into())))
             .collect()
     }
 

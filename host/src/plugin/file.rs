@@ -13,7 +13,7 @@ use super::manifest::Manifest;
 use super::sections::{MANIFEST_SECTION, SIGNATURE_SECTION, encode_custom_section, sections};
 use super::signing;
 use super::trust::{TrustPolicy, Verdict};
-use crate::error::{Error, Result};
+use crate::error::{Error, FormatError, Result};
 
 /// Largest plugin file accepted, in bytes. Real migrations are a few hundred
 /// KiB; anything near this is a mistake or an attack on the compiler.
@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// SHA-256 (hex) of the file with every signature section left out: the
 /// identity of a migration's content, unchanged by signing or re-signing.
-pub fn content_digest(bytes: &[u8]) -> std::result::Result<String, String> {
+pub fn content_digest(bytes: &[u8]) -> std::result::Result<String, FormatError> {
     let secs = sections(bytes)?;
     let mut h = Sha256::new();
     h.update(&bytes[..8]);
@@ -47,16 +47,18 @@ pub fn content_digest(bytes: &[u8]) -> std::result::Result<String, String> {
 /// assert_eq!((m.id, m.name.as_str()), (3, "backfill"));
 /// assert_eq!(m.file_name(), "0003_backfill.wasm");
 /// ```
-pub fn with_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, String> {
+pub fn with_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, FormatError> {
     attach_manifest(component, &manifest.targeting(component)?)
 }
 
 /// [`with_manifest`] for a manifest already targeting `component`'s world.
-fn attach_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, String> {
+fn attach_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result<Vec<u8>, FormatError> {
     manifest.validate()?;
     let secs = sections(component)?;
     if secs.iter().any(|s| s.name == Some(SIGNATURE_SECTION)) {
-        return Err("the component is already signed; pack the unsigned component instead".into());
+        return Err(FormatError::Signed(
+            "the component is already signed; pack the unsigned component instead".into(),
+        ));
     }
     let mut out = Vec::with_capacity(component.len() + 256);
     out.extend_from_slice(&component[..8]);
@@ -70,13 +72,14 @@ fn attach_manifest(component: &[u8], manifest: &Manifest) -> std::result::Result
 }
 
 /// Finds and decodes the manifest section of a plugin.
-pub fn read_manifest(bytes: &[u8]) -> std::result::Result<Manifest, String> {
+pub fn read_manifest(bytes: &[u8]) -> std::result::Result<Manifest, FormatError> {
     let secs = sections(bytes)?;
     let mut found = secs.iter().filter(|s| s.name == Some(MANIFEST_SECTION));
-    let section =
-        found.next().ok_or("no wasmig manifest section; package the component with `wasmig pack`")?;
+    let section = found.next().ok_or_else(|| {
+        FormatError::Manifest("no wasmig manifest section; package the component with `wasmig pack`".into())
+    })?;
     if found.next().is_some() {
-        return Err("more than one wasmig manifest section".to_owned());
+        return Err(FormatError::Manifest("more than one wasmig manifest section".to_owned()));
     }
     Manifest::decode(section.data)
 }
@@ -130,16 +133,16 @@ impl Plugin {
                 format!("file is {} bytes; the limit is {max_size}", bytes.len()),
             ));
         }
-        sections(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
+        sections(&bytes).map_err(|r| Error::bad_plugin(path, r.to_string()))?;
         let verdict = match trust {
             Some(t) => {
                 t.check(&bytes).map_err(|reason| Error::Untrusted { path: path.to_owned(), reason })?
             }
             None => Verdict::Deferred,
         };
-        let manifest = read_manifest(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
+        let manifest = read_manifest(&bytes).map_err(|r| Error::bad_plugin(path, r.to_string()))?;
         check_file_name(path, &manifest)?;
-        let digest = content_digest(&bytes).map_err(|r| Error::bad_plugin(path, r))?;
+        let digest = content_digest(&bytes).map_err(|r| Error::bad_plugin(path, r.to_string()))?;
         Ok(Plugin { path: path.to_owned(), manifest, bytes, digest, verdict })
     }
 
@@ -174,22 +177,24 @@ pub fn pack(
     component: &[u8],
     manifest: &Manifest,
     key: Option<&wasmsign2::SecretKey>,
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<Vec<u8>, FormatError> {
     let manifest = &manifest.targeting(component)?;
     manifest.validate()?;
     let already_signed = signing::signature_info(component)?.is_some();
     let unsigned = if already_signed {
-        let existing =
-            read_manifest(component).map_err(|e| format!("signed input has no usable manifest: {e}"))?;
+        let existing = read_manifest(component)
+            .map_err(|e| FormatError::Manifest(format!("signed input has no usable manifest: {e}")))?;
         if existing != *manifest {
-            return Err(format!(
+            return Err(FormatError::Signed(format!(
                 "the input is already signed as id {} name {:?}; changing its manifest would \
                  invalidate those signatures (pack the unsigned component instead)",
                 existing.id, existing.name
-            ));
+            )));
         }
         if key.is_none() {
-            return Err("the input is already signed; give --key to add a signature".into());
+            return Err(FormatError::Signed(
+                "the input is already signed; give --key to add a signature".into(),
+            ));
         }
         component.to_vec()
     } else {
@@ -275,11 +280,11 @@ mod tests {
     fn core_module_and_garbage_are_refused() {
         let mut core = b"\0asm".to_vec();
         core.extend_from_slice(&CORE_MODULE_VERSION);
-        assert!(sections(&core).unwrap_err().contains("core WebAssembly module"));
-        assert!(sections(b"hello world!").unwrap_err().contains("magic"));
+        assert!(sections(&core).unwrap_err().to_string().contains("core WebAssembly module"));
+        assert!(sections(b"hello world!").unwrap_err().to_string().contains("magic"));
         let mut truncated = tiny_component();
         truncated.pop();
-        assert!(sections(&truncated).unwrap_err().contains("past the end"));
+        assert!(sections(&truncated).unwrap_err().to_string().contains("past the end"));
     }
 
     #[test]
@@ -327,7 +332,9 @@ mod tests {
             Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.3.0"}"#)
                 .unwrap_err();
         assert!(
-            e.contains("supports \"wasmig:migration/migration@0.1.0\", \"wasmig:migration/migration@0.2.0\""),
+            e.to_string().contains(
+                "supports \"wasmig:migration/migration@0.1.0\", \"wasmig:migration/migration@0.2.0\""
+            ),
             "{e}"
         );
         // A component that imports no `sql` keeps the first world.

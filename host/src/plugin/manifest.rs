@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sections::component_interface;
+use crate::error::FormatError;
 use crate::worlds::{WORLD, WORLDS, sql_import_of};
 
 /// The manifest format this release writes and reads.
@@ -47,8 +48,9 @@ impl Manifest {
     }
 
     /// Decodes and validates manifest bytes.
-    pub fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid: {e}"))?;
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::Manifest(format!("manifest is not valid: {e}")))?;
         m.validate()?;
         Ok(m)
     }
@@ -59,7 +61,11 @@ impl Manifest {
     }
 
     /// Checks the fields a host relies on.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    pub fn validate(&self) -> Result<(), FormatError> {
+        self.check().map_err(FormatError::Manifest)
+    }
+
+    fn check(&self) -> Result<(), String> {
         if self.format != MANIFEST_FORMAT {
             return Err(format!(
                 "manifest format {} is not supported (this wasmig reads format {MANIFEST_FORMAT})",
@@ -69,7 +75,7 @@ impl Manifest {
         if self.id < 1 {
             return Err(format!("migration id must be a positive integer, got {}", self.id));
         }
-        validate_name(&self.name)?;
+        check_name(&self.name)?;
         if sql_import_of(&self.world).is_none() {
             let known: Vec<String> = WORLDS.iter().map(|(w, _)| format!("{w:?}")).collect();
             return Err(format!(
@@ -98,7 +104,7 @@ impl Manifest {
     /// `component` imports, so a 0.1.0 component is never labelled 0.2.0 or
     /// the reverse. A component that imports no known `sql` interface keeps
     /// the world given (loading it then names what it imports instead).
-    pub fn targeting(&self, component: &[u8]) -> std::result::Result<Manifest, String> {
+    pub fn targeting(&self, component: &[u8]) -> Result<Manifest, FormatError> {
         let (imports, _) = component_interface(component)?;
         let mut m = self.clone();
         if let Some((world, _)) = WORLDS.iter().find(|(_, sql)| imports.iter().any(|i| i == sql)) {
@@ -120,7 +126,11 @@ impl Manifest {
 }
 
 /// Checks a migration name: 1 to 100 characters of `[A-Za-z0-9_-]`.
-pub fn validate_name(name: &str) -> std::result::Result<(), String> {
+pub fn validate_name(name: &str) -> Result<(), FormatError> {
+    check_name(name).map_err(FormatError::Manifest)
+}
+
+fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 100 {
         return Err(format!("migration name must be 1 to 100 characters, got {}", name.len()));
     }

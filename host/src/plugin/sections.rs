@@ -3,6 +3,8 @@
 //! the names a component imports and exports. Signing, the manifest, the
 //! digest and `pack-sql` recognition all build on this walk.
 
+use crate::error::FormatError;
+
 /// Name of the custom section that carries the manifest.
 pub const MANIFEST_SECTION: &str = "wasmig-manifest";
 
@@ -27,7 +29,7 @@ pub struct Section<'a> {
     pub range: std::ops::Range<usize>,
 }
 
-pub(crate) fn read_leb_u32(bytes: &[u8], pos: &mut usize) -> std::result::Result<u32, String> {
+pub(crate) fn read_leb_u32(bytes: &[u8], pos: &mut usize) -> Result<u32, String> {
     let mut result: u64 = 0;
     for i in 0..5 {
         let b = *bytes.get(*pos).ok_or("truncated LEB128 integer")?;
@@ -42,7 +44,11 @@ pub(crate) fn read_leb_u32(bytes: &[u8], pos: &mut usize) -> std::result::Result
 
 /// Checks the 8-byte preamble says "component" and splits the file into its
 /// top-level sections. Nested modules and components are not entered.
-pub fn sections(bytes: &[u8]) -> std::result::Result<Vec<Section<'_>>, String> {
+pub fn sections(bytes: &[u8]) -> Result<Vec<Section<'_>>, FormatError> {
+    walk(bytes).map_err(FormatError::Sections)
+}
+
+fn walk(bytes: &[u8]) -> Result<Vec<Section<'_>>, String> {
     if bytes.len() < 8 || bytes[..4] != MAGIC {
         return Err("not a WebAssembly file (bad magic number)".to_owned());
     }
@@ -116,7 +122,11 @@ fn leb_u32(out: &mut Vec<u8>, mut v: u32) {
 
 /// The names a component imports and exports at its top level, read without
 /// compiling it (nested core modules and components are skipped).
-pub fn component_interface(bytes: &[u8]) -> std::result::Result<(Vec<String>, Vec<String>), String> {
+pub fn component_interface(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), FormatError> {
+    interface(bytes).map_err(FormatError::Component)
+}
+
+fn interface(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), String> {
     use wasmparser::{Parser, Payload};
     let (mut imports, mut exports) = (Vec::new(), Vec::new());
     let mut depth = 0usize;

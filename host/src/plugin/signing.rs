@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use wasmsign2::{KeyPair, Module, PublicKey, SecretKey, SignatureData};
 
 use super::sections::{SIGNATURE_SECTION, read_leb_u32, sections};
+use crate::error::{FormatError, KeyError};
 
 /// A key id as wasmig prints and records it: 24 hex digits, the standard
 /// default key id of the signature format (HMAC-SHA256("key_id", pk), 12 bytes).
@@ -26,8 +27,8 @@ pub fn key_id(pk: &PublicKey) -> String {
     hex::encode(with_id.key_id().expect("default key id attached"))
 }
 
-pub(crate) fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub(crate) fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
+    let data = std::fs::read(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
     if let Ok(pk) = PublicKey::from_any(&data) {
         // from_any takes the first OpenSSH key of a list; read them all.
         if let Ok(text) = std::str::from_utf8(&data)
@@ -39,29 +40,29 @@ pub(crate) fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, String> {
     }
     match std::str::from_utf8(&data) {
         Ok(text) => read_openssh_list(path, text),
-        Err(_) => Err(format!("{}: not a public key file", path.display())),
+        Err(_) => Err(KeyError::NotAPublicKey { path: path.to_owned() }),
     }
 }
 
-fn read_openssh_list(path: &Path, text: &str) -> Result<Vec<PublicKey>, String> {
+fn read_openssh_list(path: &Path, text: &str) -> Result<Vec<PublicKey>, KeyError> {
     let keys: Vec<PublicKey> = text
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         .map(|l| {
             PublicKey::from_openssh(l)
-                .map_err(|_| format!("{}: not an Ed25519 public key: {l}", path.display()))
+                .map_err(|_| KeyError::NotEd25519 { path: path.to_owned(), line: l.to_owned() })
         })
         .collect::<Result<_, _>>()?;
     if keys.is_empty() {
-        return Err(format!("{}: no public keys found", path.display()));
+        return Err(KeyError::NoPublicKeys { path: path.to_owned() });
     }
     Ok(keys)
 }
 
 /// Reads a secret key (raw, PEM, DER or OpenSSH Ed25519).
-pub fn read_secret_key(path: &Path) -> Result<SecretKey, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    SecretKey::from_any(&data).map_err(|_| format!("{}: not an Ed25519 secret key", path.display()))
+pub fn read_secret_key(path: &Path) -> Result<SecretKey, KeyError> {
+    let data = std::fs::read(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
+    SecretKey::from_any(&data).map_err(|_| KeyError::NotASecretKey { path: path.to_owned() })
 }
 
 /// The public half of a secret key.
@@ -72,16 +73,18 @@ pub fn public_of(sk: &SecretKey) -> PublicKey {
 /// Writes a new key pair: the secret key at `path` (readable by the owner
 /// only) and the public key at `path.pub`. Refuses to overwrite either.
 /// Returns the key id.
-pub fn keygen(path: &Path) -> Result<String, String> {
+pub fn keygen(path: &Path) -> Result<String, KeyError> {
     let pub_path = pub_path(path);
     for p in [path, pub_path.as_path()] {
         if p.exists() {
-            return Err(format!("{} already exists; refusing to overwrite a key", p.display()));
+            return Err(KeyError::Exists { path: p.to_owned() });
         }
     }
     let kp = KeyPair::generate();
-    write_private(path, &kp.sk.to_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::write(&pub_path, kp.pk.to_bytes()).map_err(|e| format!("{}: {e}", pub_path.display()))?;
+    write_private(path, &kp.sk.to_bytes())
+        .map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
+    std::fs::write(&pub_path, kp.pk.to_bytes())
+        .map_err(|source| KeyError::Io { path: pub_path.clone(), source })?;
     Ok(key_id(&kp.pk))
 }
 
@@ -108,15 +111,18 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Adds a signature by `sk` to `bytes` (keeping any existing signatures, so a
 /// second key can sign during a key rotation). The signature covers every
 /// section, the manifest included.
-pub fn sign(bytes: &[u8], sk: &SecretKey) -> Result<Vec<u8>, String> {
-    let module = Module::deserialize(&mut &bytes[..]).map_err(|e| format!("reading sections: {e}"))?;
+pub fn sign(bytes: &[u8], sk: &SecretKey) -> Result<Vec<u8>, FormatError> {
+    let bad = FormatError::Signature;
+    let module = Module::deserialize(&mut &bytes[..]).map_err(|e| bad(format!("reading sections: {e}")))?;
     let pk = public_of(sk).attach_default_key_id();
     let (signed, _) = sk.sign_multi(module, pk.key_id(), false, false).map_err(|e| match e {
-        wasmsign2::WSError::DuplicateSignature => "the file is already signed by this key".to_owned(),
-        other => format!("signing: {other}"),
+        wasmsign2::WSError::DuplicateSignature => {
+            FormatError::Signed("the file is already signed by this key".to_owned())
+        }
+        other => bad(format!("signing: {other}")),
     })?;
     let mut out = Vec::with_capacity(bytes.len() + 128);
-    signed.serialize(&mut out).map_err(|e| format!("writing: {e}"))?;
+    signed.serialize(&mut out).map_err(|e| bad(format!("writing: {e}")))?;
     Ok(out)
 }
 
@@ -175,19 +181,21 @@ fn check_signature_layout(data: &[u8]) -> Result<(), String> {
 /// file has one. A file with a signature section anywhere but first, or more
 /// than one, is refused: verifiers of the format would ignore such a section
 /// and it has no honest use.
-pub(crate) fn read_signature_section(bytes: &[u8]) -> Result<Option<(SignatureData, usize)>, String> {
+pub(crate) fn read_signature_section(bytes: &[u8]) -> Result<Option<(SignatureData, usize)>, FormatError> {
     let secs = sections(bytes)?;
     let positions: Vec<usize> =
         secs.iter().enumerate().filter(|(_, s)| s.name == Some(SIGNATURE_SECTION)).map(|(i, _)| i).collect();
     match positions.as_slice() {
         [] => Ok(None),
         [0] => {
-            check_signature_layout(secs[0].data)?;
+            check_signature_layout(secs[0].data).map_err(FormatError::Signature)?;
             let data = SignatureData::deserialize(secs[0].data)
-                .map_err(|e| format!("signature section cannot be decoded: {e}"))?;
+                .map_err(|e| FormatError::Signature(format!("signature section cannot be decoded: {e}")))?;
             Ok(Some((data, secs[0].range.end)))
         }
-        _ => Err("signature section must be the first section, and only one may be present".into()),
+        _ => Err(FormatError::Signature(
+            "signature section must be the first section, and only one may be present".into(),
+        )),
     }
 }
 
@@ -202,7 +210,7 @@ pub struct SignatureInfo {
 
 /// Reads the signature section, if any (see [`read_signature_section`] for
 /// where it must be).
-pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, String> {
+pub fn signature_info(bytes: &[u8]) -> Result<Option<SignatureInfo>, FormatError> {
     Ok(read_signature_section(bytes)?.map(|(data, _)| SignatureInfo::of(&data)))
 }
 
@@ -251,12 +259,17 @@ mod tests {
     fn huge_declared_lengths_are_refused_before_decoding() {
         // version 1, content type 1, hash function 1, one set of 0xC0000000 bytes.
         let file = with_signature_section(&[1, 1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x0c]);
-        let err = signature_info(&file).unwrap_err();
+        let err = signature_info(&file).unwrap_err().to_string();
         assert!(err.contains("runs past its end"), "{err}");
         let policy = TrustPolicy { allow_unsigned: true, ..TrustPolicy::default() };
         assert!(policy.check(&file).is_err());
         // Too many sets, and truncated input, are refused too.
-        assert!(signature_info(&with_signature_section(&[1, 1, 1, 65])).unwrap_err().contains("at most 64"));
+        assert!(
+            signature_info(&with_signature_section(&[1, 1, 1, 65]))
+                .unwrap_err()
+                .to_string()
+                .contains("at most 64")
+        );
         assert!(signature_info(&with_signature_section(&[1, 1])).is_err());
     }
 }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use wasmsign2::{PublicKey, SignatureData};
 
 use super::signing::{SignatureInfo, key_id, read_public_keys, read_signature_section};
+use crate::error::{KeyError, TrustError};
 
 /// A public key the operator trusts, with where it came from.
 #[derive(Debug, Clone)]
@@ -62,7 +63,7 @@ impl TrustPolicy {
     /// A policy trusting the keys in `files` (each a key file in the
     /// signature format's raw, PEM or DER form, or one or more OpenSSH
     /// Ed25519 public keys, one per line).
-    pub fn from_key_files(files: &[PathBuf]) -> Result<TrustPolicy, String> {
+    pub fn from_key_files(files: &[PathBuf]) -> Result<TrustPolicy, KeyError> {
         let mut keys = Vec::new();
         for f in files {
             for key in read_public_keys(f)? {
@@ -73,26 +74,16 @@ impl TrustPolicy {
     }
 
     /// Checks `bytes` (a whole plugin file) against the policy.
-    pub fn check(&self, bytes: &[u8]) -> Result<Verdict, String> {
+    pub fn check(&self, bytes: &[u8]) -> Result<Verdict, TrustError> {
         let Some((data, signed_from)) = read_signature_section(bytes)? else {
-            return if self.allow_unsigned {
-                Ok(Verdict::Unsigned)
-            } else {
-                Err("file is not signed (pass --allow-unsigned for local development only)".into())
-            };
+            return if self.allow_unsigned { Ok(Verdict::Unsigned) } else { Err(TrustError::NotSigned) };
         };
         let info = SignatureInfo::of(&data);
         if self.keys.is_empty() {
-            return Err(format!(
-                "file is signed by key(s) {} but no trusted keys were given (--trust)",
-                info.key_ids.join(", ")
-            ));
+            return Err(TrustError::NoTrustedKeys { key_ids: info.key_ids });
         }
         if data.hash_function != HASH_SHA256 {
-            return Err(format!(
-                "signature section is not valid: unsupported hash function {:#04x}",
-                data.hash_function
-            ));
+            return Err(TrustError::UnsupportedHash { hash_function: data.hash_function });
         }
         // Everything after the signature section, as the format's whole-file
         // signatures cover it (the preamble is checked on its own).
@@ -104,19 +95,11 @@ impl TrustPolicy {
             .map(|k| k.id.clone())
             .collect();
         if ids.is_empty() {
-            return Err(format!(
-                "no valid signature by a trusted key over the whole file (signature key ids: {}); \
-                 the file was modified after signing or is signed by other keys",
-                info.key_ids.join(", ")
-            ));
+            return Err(TrustError::NoValidSignature { key_ids: info.key_ids });
         }
         let need = self.min_signers.max(1);
         if ids.len() < need {
-            return Err(format!(
-                "signed by {} trusted key(s) ({}) but the policy requires at least {need}",
-                ids.len(),
-                ids.iter().cloned().collect::<Vec<_>>().join(", ")
-            ));
+            return Err(TrustError::TooFewSigners { signers: ids.into_iter().collect(), need });
         }
         Ok(Verdict::Trusted(ids.into_iter().collect()))
     }

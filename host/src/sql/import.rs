@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
+
 /// The tools whose directories can be imported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
@@ -23,8 +25,8 @@ pub enum Tool {
 }
 
 impl std::str::FromStr for Tool {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
         Ok(match s {
             "diesel" => Tool::Diesel,
             "sqlx" => Tool::Sqlx,
@@ -32,7 +34,9 @@ impl std::str::FromStr for Tool {
             "goose" => Tool::Goose,
             "dbmate" => Tool::Dbmate,
             other => {
-                return Err(format!("unknown tool {other:?}; use diesel, sqlx, refinery, goose or dbmate"));
+                return Err(Error::Usage(format!(
+                    "unknown tool {other:?}; use diesel, sqlx, refinery, goose or dbmate"
+                )));
             }
         })
     }
@@ -76,7 +80,11 @@ fn version(digits: &str, path: &Path) -> Result<i64, String> {
 }
 
 /// Reads `dir` as `tool` lays it out; returns the up migrations in order.
-pub fn scan(dir: &Path, tool: Tool) -> Result<Vec<Found>, String> {
+pub fn scan(dir: &Path, tool: Tool) -> Result<Vec<Found>, Error> {
+    scan_dir(dir, tool).map_err(Error::Import)
+}
+
+fn scan_dir(dir: &Path, tool: Tool) -> Result<Vec<Found>, String> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .map(|e| e.map(|e| e.path()))

@@ -170,16 +170,16 @@ fn importer_refuses_what_it_cannot_honour() {
     let d = t.path();
     std::fs::write(d.join("00001_x.sql"), "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE TABLE a (x);\n")
         .unwrap();
-    assert!(wasmig::import_dir(d, Tool::Goose).unwrap_err().contains("NO TRANSACTION"));
+    assert!(wasmig::import_dir(d, Tool::Goose).unwrap_err().to_string().contains("NO TRANSACTION"));
     std::fs::remove_file(d.join("00001_x.sql")).unwrap();
     std::fs::write(d.join("1_x.sql"), "-- migrate:up transaction:false\nCREATE TABLE a (x);\n").unwrap();
-    assert!(wasmig::import_dir(d, Tool::Dbmate).unwrap_err().contains("transaction:false"));
+    assert!(wasmig::import_dir(d, Tool::Dbmate).unwrap_err().to_string().contains("transaction:false"));
     std::fs::write(d.join("1_x.sql"), "CREATE TABLE a (x);\nBEGIN;\n").unwrap();
     let found = wasmig::import_dir(d, Tool::Sqlx).unwrap();
     let e = wasmig::component_for_sql(&found[0].sql).unwrap_err();
     assert_eq!(e.line, 2);
     std::fs::write(d.join("01_y.sql"), "SELECT 1;").unwrap();
-    assert!(wasmig::import_dir(d, Tool::Sqlx).unwrap_err().contains("version 1 appears twice"));
+    assert!(wasmig::import_dir(d, Tool::Sqlx).unwrap_err().to_string().contains("version 1 appears twice"));
 }
 
 #[test]

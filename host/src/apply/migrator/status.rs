@@ -61,17 +61,17 @@ impl Migrator {
     /// Refused unless the migration is applied and its file really drifted.
     pub fn accept_drift(&self, conn: &Connection, id: i64, reason: &str) -> Result<(Option<String>, String)> {
         if reason.trim().is_empty() {
-            return Err(Error::Ledger("accepting a changed migration needs a reason".into()));
+            return Err(Error::Usage("accepting a changed migration needs a reason".into()));
         }
         let plugin = self
             .plugins
             .iter()
             .find(|p| p.id() == id)
-            .ok_or_else(|| Error::Ledger(format!("no migration file with id {id}")))?;
+            .ok_or_else(|| Error::Usage(format!("no migration file with id {id}")))?;
         let ledger = ledger::read_all(conn)?;
-        let row = ledger.get(&id).ok_or_else(|| Error::Ledger(format!("migration {id} is not applied")))?;
+        let row = ledger.get(&id).ok_or_else(|| Error::Usage(format!("migration {id} is not applied")))?;
         if row.checksum.as_deref() == Some(plugin.digest.as_str()) {
-            return Err(Error::Ledger(format!("migration {id} has not changed; nothing to accept")));
+            return Err(Error::Usage(format!("migration {id} has not changed; nothing to accept")));
         }
         ledger::accept_change(conn, id, row.checksum.as_deref(), &plugin.digest, reason)?;
         Ok((row.checksum.clone(), plugin.digest.clone()))

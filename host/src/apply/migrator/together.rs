@@ -81,7 +81,7 @@ impl Migrator {
                 while !arrived.contains_key(&i) {
                     let (j, r) = done
                         .recv()
-                        .map_err(|_| Error::Sandbox("the file checkers stopped unexpectedly".into()))?;
+                        .map_err(|_| Error::Internal("the file checkers stopped unexpectedly".into()))?;
                     arrived.insert(j, r);
                 }
                 arrived.remove(&i).expect("just arrived")
