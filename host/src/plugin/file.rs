@@ -1,5 +1,13 @@
-//! Plugin files: writing the manifest into a component, packing and
-//! signing, the content digest, and the checks a file passes when loaded.
+//! The migration plugin file format: writing the manifest into a
+//! component, packing and signing, the content digest, and the checks a
+//! file passes when loaded.
+//!
+//! A plugin is an ordinary WebAssembly component with one extra custom
+//! section, [`MANIFEST_SECTION`], holding a small JSON manifest (format
+//! version, migration id, name, target world). Because the manifest lives in
+//! the component bytes, the id and name are covered by the same digest (and,
+//! once signed, the same signature) as the code: renaming a file cannot
+//! change which migration it is.
 //!
 //! Everything here works on bytes only; nothing is compiled. The loader checks
 //! the preamble, walks the sections, decodes the manifest and checks the

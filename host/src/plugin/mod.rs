@@ -1,11 +1,5 @@
-//! The migration plugin file format.
-//!
-//! A plugin is an ordinary WebAssembly component with one extra custom
-//! section, [`MANIFEST_SECTION`], holding a small JSON manifest (format
-//! version, migration id, name, target world). Because the manifest lives in
-//! the component bytes, the id and name are covered by the same digest (and,
-//! once signed, the same signature) as the code: renaming a file cannot
-//! change which migration it is.
+//! The migration plugin file: its sections, manifest, signatures, trust
+//! policy, packing and loading (the format is described in `file`).
 //!
 //! Inside this folder the dependencies point one way: `sections` (the byte
 //! walk) is used by everything; `signing` reads and writes the signature
