@@ -16,9 +16,9 @@ setup:
 guests: setup
     cd guest-migrations && cargo build --release --target wasm32-unknown-unknown --workspace --lib --examples
 
-# Build the host library and the wasmig binary.
+# Build the host library and the wasmig binary (crate wasmig-cli).
 build:
-    cargo build -p wasmig
+    cargo build -p wasmig-cli
 
 # Main job: build the examples, sign them with a dev key, apply them to demo/app.db, show status.
 demo: guests build

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
-use wasmig::fleet::FleetOptions;
-use wasmig::{Limits, Manifest, Migrator, Options, TrustPolicy, plugin, signing, sqlpack};
+use wasmig::FleetOptions;
+use wasmig::{Limits, Manifest, Migrator, Options, TrustPolicy};
 
 struct Ctx {
     root: PathBuf,
@@ -68,8 +68,8 @@ fn history(ctx: &Ctx, n: usize) -> (PathBuf, PathBuf) {
         let text = script(i);
         std::fs::write(sql.join(format!("{i:04}.sql")), &text).unwrap();
         let m = Manifest::new(i as i64, format!("m{i}"));
-        let component = sqlpack::component_for_sql(&text).unwrap();
-        let bytes = plugin::pack(&component, &m, Some(&ctx.key)).unwrap();
+        let component = wasmig::component_for_sql(&text).unwrap();
+        let bytes = wasmig::pack(&component, &m, Some(&ctx.key)).unwrap();
         std::fs::write(plugins.join(m.file_name()), bytes).unwrap();
     }
     (sql, plugins)
@@ -103,7 +103,7 @@ struct Row {
 
 /// A migrator over one signed plugin `bytes` with manifest `m`.
 fn signed_migrator(ctx: &Ctx, m: &Manifest, bytes: Vec<u8>) -> Migrator {
-    let p = plugin::Plugin::from_bytes(&ctx.root.join(m.file_name()), bytes, &ctx.trust, u64::MAX).unwrap();
+    let p = wasmig::Plugin::from_bytes(&ctx.root.join(m.file_name()), bytes, &ctx.trust, u64::MAX).unwrap();
     Migrator::from_plugins(vec![p], options(ctx)).unwrap()
 }
 
@@ -122,7 +122,7 @@ fn b1(ctx: &Ctx, guests: &Path) -> Vec<Row> {
     let migrator = |file: &str| {
         let component = std::fs::read(guests.join(file)).expect("build the guests first");
         let m = Manifest::new(1, "bulk");
-        signed_migrator(ctx, &m, plugin::pack(&component, &m, Some(&ctx.key)).unwrap())
+        signed_migrator(ctx, &m, wasmig::pack(&component, &m, Some(&ctx.key)).unwrap())
     };
     let (per_call, batched) = (migrator("testing_bulk_insert.wasm"), migrator("testing_bulk_batch.wasm"));
     let (mut ours, mut ours_batched, mut native) = (Vec::new(), Vec::new(), Vec::new());
@@ -183,7 +183,7 @@ fn b2(ctx: &Ctx, peer_bin: &Path, sql200: &Path, plugins200: &Path) -> Vec<Row> 
         ours.push(t.elapsed());
 
         let t = Instant::now();
-        let mut files = plugin::list_dir(plugins200).unwrap();
+        let mut files = wasmig::list_dir(plugins200).unwrap();
         files.sort();
         for f in files {
             let bytes = std::fs::read(f).unwrap();
@@ -427,9 +427,9 @@ fn b5(ctx: &Ctx) -> Vec<Row> {
     let (mut pack, mut ours, mut native) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ctx.runs {
         let t = Instant::now();
-        let component = sqlpack::component_for_sql(&script).unwrap();
+        let component = wasmig::component_for_sql(&script).unwrap();
         let m = Manifest::new(1, "big");
-        let bytes = plugin::pack(&component, &m, Some(&ctx.key)).unwrap();
+        let bytes = wasmig::pack(&component, &m, Some(&ctx.key)).unwrap();
         pack.push(t.elapsed());
         let migrator = signed_migrator(ctx, &m, bytes);
         ours.push(time_apply(ctx, &migrator, "b5.db"));
@@ -507,8 +507,8 @@ fn main() {
     let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
     let tmp = tempfile::Builder::new().prefix("wasmig-bench").tempdir_in(&base).unwrap();
     let root = tmp.path().to_owned();
-    signing::keygen(&root.join("bench.key")).unwrap();
-    let key = signing::read_secret_key(&root.join("bench.key")).unwrap();
+    wasmig::keygen(&root.join("bench.key")).unwrap();
+    let key = wasmig::read_secret_key(&root.join("bench.key")).unwrap();
     let trust = TrustPolicy::from_key_files(&[root.join("bench.key.pub")]).unwrap();
     let ctx = Ctx { root, key, trust, runs };
     eprintln!("preparing histories in {} ...", ctx.root.display());

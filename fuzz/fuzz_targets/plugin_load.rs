@@ -22,12 +22,12 @@ fn trust() -> &'static (TrustPolicy, wasmsign2::PublicKey) {
 fuzz_target!(|data: &[u8]| {
     // Recognition reads untrusted bytes too (with --allow-unsigned): it must
     // never panic, and what it recognises always has statements to run.
-    if let Some(script) = wasmig::sqlpack::recognise(data) {
+    if let Some(script) = wasmig::recognise_sql_component(data) {
         assert!(!script.statements.is_empty());
     }
     let (policy, pk) = trust();
     let name =
-        wasmig::plugin::read_manifest(data).map(|m| m.file_name()).unwrap_or_else(|_| "0001_x.wasm".into());
+        wasmig::read_manifest(data).map(|m| m.file_name()).unwrap_or_else(|_| "0001_x.wasm".into());
     if let Ok(p) = Plugin::from_bytes(Path::new(&name), data.to_vec(), policy, 1 << 24) {
         // Accepted: it must be signed by the trusted key over the whole file,
         // as the standard verifier sees it too.

@@ -35,8 +35,35 @@ pub enum Error {
         /// The offending file.
         path: PathBuf,
         /// Why.
-        reason: String,
+        reason: TrustError,
     },
+
+    /// Bytes that are not a well-formed component or plugin (see
+    /// [`FormatError`]), outside the loading of a named file.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+
+    /// Bytes the trust policy refuses, outside the loading of a named file.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+
+    /// A key file cannot be read or written.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+
+    /// Another tool's migration directory cannot be imported as it is.
+    #[error("{0}")]
+    Import(String),
+
+    /// The caller asked for something that cannot be done (no reason given
+    /// to accept a change, an unknown tool, a database list naming nothing).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A fault inside wasmig itself (a worker that stopped, a poisoned
+    /// lock); not caused by the input.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// Two files claim the same migration id.
     #[error("duplicate migration id {id}: {first} and {second}")]
@@ -135,7 +162,7 @@ pub enum Error {
     /// trigger, view or foreign key on a ledger table, a trigger or view
     /// whose compiled code reads or writes one, or a ledger-like name), or
     /// the database already held such objects before it ran; rolled back
-    /// before COMMIT. See [`crate::ledger_guard`].
+    /// before COMMIT. See `apply::ledger_guard`.
     #[error("{}", ledger_tampering(.id, .name, .file, .objects, .before_run))]
     LedgerTampering {
         /// The migration id.
@@ -308,8 +335,131 @@ impl Error {
                 | Error::NewerDatabase { .. }
                 | Error::NotInOneTransaction { .. }
                 | Error::Ledger(_)
+                | Error::Format(_)
+                | Error::Trust(_)
+                | Error::Key(_)
+                | Error::Import(_)
+                | Error::Usage(_)
         )
     }
+}
+
+/// Bytes that are not what a component or plugin file must be. Each
+/// variant carries the message shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The preamble or the section structure is broken: not WebAssembly, a
+    /// core module instead of a component, a section running past the end.
+    #[error("{0}")]
+    Sections(String),
+    /// The component's imports or exports cannot be read.
+    #[error("{0}")]
+    Component(String),
+    /// The manifest is missing, duplicated or invalid (including the
+    /// migration name).
+    #[error("{0}")]
+    Manifest(String),
+    /// The signature section is malformed or misplaced, or a signature cannot
+    /// be written.
+    #[error("{0}")]
+    Signature(String),
+    /// The input is already signed, so the change asked for would
+    /// invalidate its signatures.
+    #[error("{0}")]
+    Signed(String),
+}
+
+/// Why the trust policy refuses a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// The file has no signature and unsigned files are not allowed.
+    #[error("file is not signed (pass --allow-unsigned for local development only)")]
+    NotSigned,
+    /// The file is signed but no keys are trusted.
+    #[error("file is signed by key(s) {} but no trusted keys were given (--trust)", .key_ids.join(", "))]
+    NoTrustedKeys {
+        /// The key ids the signatures name.
+        key_ids: Vec<String>,
+    },
+    /// The signature section names a hash function the format does not define.
+    #[error("signature section is not valid: unsupported hash function {hash_function:#04x}")]
+    UnsupportedHash {
+        /// The hash function id.
+        hash_function: u8,
+    },
+    /// No trusted key signed the whole file as it is now.
+    #[error(
+        "no valid signature by a trusted key over the whole file (signature key ids: {}); \
+         the file was modified after signing or is signed by other keys",
+        .key_ids.join(", ")
+    )]
+    NoValidSignature {
+        /// The key ids the signatures name.
+        key_ids: Vec<String>,
+    },
+    /// Fewer distinct trusted keys signed the file than the policy requires.
+    #[error(
+        "signed by {} trusted key(s) ({}) but the policy requires at least {need}",
+        .signers.len(),
+        .signers.join(", ")
+    )]
+    TooFewSigners {
+        /// The trusted keys that did sign.
+        signers: Vec<String>,
+        /// How many the policy requires.
+        need: usize,
+    },
+    /// The file (or its signature section) is malformed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+/// A key file that cannot be read, parsed or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Reading or writing the file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file holds no public key in any supported form.
+    #[error("{}: not a public key file", path.display())]
+    NotAPublicKey {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// A line of an OpenSSH key list is not an Ed25519 public key.
+    #[error("{}: not an Ed25519 public key: {line}", path.display())]
+    NotEd25519 {
+        /// The key file.
+        path: PathBuf,
+        /// The line.
+        line: String,
+    },
+    /// An OpenSSH key list without any key.
+    #[error("{}: no public keys found", path.display())]
+    NoPublicKeys {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The file holds no Ed25519 secret key in any supported form.
+    #[error("{}: not an Ed25519 secret key", path.display())]
+    NotASecretKey {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// Key generation refuses to overwrite an existing file.
+    #[error("{} already exists; refusing to overwrite a key", path.display())]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -1,4 +1,5 @@
-//! Entry points for the fuzz targets in `fuzz/` (not a stable API).
+//! Entry points for the fuzz targets in `fuzz/` (not a stable API; only
+//! built with the `fuzzing` feature, which `fuzz/Cargo.toml` enables).
 //!
 //! Drives the host side of `exec`, `query` and `add-column-if-missing`
 //! directly, under the SQL gate and inside a host transaction, exactly as a
@@ -11,8 +12,9 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
-use crate::gate::{Denials, Gate, SqlLimits};
-use crate::host_sql::{CallLimits, CallStats, HostState, SqliteBudget, Value};
+use crate::sandbox::gate::{Denials, Gate, SqlLimits};
+use crate::sandbox::host_sql::{CallLimits, CallStats, HostState, SqliteBudget, Value};
+pub use crate::sql::split::{check_allowed, is_complete, split};
 
 /// One call a guest could make.
 #[derive(Debug, Clone)]
@@ -75,15 +77,15 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
     }
     // As in `Sandbox::run`: SQLite's heap bounded, superlinear built-ins
     // replaced by their deadline-checked versions.
-    let heap = crate::sqlite_heap::HeapBound::enter(256 << 20);
-    let Ok(safe) = crate::sqlfuncs::SafeFunctions::install(&conn, budget.clone()) else {
+    let heap = crate::sandbox::sqlite_heap::HeapBound::enter(256 << 20);
+    let Ok(safe) = crate::sandbox::sqlfuncs::SafeFunctions::install(&conn, budget.clone()) else {
         let _ = gate.remove(&mut conn);
         let _ = conn.execute_batch("ROLLBACK");
         return (conn, report);
     };
     let mut state = HostState {
         conn,
-        store_limits: crate::limiter::GuestLimiter::new(usize::MAX, usize::MAX, 100),
+        store_limits: crate::sandbox::limiter::GuestLimiter::new(usize::MAX, usize::MAX, 100),
         limits: CallLimits { max_result_rows: 10_000, max_result_bytes: 1 << 20, ..CallLimits::default() },
         denials,
         budget,

@@ -6,38 +6,48 @@
 //! in id order, each inside its own SQLite transaction: committed when the
 //! guest returns `Ok`, rolled back on its `Err`, a trap or any limit.
 
-mod bindings;
-pub mod compile_cache;
-pub mod error;
-pub mod fleet;
-#[doc(hidden)]
+// Dependencies between these folders point one way (see the README's
+// architecture section): apply -> sandbox -> sql -> plugin -> worlds, with
+// error and ledger below them all.
+mod apply;
+mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod gate;
-mod host_sql;
-pub mod import;
-pub mod ledger;
-pub mod ledger_guard;
-mod limiter;
-pub mod migrator;
-pub mod plugin;
-pub mod rehearse;
-pub mod sandbox;
-pub mod scaffold;
-pub mod signing;
-pub mod snapshot;
-mod sqlfuncs;
-mod sqlite_heap;
-pub mod sqlpack;
-pub mod sqlsplit;
+mod ledger;
+mod plugin;
+mod sandbox;
+mod sql;
 pub mod testing;
+mod worlds;
 
-pub use compile_cache::CompileCache;
-pub use error::{Error, Result};
-pub use host_sql::CallLimits;
-pub use migrator::{MigrationState, Migrator, Options, Plan, Report, StatusRow, Step};
-pub use plugin::{Manifest, Plugin};
-pub use sandbox::Limits;
-pub use signing::{TrustPolicy, Verdict};
+// Applying migrations.
+pub use apply::{
+    Applied, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan, Rehearsal,
+    RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome, expand_databases,
+};
+pub use error::{Error, FormatError, KeyError, Result, TrustError};
+pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};
+pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
+
+// Plugin files: format, manifest, signatures and trust.
+pub use plugin::read_file as read_plugin_file;
+pub use plugin::{
+    CAP_FOREIGN_KEYS_OFF, DEFAULT_MAX_FILE_SIZE, MANIFEST_FORMAT, MANIFEST_SECTION, Manifest, Plugin,
+    SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy, TrustedKey, Verdict, component_interface,
+    content_digest, key_id, keygen, list_dir, pack, pub_path, public_of, read_manifest, read_secret_key,
+    sections, sign, signature_info, validate_name, with_manifest,
+};
+pub use worlds::{WORLD, WORLDS};
+
+// The sandbox's limits, and what a run reports.
+pub use sandbox::{CallLimits, CompileCache, Compiled, Limits, Outcome, RunStats, Sandbox, SqlLimits};
+
+// SQL scripts: splitting, pack-sql components, importing other tools.
+pub use sql::import::{Found as ImportedMigration, Tool as ImportTool, scan as import_dir};
+pub use sql::script::{
+    Script as SqlScript, SqlRefusal, component_for_sql, recognise as recognise_sql_component,
+};
+pub use sql::split::{Statement as SqlStatement, is_complete as is_complete_sql, split as split_sql};
 
 /// This library's version, recorded in the ledger with each migration.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -19,20 +19,23 @@ use std::path::PathBuf;
 
 use rusqlite::Connection;
 
-use crate::error::{Error, Result};
+use crate::apply::snapshot::Snapshot;
+use crate::apply::{Applied, Migrator, Options};
+use crate::error::{Error, FormatError, Result};
 use crate::ledger;
-use crate::migrator::{Applied, Migrator, Options};
 use crate::plugin::{self, Manifest, Plugin};
+use crate::plugin::{TrustPolicy, Verdict};
 use crate::sandbox::Limits;
-use crate::signing::{TrustPolicy, Verdict};
-use crate::snapshot::Snapshot;
 
 /// Runs `component` (a bare component or a packed plugin) as the next
 /// migration of `conn`, under `limits`, through the same path as `apply`.
 pub fn run_component_with(component: &[u8], conn: &mut Connection, limits: Limits) -> Result<Applied> {
     ledger::ensure(conn)?;
     let next_id = ledger::read_all(conn)?.keys().next_back().map_or(1, |id| id + 1);
-    let bad = |reason| Error::BadPlugin { path: PathBuf::from("<component under test>"), reason };
+    let bad = |reason: FormatError| Error::BadPlugin {
+        path: PathBuf::from("<component under test>"),
+        reason: reason.to_string(),
+    };
     let manifest = match plugin::read_manifest(component) {
         Ok(m) => Manifest { id: next_id, ..m },
         Err(_) => Manifest::new(next_id, "component_under_test"),
@@ -58,12 +61,14 @@ pub fn run_component_with(component: &[u8], conn: &mut Connection, limits: Limit
     };
     let migrator = Migrator::from_plugins(vec![p], options)?;
     let report = migrator.apply(conn)?;
-    report.applied.into_iter().next().ok_or_else(|| Error::Ledger("the component was not run".into()))
+    report.applied.into_iter().next().ok_or_else(|| Error::Internal("the component was not run".into()))
 }
 
 fn strip_signature(bytes: &[u8]) -> Result<Vec<u8>> {
-    let secs = plugin::sections(bytes)
-        .map_err(|reason| Error::BadPlugin { path: PathBuf::from("<component under test>"), reason })?;
+    let secs = plugin::sections(bytes).map_err(|reason| Error::BadPlugin {
+        path: PathBuf::from("<component under test>"),
+        reason: reason.to_string(),
+    })?;
     let mut out = bytes[..8].to_vec();
     for s in secs.iter().filter(|s| s.name != Some(plugin::SIGNATURE_SECTION)) {
         out.extend_from_slice(&bytes[s.range.clone()]);

@@ -56,7 +56,7 @@ fn parse_args() -> Result<Config, String> {
 
 /// Brings the database up to date; the service starts only if this succeeds.
 fn migrate(cfg: &Config) -> Result<Connection, String> {
-    let trust = TrustPolicy::from_key_files(&cfg.trust)?;
+    let trust = TrustPolicy::from_key_files(&cfg.trust).map_err(|e| e.to_string())?;
     let migrator = Migrator::from_dir_with(&cfg.migrations, Options { trust, ..Options::default() })
         .map_err(|e| e.to_string())?;
     let mut conn = Connection::open(&cfg.db).map_err(|e| e.to_string())?;

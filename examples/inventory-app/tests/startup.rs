@@ -1,14 +1,11 @@
 //! Starts the real application against an old database and checks that it
 //! comes up migrated, and that it refuses to start on an untrusted file.
 
-#[path = "../../../tests/src/support.rs"]
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 
-use support::*;
+use wasmig_test_support::*;
 
 struct App(Child);
 

@@ -1,0 +1,66 @@
+//! `wasmig pack` and `wasmig pack-sql`: package a component (or a plain SQL
+//! script) as a signed plugin, checked exactly as a host will check it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use wasmig::{Manifest, Plugin, TrustPolicy, TrustedKey};
+
+use crate::exit::Refused;
+
+pub fn pack(component: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
+    // The input may be an already-signed plugin (adding a signature): read it
+    // like any plugin file, bounded and regular files only.
+    let bytes = wasmig::read_plugin_file(component, wasmig::DEFAULT_MAX_FILE_SIZE)?;
+    let sk = read_key(key)?;
+    write_plugin(component, &bytes, &manifest, sk.as_ref(), out).map(drop)
+}
+
+pub fn pack_sql(script: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
+    let component = wasmig::component_for_sql(&text)
+        .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?;
+    let sk = read_key(key)?;
+    write_plugin(script, &component, &manifest, sk.as_ref(), out)?;
+    Ok(())
+}
+
+/// The secret key given with `--key`, if any.
+pub(super) fn read_key(key: Option<&Path>) -> Result<Option<wasmsign2::SecretKey>> {
+    Ok(key.map(wasmig::read_secret_key).transpose().map_err(Refused::of)?)
+}
+
+/// Packs `bytes` (from `source`) with `manifest`, signs with `sk`, checks the
+/// result exactly as a host will, and writes it to `out` (a file, or a
+/// directory to put `<id>_<name>.wasm` in).
+pub(super) fn write_plugin(
+    source: &Path,
+    bytes: &[u8],
+    manifest: &Manifest,
+    sk: Option<&wasmsign2::SecretKey>,
+    out: &Path,
+) -> Result<PathBuf> {
+    let packed =
+        wasmig::pack(bytes, manifest, sk).map_err(|r| Refused(format!("{}: {r}", source.display())))?;
+    let target: PathBuf = if out.is_dir() { out.join(manifest.file_name()) } else { out.to_owned() };
+    let mut check = TrustPolicy { allow_unsigned: sk.is_none(), ..TrustPolicy::default() };
+    if let Some(sk) = sk {
+        let pk = wasmig::public_of(sk);
+        check.keys.push(TrustedKey { id: wasmig::key_id(&pk), key: pk, source: PathBuf::new() });
+    }
+    let plugin = Plugin::from_bytes(&target, packed.clone(), &check, wasmig::DEFAULT_MAX_FILE_SIZE)?;
+    std::fs::write(&target, &packed).with_context(|| format!("writing {}", target.display()))?;
+    let signed = match wasmig::signature_info(&packed).map_err(Refused::of)? {
+        Some(info) => format!("signed by {}", info.key_ids.join(", ")),
+        None => "UNSIGNED".to_owned(),
+    };
+    println!(
+        "packed {} -> {} (id {}, name {}, {signed}, digest {})",
+        source.display(),
+        target.display(),
+        manifest.id,
+        manifest.name,
+        plugin.digest
+    );
+    Ok(target)
+}

@@ -1,0 +1,713 @@
+//! The runner: load a directory of plugins, check everything, then apply the
+//! pending migrations in id order, one transaction each.
+//!
+//! Order of work, so that bad input changes nothing:
+//! 1. every file's bytes are checked (size, preamble, manifest, name) and
+//!    duplicate ids refused ([`Migrator::from_dir`]);
+//! 2. the ledger is read and compared: drift and out-of-order ids refused;
+//! 3. every pending component is compiled and type-checked;
+//! 4. only then does the first migration run: `BEGIN IMMEDIATE`, re-check the
+//!    ledger (another process may have applied it meanwhile), call `up`,
+//!    record and `COMMIT` on `Ok`, `ROLLBACK` and stop on anything else.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::ledger_guard;
+use crate::error::{Error, Result};
+use crate::ledger::{self, LedgerRow};
+use crate::plugin::{self, Plugin};
+use crate::plugin::{TrustPolicy, Verdict};
+use crate::sandbox::CompileCache;
+use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
+
+mod status;
+mod together;
+
+pub use status::{MigrationState, StatusRow};
+
+/// Settings for a [`Migrator`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Apply a pending migration whose id is below the highest applied id.
+    pub allow_out_of_order: bool,
+    /// Go on when the ledger records migrations that have no file here
+    /// (deleted files, or a database migrated by a newer release).
+    pub allow_missing: bool,
+    /// Sandbox limits for every migration.
+    pub limits: Limits,
+    /// Largest plugin file accepted, in bytes.
+    pub max_file_size: u64,
+    /// Which files may run. The default trusts no key and refuses unsigned
+    /// files, so nothing runs until keys (or `allow_unsigned`) are given.
+    pub trust: TrustPolicy,
+    /// A directory of compiled components to reuse across runs (see
+    /// [`crate::sandbox::compile_cache`] for why it must be private). Only files whose
+    /// signature verified are cached. `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Apply all pending migrations in one transaction: all of them or none.
+    /// By default each migration has its own transaction, so a failure keeps
+    /// the ones before it. Each migration is still atomic either way; this
+    /// trades keeping that progress for one commit instead of one per
+    /// migration. Refused (before anything runs) when a pending migration
+    /// needs foreign keys off, which SQLite cannot switch inside a transaction.
+    pub single_transaction: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            allow_out_of_order: false,
+            allow_missing: false,
+            limits: Limits::default(),
+            max_file_size: plugin::DEFAULT_MAX_FILE_SIZE,
+            trust: TrustPolicy::default(),
+            cache_dir: None,
+            single_transaction: false,
+        }
+    }
+}
+
+/// One migration applied by [`Migrator::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Migration id.
+    pub id: i64,
+    /// Migration name.
+    pub name: String,
+    /// Time from `BEGIN IMMEDIATE` to `COMMIT`.
+    pub duration: Duration,
+    /// What the guest did.
+    pub stats: RunStats,
+}
+
+/// What [`Migrator::apply`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Migrations applied by this call, in order.
+    pub applied: Vec<Applied>,
+    /// Ids that were already in the ledger before this call.
+    pub already_applied: Vec<i64>,
+    /// Ids another process applied while this call was waiting to run them.
+    pub applied_concurrently: Vec<i64>,
+    /// Wall-clock time of the whole call.
+    pub elapsed: Duration,
+}
+
+/// The pending migrations of a database, checked and compiled.
+#[derive(Clone)]
+pub struct Plan<'m> {
+    /// Migrations to run, in order.
+    pub steps: Vec<Step<'m>>,
+    /// Ids already in the ledger.
+    pub already_applied: Vec<i64>,
+}
+
+/// One pending migration, verified and compiled.
+#[derive(Clone)]
+pub struct Step<'m> {
+    /// Its plugin file.
+    pub plugin: &'m Plugin,
+    /// What the trust policy concluded.
+    pub verdict: Verdict,
+    compiled: Compiled,
+    /// The first step of a plan creates (or adopts) the ledger inside its
+    /// own transaction; the ones after it find it there.
+    sets_up_ledger: bool,
+}
+
+/// Loads, checks and applies migration plugins.
+///
+/// Typical start-up use: trust the release key, apply what is pending.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use wasmig::{Migrator, Options, TrustPolicy};
+///
+/// let trust = TrustPolicy::from_key_files(&["keys/release.pub".into()])?;
+/// let migrator = Migrator::from_dir_with("migrations", Options { trust, ..Options::default() })?;
+/// let mut conn = rusqlite::Connection::open("app.db")?;
+/// let report = migrator.apply(&mut conn)?;
+/// for m in &report.applied {
+///     println!("applied {} {} in {:?}", m.id, m.name, m.duration);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// With nothing pending, apply compiles nothing and writes nothing:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("wasmig-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let mut conn = rusqlite::Connection::open_in_memory()?;
+/// let report = wasmig::Migrator::from_dir(&dir)?.apply(&mut conn)?;
+/// assert!(report.applied.is_empty());
+/// assert!(!wasmig::ledger_exists(&conn)?, "no ledger is created when nothing runs");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Migrator {
+    plugins: Vec<Plugin>,
+    options: Options,
+    sandbox: OnceLock<Sandbox>,
+    /// Compiled components by id, so a migrator serving many databases (or
+    /// called again) compiles each component once.
+    compiled: Mutex<HashMap<i64, Compiled>>,
+    /// Held while compiling, so concurrent appliers wait for one compilation
+    /// instead of repeating it.
+    compile_lock: Mutex<()>,
+    /// Verdicts on deferred files, by id: a fleet plans every database
+    /// against the same in-memory bytes, so each signature is checked once.
+    verdicts: Mutex<HashMap<i64, Verdict>>,
+    /// The compiled-component cache, opened (and its permissions checked)
+    /// the first time something needs compiling.
+    cache: OnceLock<Option<CompileCache>>,
+}
+
+impl Migrator {
+    /// Reads every `*.wasm` plugin in `dir` with default [`Options`], whose
+    /// trust policy accepts no file: use [`Migrator::from_dir_with`] with
+    /// trusted keys (or, for local development, `allow_unsigned`).
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Migrator> {
+        Migrator::from_dir_with(dir, Options::default())
+    }
+
+    /// Reads every `*.wasm` plugin in `dir`, checking each file's bytes and
+    /// refusing duplicate ids (naming both files).
+    pub fn from_dir_with(dir: impl AsRef<Path>, options: Options) -> Result<Migrator> {
+        let paths = plugin::list_dir(dir.as_ref())?;
+        let plugins = load_parallel(&paths, options.max_file_size)?;
+        Migrator::from_plugins(plugins, options)
+    }
+
+    /// Builds a migrator from already-loaded plugins.
+    pub fn from_plugins(mut plugins: Vec<Plugin>, options: Options) -> Result<Migrator> {
+        plugins.sort_by(|a, b| a.id().cmp(&b.id()).then_with(|| a.path.cmp(&b.path)));
+        if let Some(w) = plugins.windows(2).find(|w| w[0].id() == w[1].id()) {
+            return Err(Error::DuplicateId {
+                id: w[0].id(),
+                first: w[0].path.clone(),
+                second: w[1].path.clone(),
+            });
+        }
+        Ok(Migrator {
+            plugins,
+            options,
+            sandbox: OnceLock::new(),
+            compiled: Mutex::new(HashMap::new()),
+            compile_lock: Mutex::new(()),
+            verdicts: Mutex::new(HashMap::new()),
+            cache: OnceLock::new(),
+        })
+    }
+
+    /// The plugins, in id order.
+    pub fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    fn cache(&self) -> Result<Option<&CompileCache>> {
+        get_or_try_init(&self.cache, || self.options.cache_dir.as_ref().map(CompileCache::open).transpose())
+            .map(Option::as_ref)
+    }
+
+    fn sandbox(&self) -> Result<&Sandbox> {
+        get_or_try_init(&self.sandbox, || Sandbox::new(self.options.limits))
+    }
+
+    /// The plugins not yet applied, after refusing drift and out-of-order ids.
+    /// Reads only; changes nothing.
+    pub fn pending(&self, conn: &Connection) -> Result<Vec<&Plugin>> {
+        let ledger = ledger::read_all(conn)?;
+        self.pending_given(&ledger)
+    }
+
+    fn pending_given(&self, ledger: &BTreeMap<i64, LedgerRow>) -> Result<Vec<&Plugin>> {
+        let known: std::collections::BTreeSet<i64> = self.plugins.iter().map(Plugin::id).collect();
+        let missing: Vec<i64> = ledger.keys().copied().filter(|id| !known.contains(id)).collect();
+        if !missing.is_empty() && !self.options.allow_missing {
+            let newest_known = known.iter().next_back().copied().unwrap_or(0);
+            let beyond: Vec<i64> = missing.iter().copied().filter(|id| *id > newest_known).collect();
+            if !beyond.is_empty() {
+                return Err(Error::NewerDatabase { ids: beyond, newest_known });
+            }
+            return Err(Error::MissingFiles { ids: missing });
+        }
+        for p in &self.plugins {
+            if let Some(row) = ledger.get(&p.id()) {
+                check_drift(p, row)?;
+            }
+        }
+        let pending: Vec<&Plugin> = self.plugins.iter().filter(|p| !ledger.contains_key(&p.id())).collect();
+        if !self.options.allow_out_of_order
+            && let (Some(&highest), Some(first)) = (ledger.keys().next_back(), pending.first())
+            && first.id() < highest
+        {
+            return Err(Error::OutOfOrder {
+                id: first.id(),
+                name: first.name().to_owned(),
+                highest_applied: highest,
+            });
+        }
+        Ok(pending)
+    }
+
+    /// Everything `apply` checks before running anything (drift, order,
+    /// missing files, and compiling every pending component), without
+    /// writing: the migrations that would run. The ledger is not created.
+    pub fn dry_run(&self, conn: &Connection) -> Result<Vec<&Plugin>> {
+        let pending = self.pending(conn)?;
+        if !pending.is_empty() {
+            let verdicts = self.verify(&pending)?;
+            self.compile(&pending, &verdicts)?;
+        }
+        Ok(pending)
+    }
+
+    /// Applies every pending migration. See [`Migrator::apply_with`].
+    pub fn apply(&self, conn: &mut Connection) -> Result<Report> {
+        self.apply_with(conn, |_| {})
+    }
+
+    /// Applies every pending migration in id order, calling `on_applied`
+    /// after each commit. Stops at the first failure, which is rolled back
+    /// completely; later migrations do not run, and the next call resumes at
+    /// the failed one.
+    ///
+    /// With [`Options::single_transaction`], every pending migration runs in
+    /// one transaction instead: a failure rolls them all back, and
+    /// `on_applied` is called for each after the one commit.
+    ///
+    /// What it does to `conn` beyond the migrations: while a guest runs, the
+    /// connection carries wasmig's SQL authorizer, progress handler,
+    /// hardening and limits (see the threat model in the README), and
+    /// SQLite's heap is bounded process-wide. Afterwards the hardening,
+    /// limits and heap bound are restored to what they were, but **no
+    /// authorizer and no progress handler are left installed**: SQLite
+    /// offers no way to read back the ones an application had set, and
+    /// keeping a guest's handlers would be worse. An application that uses
+    /// its own should install them after `apply` returns (as start-up code
+    /// usually does anyway, since migrations run before serving).
+    pub fn apply_with(&self, conn: &mut Connection, mut on_applied: impl FnMut(&Applied)) -> Result<Report> {
+        let started = Instant::now();
+        if self.options.single_transaction {
+            let mut report = self.apply_in_one_transaction(conn)?;
+            report.applied.iter().for_each(&mut on_applied);
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+        let plan = self.plan(conn)?;
+        let mut report = Report { already_applied: plan.already_applied.clone(), ..Report::default() };
+        for step in &plan.steps {
+            match self.apply_step(conn, step)? {
+                Some(applied) => {
+                    on_applied(&applied);
+                    report.applied.push(applied);
+                }
+                None => report.applied_concurrently.push(step.plugin.id()),
+            }
+        }
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Refuses drift and out-of-order ids, and verifies and compiles every
+    /// pending component, so that [`Migrator::apply_step`] can run them one
+    /// by one. Writes nothing: each step creates (or adopts) the ledger
+    /// inside its own transaction when it is missing.
+    pub fn plan(&self, conn: &mut Connection) -> Result<Plan<'_>> {
+        // Every check reads only: a refused database is left byte-for-byte
+        // as it was, even an old ledger that would need adopting.
+        let ledger = ledger::read_all(conn)?;
+        let pending = self.pending_given(&ledger)?;
+        let already_applied =
+            self.plugins.iter().map(Plugin::id).filter(|id| ledger.contains_key(id)).collect();
+        if pending.is_empty() {
+            // Nothing to run: no engine, no compilation, no write.
+            return Ok(Plan { steps: Vec::new(), already_applied });
+        }
+        // Verify and compile everything first: a bad file must change nothing.
+        let verdicts = self.verify(&pending)?;
+        let compiled = self.compile(&pending, &verdicts)?;
+        let steps = pending
+            .into_iter()
+            .zip(compiled)
+            .zip(verdicts)
+            .enumerate()
+            .map(|(i, ((plugin, compiled), verdict))| Step {
+                plugin,
+                compiled,
+                verdict,
+                sets_up_ledger: i == 0,
+            })
+            .collect();
+        Ok(Plan { steps, already_applied })
+    }
+
+    /// The trust policy's verdict on `plugin` (checking it now if loading
+    /// deferred the check).
+    pub fn verdict_of(&self, plugin: &Plugin) -> Result<Verdict> {
+        match &plugin.verdict {
+            Verdict::Deferred => {
+                // `plugin` is one of ours (its bytes never change after
+                // loading), so a verdict reached once stands; refusals are
+                // not remembered and are reported afresh each time.
+                let ours = self.plugins.iter().any(|p| std::ptr::eq(p, plugin));
+                if ours && let Some(v) = self.verdicts.lock().ok().and_then(|m| m.get(&plugin.id()).cloned())
+                {
+                    return Ok(v);
+                }
+                let v = self
+                    .options
+                    .trust
+                    .check(&plugin.bytes)
+                    .map_err(|reason| Error::Untrusted { path: plugin.path.clone(), reason })?;
+                if ours && let Ok(mut m) = self.verdicts.lock() {
+                    m.insert(plugin.id(), v.clone());
+                }
+                Ok(v)
+            }
+            v => Ok(v.clone()),
+        }
+    }
+
+    /// True when `plugin`'s verdict needs no signature check now.
+    fn verdict_known(&self, plugin: &Plugin) -> bool {
+        !matches!(plugin.verdict, Verdict::Deferred)
+            || self.verdicts.lock().is_ok_and(|m| m.contains_key(&plugin.id()))
+    }
+
+    /// True when migration `id` is already compiled (or recognised).
+    fn compiled_known(&self, id: i64) -> bool {
+        self.compiled.lock().is_ok_and(|c| c.contains_key(&id))
+    }
+
+    /// Checks every file that is about to run against the trust policy.
+    fn verify(&self, plugins: &[&Plugin]) -> Result<Vec<Verdict>> {
+        // A fleet verifies once and then finds every verdict remembered:
+        // spawning checker threads per database would only make them queue
+        // for cores the other databases' workers are busy on.
+        if plugins.iter().all(|p| self.verdict_known(p)) {
+            return plugins.iter().map(|p| self.verdict_of(p)).collect();
+        }
+        par_map(plugins, |p| self.verdict_of(p)).into_iter().collect()
+    }
+
+    /// Compiles `plugins` (each once per migrator; several in parallel),
+    /// returning them in the same order, or the first error in id order.
+    /// Only files whose `verdicts` say their signature verified go through
+    /// the compiled-component cache.
+    fn compile(&self, plugins: &[&Plugin], verdicts: &[Verdict]) -> Result<Vec<Compiled>> {
+        let sandbox = self.sandbox()?;
+        let cache = self.cache()?;
+        let verified: std::collections::HashSet<i64> = plugins
+            .iter()
+            .zip(verdicts)
+            .filter(|(_, v)| matches!(v, Verdict::Trusted(_)))
+            .map(|(p, _)| p.id())
+            .collect();
+        let _one_at_a_time =
+            self.compile_lock.lock().map_err(|_| Error::Internal("compile lock poisoned".into()))?;
+        let started = Instant::now();
+        let cached = |id: i64| self.compiled.lock().ok().and_then(|c| c.get(&id).cloned());
+        let todo: Vec<&Plugin> = plugins.iter().copied().filter(|p| cached(p.id()).is_none()).collect();
+        if !todo.is_empty() {
+            let results =
+                par_map(&todo, |p| sandbox.prepare_cached(p, cache.filter(|_| verified.contains(&p.id()))));
+            let mut compiled =
+                self.compiled.lock().map_err(|_| Error::Internal("compile cache poisoned".into()))?;
+            for (p, r) in todo.iter().zip(results) {
+                compiled.insert(p.id(), r?);
+            }
+            tracing::info!(
+                compiled = todo.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "compiled components"
+            );
+        }
+        plugins
+            .iter()
+            .map(|p| cached(p.id()).ok_or_else(|| Error::Internal("compiled component missing".into())))
+            .collect()
+    }
+
+    /// Applies one planned migration in its own transaction. `Ok(None)` means
+    /// another process applied it meanwhile (nothing was run).
+    pub fn apply_step(&self, conn: &mut Connection, step: &Step<'_>) -> Result<Option<Applied>> {
+        self.apply_one(self.sandbox()?, conn, step)
+    }
+
+    /// One migration in one transaction. `Ok(None)`: someone else applied it.
+    fn apply_one(
+        &self,
+        sandbox: &Sandbox,
+        conn: &mut Connection,
+        step: &Step<'_>,
+    ) -> Result<Option<Applied>> {
+        let plugin = step.plugin;
+        let (id, name) = (plugin.id(), plugin.name().to_owned());
+        // SQLite ignores `PRAGMA foreign_keys` inside a transaction, so a
+        // migration that needs enforcement off gets it switched before BEGIN
+        // and restored after COMMIT or ROLLBACK, whatever happened.
+        let restore_fk = if plugin.manifest.needs_foreign_keys_off() {
+            let was: bool = conn
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .map_err(Error::sqlite(format!("migration {id} ({name}): reading foreign_keys")))?;
+            conn.execute_batch("PRAGMA foreign_keys = OFF")
+                .map_err(Error::sqlite(format!("migration {id} ({name}): turning foreign keys off")))?;
+            Some(was)
+        } else {
+            None
+        };
+        let result = self.apply_in_tx(sandbox, conn, step);
+        if let Some(was) = restore_fk {
+            let restored = conn
+                .execute_batch(if was { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
+                .map_err(Error::sqlite(format!("migration {id} ({name}): restoring foreign_keys")));
+            if let (Ok(_), Err(e)) = (&result, restored) {
+                return Err(e);
+            }
+        }
+        result
+    }
+
+    fn apply_in_tx(
+        &self,
+        sandbox: &Sandbox,
+        conn: &mut Connection,
+        step: &Step<'_>,
+    ) -> Result<Option<Applied>> {
+        let plugin = step.plugin;
+        let (id, name) = (plugin.id(), plugin.name().to_owned());
+        let started = Instant::now();
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(Error::sqlite(format!("migration {id} ({name}): BEGIN IMMEDIATE")))?;
+        let result = self.run_in_tx(sandbox, conn, step, started);
+        match result {
+            Ok(Some(applied)) => {
+                tracing::info!(id, name = %name, ms = applied.duration.as_millis() as u64, "committing");
+                if let Err(e) = conn.execute_batch("COMMIT") {
+                    rollback(conn);
+                    return Err(Error::Sqlite {
+                        context: format!("migration {id} ({name}): COMMIT"),
+                        source: e,
+                    });
+                }
+                Ok(Some(applied))
+            }
+            Ok(None) => {
+                rollback(conn);
+                Ok(None)
+            }
+            Err(e) => {
+                rollback(conn);
+                tracing::warn!(id, name = %name, error = %e, "rolled back");
+                Err(e)
+            }
+        }
+    }
+
+    fn run_in_tx(
+        &self,
+        sandbox: &Sandbox,
+        conn: &mut Connection,
+        step: &Step<'_>,
+        started: Instant,
+    ) -> Result<Option<Applied>> {
+        let (plugin, compiled) = (step.plugin, &step.compiled);
+        let (id, name, file) = (plugin.id(), plugin.name().to_owned(), plugin.path.clone());
+        // The ledger is created (or an earlier runner's adopted) in the same
+        // transaction as the first migration, so a first migration that
+        // fails leaves no trace at all, and no commit is spent on it alone.
+        if step.sets_up_ledger {
+            ledger::ensure_in_tx(conn)?;
+        }
+        if ledger::is_applied(conn, id)? {
+            return Ok(None);
+        }
+        // Once per plan (its first step), the schema as found: a trigger that
+        // forges ledger rows must not be blamed on, or hidden by, whichever
+        // migration next changes the schema, and a ledger that may already
+        // have been forged must not decide what runs. Nothing pending, no check.
+        if step.sets_up_ledger {
+            let found = ledger_guard::violations(conn)?;
+            if !found.is_empty() {
+                return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: true });
+            }
+        }
+        let watch = ledger_guard::Watch::start(conn)?;
+        tracing::info!(id, name = %name, file = %file.display(), "running migration");
+        // The store must own its data ('static), so the connection moves in
+        // for the run and comes back after; an idle in-memory connection
+        // holds its place meanwhile (kept per thread, so it is opened once).
+        let placeholder = match SPARE.with(|s| s.borrow_mut().take()) {
+            Some(c) => c,
+            None => {
+                Connection::open_in_memory().map_err(Error::sqlite("opening a placeholder connection"))?
+            }
+        };
+        let taken = std::mem::replace(conn, placeholder);
+        let (back, outcome) = sandbox.run(compiled, taken);
+        let spare = std::mem::replace(conn, back);
+        SPARE.with(|s| *s.borrow_mut() = Some(spare));
+        let stats = match outcome {
+            Outcome::Ok(stats) => stats,
+            Outcome::GuestErr { message, last_failure } => {
+                return Err(Error::GuestFailed { id, name, file, message, last_statement: last_failure });
+            }
+            Outcome::Trap { reason, last_failure } => {
+                return Err(Error::Trap { id, name, file, reason, last_statement: last_failure });
+            }
+            Outcome::Host(e) => return Err(e),
+        };
+        if conn.is_autocommit() {
+            return Err(Error::Trap {
+                id,
+                name,
+                file,
+                reason: "the migration's transaction ended while the guest ran".into(),
+                last_statement: None,
+            });
+        }
+        if plugin.manifest.needs_foreign_keys_off() {
+            let violations = foreign_key_violations(conn)?;
+            if !violations.is_empty() {
+                return Err(Error::ForeignKeyViolations { id, name, file: plugin.path.clone(), violations });
+            }
+        }
+        // After the guest (the gate is removed by now) and before the ledger
+        // row and COMMIT: nothing it left in the schema may reach the ledger.
+        let found = watch.finish(conn)?;
+        if !found.is_empty() {
+            return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
+        }
+        let duration = started.elapsed();
+        ledger::record(
+            conn,
+            &LedgerRow {
+                id,
+                name: name.clone(),
+                applied_at: ledger::now_rfc3339(),
+                checksum: Some(plugin.digest.clone()),
+                duration_ms: Some(duration.as_millis() as i64),
+                signers: Some(step.verdict.signers().join(",")).filter(|s| !s.is_empty()),
+                world: Some(plugin.manifest.world.clone()),
+                host_version: Some(crate::VERSION.to_owned()),
+            },
+        )?;
+        Ok(Some(Applied { id, name, duration, stats }))
+    }
+}
+
+/// An applied migration whose file changed is refused. Rows adopted from an
+/// earlier runner have no digest; they are trusted by id as that runner was.
+fn check_drift(p: &Plugin, row: &LedgerRow) -> Result<()> {
+    match &row.checksum {
+        Some(recorded) if *recorded != p.digest => Err(Error::Drift {
+            id: p.id(),
+            name: p.name().to_owned(),
+            path: p.path.clone(),
+            recorded: recorded.clone(),
+            actual: p.digest.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `cell`'s value, set by `init` the first time; a failed `init` sets
+/// nothing, so the next call tries again (and reports afresh).
+fn get_or_try_init<T>(cell: &OnceLock<T>, init: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = init()?;
+    Ok(cell.get_or_init(|| v))
+}
+
+/// Reads and checks `paths` on every core (hashing dominates start-up);
+/// the first error in path order wins.
+fn load_parallel(paths: &[PathBuf], max_size: u64) -> Result<Vec<Plugin>> {
+    par_map(paths, |p| Plugin::load_deferred(p, max_size)).into_iter().collect()
+}
+
+/// The number of cores (asking the system reads cgroup files: once will do).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `f` over `items` on every core, results in input order. The items are
+/// independent (files to hash, signatures to check, components to compile),
+/// and a start-up with many of them should not wait on one core.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = cores().min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let f = &f;
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break mine };
+                        mine.push((i, f(item)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("worker thread")).collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+thread_local! {
+    /// The idle in-memory connection that stands in for the real one while a
+    /// guest's store owns it.
+    static SPARE: std::cell::RefCell<Option<Connection>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Every row `PRAGMA foreign_key_check` reports, as readable lines.
+fn foreign_key_violations(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT \"table\", rowid, parent, fkid FROM pragma_foreign_key_check")
+        .map_err(Error::sqlite("running foreign_key_check"))?;
+    stmt.query_map([], |r| {
+        let table: String = r.get(0)?;
+        let rowid: Option<i64> = r.get(1)?;
+        let parent: String = r.get(2)?;
+        let fkid: i64 = r.get(3)?;
+        Ok(format!(
+            "{table} row {} references a missing row of {parent} (foreign key #{fkid})",
+            rowid.map_or("?".to_owned(), |r| r.to_string())
+        ))
+    })
+    .and_then(|it| it.collect())
+    .map_err(Error::sqlite("running foreign_key_check"))
+}
+
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit() {
+        // A failing ROLLBACK leaves SQLite to roll back when the connection
+        // closes; there is nothing better to do with the error here.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}

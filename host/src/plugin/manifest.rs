@@ -1,0 +1,141 @@
+//! The manifest a plugin carries: format version, migration id, name,
+//! target world and capabilities, with the checks a host relies on.
+
+use serde::{Deserialize, Serialize};
+
+use super::sections::component_interface;
+use crate::error::FormatError;
+use crate::worlds::{WORLD, WORLDS, sql_import_of};
+
+/// The manifest format this release writes and reads.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// Capability: run with foreign key enforcement off (for table rebuilds).
+/// The host turns it off outside the transaction, runs
+/// `PRAGMA foreign_key_check` before COMMIT, and restores the setting.
+pub const CAP_FOREIGN_KEYS_OFF: &str = "foreign-keys-off";
+
+const KNOWN_CAPABILITIES: &[&str] = &[CAP_FOREIGN_KEYS_OFF];
+
+/// The manifest a plugin carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Manifest format version; this release reads [`MANIFEST_FORMAT`].
+    pub format: u32,
+    /// Migration id: migrations run in ascending id order.
+    pub id: i64,
+    /// Human-readable name, also part of the file name.
+    pub name: String,
+    /// The WIT world the component targets.
+    pub world: String,
+    /// Declared capabilities; format 1 knows [`CAP_FOREIGN_KEYS_OFF`].
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+impl Manifest {
+    /// A manifest for migration `id` called `name`, targeting [`WORLD`]
+    /// (packing records the world the component actually imports).
+    pub fn new(id: i64, name: impl Into<String>) -> Self {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            id,
+            name: name.into(),
+            world: WORLD.to_owned(),
+            capabilities: Vec::new(),
+        }
+    }
+
+    /// Decodes and validates manifest bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::Manifest(format!("manifest is not valid: {e}")))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Encodes the manifest as stored in the section.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("manifest serialises")
+    }
+
+    /// Checks the fields a host relies on.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        self.check().map_err(FormatError::Manifest)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.format != MANIFEST_FORMAT {
+            return Err(format!(
+                "manifest format {} is not supported (this wasmig reads format {MANIFEST_FORMAT})",
+                self.format
+            ));
+        }
+        if self.id < 1 {
+            return Err(format!("migration id must be a positive integer, got {}", self.id));
+        }
+        check_name(&self.name)?;
+        if sql_import_of(&self.world).is_none() {
+            let known: Vec<String> = WORLDS.iter().map(|(w, _)| format!("{w:?}")).collect();
+            return Err(format!(
+                "component targets world {:?}; this wasmig supports {}",
+                self.world,
+                known.join(", ")
+            ));
+        }
+        let unknown: Vec<&str> = self
+            .capabilities
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !KNOWN_CAPABILITIES.contains(c))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "unknown capabilities requested: {} (this wasmig knows: {})",
+                unknown.join(", "),
+                KNOWN_CAPABILITIES.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// This manifest with `world` set to the one whose `sql` interface
+    /// `component` imports, so a 0.1.0 component is never labelled 0.2.0 or
+    /// the reverse. A component that imports no known `sql` interface keeps
+    /// the world given (loading it then names what it imports instead).
+    pub fn targeting(&self, component: &[u8]) -> Result<Manifest, FormatError> {
+        let (imports, _) = component_interface(component)?;
+        let mut m = self.clone();
+        if let Some((world, _)) = WORLDS.iter().find(|(_, sql)| imports.iter().any(|i| i == sql)) {
+            m.world = (*world).to_owned();
+        }
+        Ok(m)
+    }
+
+    /// True when the migration declared [`CAP_FOREIGN_KEYS_OFF`].
+    pub fn needs_foreign_keys_off(&self) -> bool {
+        self.capabilities.iter().any(|c| c == CAP_FOREIGN_KEYS_OFF)
+    }
+
+    /// The canonical file name for this migration: `<id>_<name>.wasm`, with
+    /// the id zero-padded to four digits so directory listings sort by id.
+    pub fn file_name(&self) -> String {
+        format!("{:04}_{}.wasm", self.id, self.name)
+    }
+}
+
+/// Checks a migration name: 1 to 100 characters of `[A-Za-z0-9_-]`.
+pub fn validate_name(name: &str) -> Result<(), FormatError> {
+    check_name(name).map_err(FormatError::Manifest)
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 100 {
+        return Err(format!("migration name must be 1 to 100 characters, got {}", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+        return Err(format!("migration name {name:?} contains {c:?}; use letters, digits, '_' and '-'"));
+    }
+    Ok(())
+}

@@ -1,0 +1,472 @@
+//! Running one migration component inside limits.
+//!
+//! The sandbox owns the wasmtime engine and the linker (which provides only
+//! the `sql` interface). [`Sandbox::prepare`] compiles and type-checks a
+//! component; [`Sandbox::run`] moves the connection into a fresh store (a
+//! store's data must be `'static`), closes the SQL gate, calls `up` under
+//! fuel, epoch, memory and SQLite-work limits, and hands the connection back
+//! with the outcome. Opening and ending the transaction is the caller's job.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, Store, Trap, WasmBacktraceDetails};
+
+use super::bindings::{self, Prepared};
+use super::compile_cache::CompileCache;
+use super::gate::{Denials, Gate, SqlLimits};
+use super::host_sql::{CallLimits, CallStats, HostState, SqliteBudget};
+use super::limiter::{GuestLimiter, MEMORY_LIMIT_HIT, TABLE_LIMIT_HIT};
+use super::sqlfuncs::SafeFunctions;
+use super::sqlite_heap::HeapBound;
+use crate::error::{Error, Result};
+use crate::plugin::{self, Plugin};
+
+/// How often the epoch ticker advances; the deadline's resolution.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// SQLite virtual-machine steps between progress-handler checks.
+const SQLITE_OPS_PER_CHECK: u64 = 1000;
+
+/// Resource limits for one migration. Every limit is reported by name when hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// WebAssembly fuel (roughly, instructions) the guest may burn.
+    pub fuel: u64,
+    /// Wall-clock time for the whole migration, guest and SQLite together.
+    pub deadline: Duration,
+    /// Largest linear memory, in bytes.
+    pub max_memory_bytes: usize,
+    /// Largest table, in elements.
+    pub max_table_elements: usize,
+    /// Most instances (core and component) one migration may create.
+    pub max_instances: usize,
+    /// Guest stack, in bytes.
+    pub max_stack_bytes: usize,
+    /// SQLite virtual-machine steps across all of a migration's statements.
+    pub sqlite_ops: u64,
+    /// Bytes SQLite itself may allocate for this migration, on top of what
+    /// the process's SQLite held when it started (see the `sqlite_heap`
+    /// module: the bound is process-wide while guests run).
+    pub max_sqlite_heap_bytes: u64,
+    /// Limits SQLite enforces on statements.
+    pub sql: SqlLimits,
+    /// Limits on each host call.
+    pub calls: CallLimits,
+    /// Run components that `pack-sql` generated as direct SQL (see
+    /// [`Compiled::is_direct_sql`]). On by default; off compiles and
+    /// instantiates them like any other component.
+    pub direct_sql: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 10_000_000_000,
+            deadline: Duration::from_secs(300),
+            max_memory_bytes: 256 * 1024 * 1024,
+            max_table_elements: 100_000,
+            max_instances: 32,
+            max_stack_bytes: 512 * 1024,
+            sqlite_ops: 50_000_000_000,
+            max_sqlite_heap_bytes: 256 * 1024 * 1024,
+            sql: SqlLimits::default(),
+            calls: CallLimits::default(),
+            direct_sql: true,
+        }
+    }
+}
+
+/// Counters from a successful run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Host calls the guest made.
+    pub calls: u64,
+    /// Rows changed by its `exec` calls.
+    pub rows_changed: u64,
+    /// Fuel it consumed (0 for direct SQL, which runs no WebAssembly).
+    pub fuel_used: u64,
+    /// It was a recognised `pack-sql` component and the host ran its
+    /// statements directly (see [`Compiled::is_direct_sql`]).
+    pub direct_sql: bool,
+}
+
+/// How a run ended. The connection's transaction is untouched in every case.
+#[derive(Debug)]
+pub enum Outcome {
+    /// `up` returned `Ok`.
+    Ok(RunStats),
+    /// `up` returned `Err(message)`.
+    GuestErr {
+        /// The guest's message.
+        message: String,
+        /// The last host call that failed, if any.
+        last_failure: Option<String>,
+    },
+    /// The guest trapped, hit a limit, or a host call aborted it.
+    Trap {
+        /// What happened, with the guest backtrace when available.
+        reason: String,
+        /// The last host call that failed, if any.
+        last_failure: Option<String>,
+    },
+    /// The host itself failed around the guest (gate, settings).
+    Host(Error),
+}
+
+/// Advances the engine's epoch so a guest in a loop meets its deadline.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A compiled, type-checked migration ready to run.
+#[derive(Clone)]
+pub struct Compiled {
+    body: Body,
+}
+
+/// How a migration runs.
+#[derive(Clone)]
+enum Body {
+    /// An instance of the compiled component calls `up`.
+    Component(Prepared),
+    /// A component that `pack-sql` generated, recognised byte for byte
+    /// ([`crate::sql::script::recognise`]): its `up` would only call `exec` on
+    /// these statements in order and return the first error, so the host
+    /// makes those same calls itself, with the same gate and limits, and
+    /// skips compiling and instantiating code whose every step it knows.
+    Script(Arc<[String]>),
+}
+
+impl Compiled {
+    /// True when the migration is a recognised `pack-sql` component whose
+    /// statements the host runs directly (same host calls, gate and limits;
+    /// no code is compiled or instantiated).
+    pub fn is_direct_sql(&self) -> bool {
+        matches!(self.body, Body::Script(_))
+    }
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled").field("direct_sql", &self.is_direct_sql()).finish_non_exhaustive()
+    }
+}
+
+/// The wasmtime engine, linker and limits shared by every migration.
+pub struct Sandbox {
+    engine: Engine,
+    linker: wasmtime::component::Linker<HostState>,
+    limits: Limits,
+    _ticker: Ticker,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// An engine configured for untrusted migrations under `limits`.
+    pub fn new(limits: Limits) -> Result<Sandbox> {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .wasm_backtrace_details(WasmBacktraceDetails::Enable)
+            .max_wasm_stack(limits.max_stack_bytes)
+            // Reserve only what a migration may use, plus guard pages, so
+            // many databases can be migrated at once without exhausting
+            // virtual address space.
+            .memory_reservation(limits.max_memory_bytes as u64)
+            .memory_guard_size(64 * 1024)
+            .memory_reservation_for_growth(0)
+            // Each component is instantiated once per database, so a
+            // copy-on-write memory image (a memfd per component, mapped per
+            // instance) costs more system calls than copying the few data
+            // segments a migration has.
+            .memory_init_cow(false);
+        let engine = Engine::new(&config).map_err(|e| Error::Sandbox(format!("{e:#}")))?;
+        let linker = bindings::linker(&engine).map_err(|e| Error::Sandbox(format!("{e:#}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("wasmig-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| Error::Sandbox(format!("starting the epoch ticker: {e}")))?
+        };
+        Ok(Sandbox { engine, linker, limits, _ticker: Ticker { stop, handle: Some(handle) } })
+    }
+
+    /// The limits every run uses.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles `plugin`'s bytes (the same bytes that were checked), refuses
+    /// imports other than `sql`, and type-checks it against the world.
+    pub fn prepare(&self, plugin: &Plugin) -> Result<Compiled> {
+        self.prepare_cached(plugin, None)
+    }
+
+    /// Like [`Sandbox::prepare`], but takes the compiled code from `cache`
+    /// when it holds an entry for these exact bytes, and fills it otherwise.
+    /// Pass a cache only for files whose signature was just verified.
+    ///
+    /// A component that `pack-sql` generated is recognised and runs as direct
+    /// SQL (see [`Compiled::is_direct_sql`]) unless `direct_sql` in the
+    /// limits is off, or a limit is so tight that the real component might
+    /// hit it, in which case it is compiled so that it fails exactly as it
+    /// would.
+    pub fn prepare_cached(&self, plugin: &Plugin, cache: Option<&CompileCache>) -> Result<Compiled> {
+        if let Some(script) = self.direct_script(plugin) {
+            return Ok(Compiled { body: Body::Script(script.statements.into()) });
+        }
+        self.prepare_component(plugin, cache)
+    }
+
+    /// The statements of `plugin` when it can run as direct SQL.
+    fn direct_script(&self, plugin: &Plugin) -> Option<crate::sql::script::Script> {
+        let l = &self.limits;
+        if !l.direct_sql {
+            return None;
+        }
+        // A generated component imports world 0.1.0's `sql`; under any
+        // other manifest world the compiled path refuses it, so must this.
+        if plugin::sql_import_of(&plugin.manifest.world) != Some(crate::sql::script::SQL_IMPORT) {
+            return None;
+        }
+        let script = crate::sql::script::recognise(&plugin.bytes)?;
+        // The generated component needs its data segment in memory, a few
+        // core instances and a one-entry table, and spends a few dozen fuel
+        // units per statement. Well inside the limits it cannot hit one;
+        // near them, compile it and let the real thing decide.
+        let n = script.statements.len() as u64;
+        let roomy = script.memory_bytes.saturating_mul(2) <= l.max_memory_bytes as u64
+            && l.fuel >= DIRECT_FUEL_BASE + DIRECT_FUEL_PER_STATEMENT.saturating_mul(n)
+            && l.max_instances >= 16
+            && l.max_table_elements >= 16
+            && l.max_stack_bytes >= 64 * 1024;
+        roomy.then_some(script)
+    }
+
+    fn prepare_component(&self, plugin: &Plugin, cache: Option<&CompileCache>) -> Result<Compiled> {
+        let invalid = |reason: String| Error::InvalidComponent { path: plugin.path.clone(), reason };
+        let component = match cache.and_then(|c| c.load(&self.engine, &plugin.digest)) {
+            Some(component) => component,
+            None => {
+                let component =
+                    Component::new(&self.engine, &plugin.bytes).map_err(|e| invalid(format!("{e:#}")))?;
+                if let Some(cache) = cache {
+                    cache.store(&self.engine, &plugin.digest, &component);
+                }
+                component
+            }
+        };
+        // The manifest was validated, so its world is one this host runs.
+        let allowed = plugin::sql_import_of(&plugin.manifest.world).unwrap_or_default();
+        let foreign: Vec<String> =
+            bindings::import_names(&self.engine, &component).into_iter().filter(|n| n != allowed).collect();
+        if !foreign.is_empty() {
+            return Err(invalid(format!(
+                "imports {} but a migration targeting {} may import only {allowed}",
+                foreign.join(", "),
+                plugin.manifest.world
+            )));
+        }
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
+        let prepared = Prepared::new(pre).map_err(|e| invalid(format!("{e:#}")))?;
+        Ok(Compiled { body: Body::Component(prepared) })
+    }
+
+    /// Runs `compiled` against `conn` (which must be inside the migration's
+    /// transaction) and returns the connection with the outcome.
+    pub fn run(&self, compiled: &Compiled, mut conn: Connection) -> (Connection, Outcome) {
+        let limits = self.limits;
+        let denials = Denials::default();
+        let gate = match Gate::install(&mut conn, limits.sql, denials.clone()) {
+            Ok(g) => g,
+            Err(e) => return (conn, Outcome::Host(e)),
+        };
+        // SQLite's own allocations are bounded from here until the gate
+        // opens again; the host's ROLLBACK or COMMIT runs without it.
+        let heap = HeapBound::enter(limits.max_sqlite_heap_bytes);
+        let budget = Arc::new(SqliteBudget {
+            periods_left: AtomicU64::new(limits.sqlite_ops / SQLITE_OPS_PER_CHECK),
+            deadline: Instant::now() + limits.deadline,
+            hit: Mutex::new(None),
+        });
+        {
+            let budget = budget.clone();
+            let total = limits.sqlite_ops;
+            conn.progress_handler(
+                SQLITE_OPS_PER_CHECK as i32,
+                Some(move || budget.tick(SQLITE_OPS_PER_CHECK, total)),
+            )
+            .ok();
+        }
+        // SQLite's superlinear built-ins answer through deadline-checked
+        // replacements while the guest runs (`sqlfuncs`); installed after
+        // the gate so they read the guest's limits.
+        let safe = match SafeFunctions::install(&conn, budget.clone()) {
+            Ok(safe) => safe,
+            Err(e) => {
+                conn.progress_handler(0, None::<fn() -> bool>).ok();
+                drop(heap);
+                let _ = gate.remove(&mut conn);
+                return (conn, Outcome::Host(Error::sqlite("installing the sandbox's SQL functions")(e)));
+            }
+        };
+        let state = HostState {
+            conn,
+            store_limits: GuestLimiter::new(
+                limits.max_memory_bytes,
+                limits.max_table_elements,
+                limits.max_instances,
+            ),
+            limits: limits.calls,
+            denials,
+            budget: budget.clone(),
+            stats: CallStats::default(),
+            poisoned: None,
+            cache_statements: !compiled.is_direct_sql(),
+        };
+        let (result, fuel_used, HostState { mut conn, stats, .. }) = match &compiled.body {
+            Body::Component(prepared) => self.call_component(prepared, state),
+            Body::Script(statements) => {
+                let mut state = state;
+                (run_script(&mut state, statements), 0, state)
+            }
+        };
+        conn.progress_handler(0, None::<fn() -> bool>).ok();
+        drop(heap);
+        // The functions are unbound after the gate opens: unbinding reads
+        // the host's limits and may run a PRAGMA the gate would refuse.
+        let restored = gate.remove(&mut conn).and_then(|()| {
+            safe.remove(&conn).map_err(Error::sqlite("unbinding the sandbox's SQL functions"))
+        });
+        let outcome = match (result, restored) {
+            (_, Err(e)) => Outcome::Host(e),
+            // A migration that attempted a refused action fails, even if it
+            // swallowed the error: it was not written for this host.
+            (Ok(Ok(())), Ok(())) if stats.first_denial.is_some() => Outcome::GuestErr {
+                message: format!(
+                    "{} (the guest ignored the refusal; a migration that attempts a refused action fails)",
+                    stats.first_denial.clone().unwrap_or_default()
+                ),
+                last_failure: stats.last_failure,
+            },
+            (Ok(Ok(())), Ok(())) => Outcome::Ok(RunStats {
+                calls: stats.calls,
+                rows_changed: stats.rows_changed,
+                fuel_used,
+                direct_sql: compiled.is_direct_sql(),
+            }),
+            (Ok(Err(message)), Ok(())) => Outcome::GuestErr { message, last_failure: stats.last_failure },
+            (Err(trap), Ok(())) => Outcome::Trap {
+                reason: describe_trap(&trap, &limits, &budget),
+                last_failure: stats.last_failure,
+            },
+        };
+        (conn, outcome)
+    }
+}
+
+impl Sandbox {
+    /// Instantiates the component in a fresh store owning `state` and calls
+    /// `up` under fuel and the epoch deadline; returns the state with the
+    /// result and the fuel burnt.
+    fn call_component(
+        &self,
+        prepared: &Prepared,
+        state: HostState,
+    ) -> (wasmtime::Result<Result<(), String>>, u64, HostState) {
+        let limits = self.limits;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.store_limits);
+        let ticks = (limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        let result = match store.set_fuel(limits.fuel) {
+            Ok(()) => prepared.call_up(&mut store),
+            Err(e) => Err(e),
+        };
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        (result, fuel_used, store.into_data())
+    }
+}
+
+/// Fuel a generated `pack-sql` component could need at most: instantiation
+/// and return, then each turn of its loop (about 40 instructions), with a
+/// wide margin. Below this, such a component is compiled and run for real.
+const DIRECT_FUEL_BASE: u64 = 10_000;
+const DIRECT_FUEL_PER_STATEMENT: u64 = 200;
+
+/// What a generated `pack-sql` component's `up` does, done by the host:
+/// `exec` each statement with no parameters; the first error's message is
+/// the migration's `Err`; a host fault ends it like a trap.
+fn run_script(state: &mut HostState, statements: &[String]) -> wasmtime::Result<Result<(), String>> {
+    for sql in statements {
+        match state.exec_sql(sql, Vec::new()) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Ok(Err(e.message)),
+            Err(fault) => return Err(wasmtime::Error::msg(fault.0)),
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Names the limit (or panic) behind a trap and appends the guest backtrace.
+fn describe_trap(err: &wasmtime::Error, limits: &Limits, budget: &SqliteBudget) -> String {
+    let cause = match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => format!("fuel limit exhausted ({} units)", limits.fuel),
+        Some(Trap::Interrupt) => {
+            format!("deadline limit exceeded ({:?} wall-clock)", limits.deadline)
+        }
+        Some(Trap::StackOverflow) => {
+            format!("stack limit exceeded ({} KiB; runaway recursion?)", limits.max_stack_bytes / 1024)
+        }
+        Some(Trap::UnreachableCodeReached) => "guest panicked (wasm `unreachable` executed)".to_owned(),
+        Some(Trap::MemoryOutOfBounds) => {
+            "guest memory access out of bounds (a guest bug, or its shadow stack overflowed)".to_owned()
+        }
+        Some(other) => format!("wasm trap: {other}"),
+        None => {
+            let msg = format!("{err:#}");
+            if msg.contains(MEMORY_LIMIT_HIT) || msg.contains("memory minimum size") {
+                format!("memory limit exceeded ({} MiB): {msg}", limits.max_memory_bytes / (1024 * 1024))
+            } else if msg.contains(TABLE_LIMIT_HIT) {
+                format!("table limit exceeded ({} elements): {msg}", limits.max_table_elements)
+            } else if let Some(hit) = budget.hit.lock().ok().and_then(|h| h.clone()) {
+                format!("{hit}: {msg}")
+            } else {
+                msg
+            }
+        }
+    };
+    match err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        Some(bt) => format!("{cause}\n{bt}"),
+        None => cause,
+    }
+}

@@ -1,0 +1,13 @@
+//! SQL text: splitting scripts into statements the way SQLite does, what a
+//! migration's statements may do, `pack-sql` components (generating them and
+//! recognising them again), and importing other tools' migration directories.
+//!
+//! Nothing here runs SQL; the sandbox does, and uses this folder for the
+//! statement policy and to recognise `pack-sql` components.
+
+pub(crate) mod import;
+mod policy;
+pub(crate) mod script;
+pub(crate) mod split;
+
+pub use policy::PRAGMA_ALLOWLIST;
