@@ -271,8 +271,12 @@ pub type Denials = Arc<Mutex<Option<String>>>;
 pub fn decide(action: &AuthAction<'_>) -> std::result::Result<(), String> {
     use AuthAction as A;
     // The ledger and its audit table (both named schema_migrations*).
+    // Compared as bytes: slicing the name as a string would panic when the
+    // prefix's end falls inside a multi-byte character.
     let is_ledger = |t: &str| {
-        t.len() >= ledger::TABLE.len() && t[..ledger::TABLE.len()].eq_ignore_ascii_case(ledger::TABLE)
+        t.as_bytes()
+            .get(..ledger::TABLE.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(ledger::TABLE.as_bytes()))
     };
     match action {
         A::Transaction { operation } => Err(format!(
@@ -903,5 +907,16 @@ mod tests {
         let why = refused(&conn, &d, "SELECT json_patch('{}', '{}')");
         assert!(why.contains("json_patch()") && why.contains("use json_set"), "{why}");
         conn.query_row("SELECT json_set('{}', '$.a', 1)", [], |r| r.get::<_, String>(0)).unwrap();
+    }
+
+    #[test]
+    fn ledger_names_are_matched_as_bytes() {
+        let (conn, d, _gate) = gated();
+        // Byte 17 falls inside the 'é': no panic, just an ordinary table.
+        conn.execute_batch(
+            "CREATE TABLE \"schema_migrationé\" (x); INSERT INTO \"schema_migrationé\" VALUES (1);",
+        )
+        .unwrap();
+        assert!(refused(&conn, &d, "INSERT INTO SCHEMA_MIGRATIONS VALUES (9, 'x', 'y')").contains("ledger"));
     }
 }
