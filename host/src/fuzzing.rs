@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 
-use crate::sandbox::gate::{Denials, Gate, SqlLimits};
+use crate::sandbox::gate::{Denials, SqlLimits};
 use crate::sandbox::host_sql::{CallLimits, CallStats, HostState, SqliteBudget, Value};
+use crate::sandbox::session::{Session, SessionLimits};
 pub use crate::sql::split::{check_allowed, is_complete, split};
 
 /// One call a guest could make.
@@ -59,27 +60,19 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
         return (conn, report);
     }
     let denials = Denials::default();
-    let gate = match Gate::install(&mut conn, SqlLimits::default(), denials.clone()) {
-        Ok(g) => g,
-        Err(_) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return (conn, report);
-        }
-    };
     let budget = Arc::new(SqliteBudget {
         periods_left: AtomicU64::new(100_000),
         deadline: Instant::now() + Duration::from_secs(2),
         hit: Mutex::new(None),
     });
-    {
-        let b = budget.clone();
-        let _ = conn.progress_handler(1000, Some(move || b.tick(1000, 100_000_000)));
-    }
-    // As in `Sandbox::run`: SQLite's heap bounded, superlinear built-ins
-    // replaced by their deadline-checked versions.
-    let heap = crate::sandbox::sqlite_heap::HeapBound::enter(256 << 20);
-    let Ok(safe) = crate::sandbox::sqlfuncs::SafeFunctions::install(&conn, budget.clone()) else {
-        let _ = gate.remove(&mut conn);
+    // The same gate, work budget, heap bound and SQL functions a guest meets.
+    let limits = SessionLimits {
+        sql: SqlLimits::default(),
+        heap_bytes: 256 << 20,
+        ops_per_check: 1000,
+        total_ops: 100_000_000,
+    };
+    let Ok(session) = Session::open(&mut conn, limits, &budget, denials.clone()) else {
         let _ = conn.execute_batch("ROLLBACK");
         return (conn, report);
     };
@@ -117,10 +110,7 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
     }
     let mut conn = state.conn;
     report.transaction_held = !conn.is_autocommit();
-    let _ = conn.progress_handler(0, None::<fn() -> bool>);
-    drop(heap);
-    let _ = gate.remove(&mut conn);
-    let _ = safe.remove(&conn);
+    let _ = session.close(&mut conn);
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
     }

@@ -19,11 +19,10 @@ use wasmtime::{Config, Engine, Store, Trap, WasmBacktraceDetails};
 
 use super::bindings::{self, Prepared};
 use super::compile_cache::CompileCache;
-use super::gate::{Denials, Gate, SqlLimits};
+use super::gate::{Denials, SqlLimits};
 use super::host_sql::{CallLimits, CallStats, HostState, SqliteBudget};
 use super::limiter::{GuestLimiter, MEMORY_LIMIT_HIT, TABLE_LIMIT_HIT};
-use super::sqlfuncs::SafeFunctions;
-use super::sqlite_heap::HeapBound;
+use super::session::{Session, SessionLimits};
 use crate::error::{Error, Result};
 use crate::plugin::{self, Plugin};
 
@@ -306,38 +305,20 @@ impl Sandbox {
     pub fn run(&self, compiled: &Compiled, mut conn: Connection) -> (Connection, Outcome) {
         let limits = self.limits;
         let denials = Denials::default();
-        let gate = match Gate::install(&mut conn, limits.sql, denials.clone()) {
-            Ok(g) => g,
-            Err(e) => return (conn, Outcome::Host(e)),
-        };
-        // SQLite's own allocations are bounded from here until the gate
-        // opens again; the host's ROLLBACK or COMMIT runs without it.
-        let heap = HeapBound::enter(limits.max_sqlite_heap_bytes);
         let budget = Arc::new(SqliteBudget {
             periods_left: AtomicU64::new(limits.sqlite_ops / SQLITE_OPS_PER_CHECK),
             deadline: Instant::now() + limits.deadline,
             hit: Mutex::new(None),
         });
-        {
-            let budget = budget.clone();
-            let total = limits.sqlite_ops;
-            conn.progress_handler(
-                SQLITE_OPS_PER_CHECK as i32,
-                Some(move || budget.tick(SQLITE_OPS_PER_CHECK, total)),
-            )
-            .ok();
-        }
-        // SQLite's superlinear built-ins answer through deadline-checked
-        // replacements while the guest runs (`sqlfuncs`); installed after
-        // the gate so they read the guest's limits.
-        let safe = match SafeFunctions::install(&conn, budget.clone()) {
-            Ok(safe) => safe,
-            Err(e) => {
-                conn.progress_handler(0, None::<fn() -> bool>).ok();
-                drop(heap);
-                let _ = gate.remove(&mut conn);
-                return (conn, Outcome::Host(Error::sqlite("installing the sandbox's SQL functions")(e)));
-            }
+        let session_limits = SessionLimits {
+            sql: limits.sql,
+            heap_bytes: limits.max_sqlite_heap_bytes,
+            ops_per_check: SQLITE_OPS_PER_CHECK,
+            total_ops: limits.sqlite_ops,
+        };
+        let session = match Session::open(&mut conn, session_limits, &budget, denials.clone()) {
+            Ok(s) => s,
+            Err(e) => return (conn, Outcome::Host(e)),
         };
         let state = HostState {
             conn,
@@ -360,13 +341,7 @@ impl Sandbox {
                 (run_script(&mut state, statements), 0, state)
             }
         };
-        conn.progress_handler(0, None::<fn() -> bool>).ok();
-        drop(heap);
-        // The functions are unbound after the gate opens: unbinding reads
-        // the host's limits and may run a PRAGMA the gate would refuse.
-        let restored = gate.remove(&mut conn).and_then(|()| {
-            safe.remove(&conn).map_err(Error::sqlite("unbinding the sandbox's SQL functions"))
-        });
+        let restored = session.close(&mut conn);
         let outcome = match (result, restored) {
             (_, Err(e)) => Outcome::Host(e),
             // A migration that attempted a refused action fails, even if it

@@ -7,6 +7,7 @@ mod engine;
 pub(crate) mod gate;
 pub(crate) mod host_sql;
 pub(crate) mod limiter;
+pub(crate) mod session;
 pub(crate) mod sqlfuncs;
 pub(crate) mod sqlite_heap;
 
