@@ -43,6 +43,7 @@ pub use worlds::{WORLD, WORLDS};
 pub use sandbox::{CallLimits, CompileCache, Compiled, Limits, Outcome, RunStats, Sandbox, SqlLimits};
 // What a guest's SQL may call (see docs/authoring.md, section 7).
 pub use sandbox::gate::{FUNCTION_ALLOWLIST, FUNCTION_DENYLIST, SQLITE_INTERNAL_FUNCTIONS};
+pub use sql::MAX_JSON_PATHS;
 
 // SQL scripts: splitting, pack-sql components, importing other tools.
 pub use sql::import::{Found as ImportedMigration, Tool as ImportTool, scan as import_dir};

@@ -114,6 +114,16 @@ fn a_flood_of_statements_in_one_query_is_refused_in_bounded_stack() {
 }
 
 #[test]
+fn a_json_call_with_many_paths_is_refused_before_sqlite_runs_it() {
+    contained("json_paths_bomb", &["--deadline", "60"], &["json_extract() with 126 paths", "denied"]);
+}
+
+#[test]
+fn nested_json_calls_within_the_path_bound_meet_the_deadline() {
+    contained("json_nested_walks", &["--deadline", "2"], &["deadline"]);
+}
+
+#[test]
 fn quadratic_instr_meets_the_deadline() {
     contained("instr_bomb", &["--deadline", "2"], &["deadline"]);
 }

@@ -239,6 +239,15 @@ impl CallCtx<'_> {
             ))
             .into());
         }
+        // One JSON call with many paths is work SQLite cannot interrupt.
+        if let Err(reason) = crate::sql::json_paths::check(sql) {
+            return Err(SqlError {
+                kind: ErrorKind::Denied,
+                code: ffi_auth_code(),
+                message: format!("denied by wasmig policy: {reason}"),
+            }
+            .into());
+        }
         // A guest calling in a loop reuses its statements; a script runs
         // each once, and caching them would only cost a copy of the text.
         let (mut cached, mut once) = (None, None);

@@ -108,7 +108,7 @@
 //! (`group_concat`, `string_agg`, `json_group_*`, `sum`, …) do linear work per
 //! row, and the progress handler runs between rows.
 //!
-//! Recommendations (not implemented here):
+//! Recommendations (1-3 are implemented):
 //!
 //! 1. Lower `SQLITE_LIMIT_FUNCTION_ARG` from 1000 to SQLite's historic 127
 //!    while a guest runs: an 8× cut in multi-path JSON work that no real
@@ -119,10 +119,11 @@
 //!    helps, and migrations can use `json_set`.
 //! 3. The remaining multi-path JSON cost is (paths × document size); the
 //!    built-ins cannot be wrapped (a shadowed built-in cannot be called, see
-//!    [`SafeFunctions::remove`]). Either accept it with limit 1 and document
-//!    the worst case, lower `SQLITE_LIMIT_LENGTH` for guests (the cost scales
-//!    with it), or run migrations in a worker process killed at the
-//!    deadline, the only design that bounds every SQLite code path.
+//!    [`SafeFunctions::remove`]), and shadowing them for good would slow
+//!    the application's own JSON. Done instead: the host counts the paths
+//!    of each such call in the guest's SQL text and refuses more than
+//!    [`crate::sql::MAX_JSON_PATHS`] (`sql/json_paths.rs`); nested calls
+//!    are separate steps that the progress handler interrupts.
 //! 4. `SQLITE_LIMIT_LIKE_PATTERN_LENGTH` can stay at 50 000: the replacement
 //!    matcher uses constant stack and is deadline-checked, and a lower limit
 //!    would not make matching linear (a 1 000-byte pattern over 64 MiB is

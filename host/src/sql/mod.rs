@@ -6,8 +6,10 @@
 //! statement policy and to recognise `pack-sql` components.
 
 pub(crate) mod import;
+pub(crate) mod json_paths;
 mod policy;
 pub(crate) mod script;
 pub(crate) mod split;
 
+pub use json_paths::MAX_JSON_PATHS;
 pub use policy::PRAGMA_ALLOWLIST;

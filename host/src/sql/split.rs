@@ -35,7 +35,7 @@ impl std::fmt::Display for SplitError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Token {
+pub(super) enum Token {
     Semi,
     Ws,
     Other,
@@ -78,7 +78,7 @@ fn is_id_char(b: u8) -> bool {
 
 /// Reads the token at `pos`; returns it with the position after it, or an
 /// error for an unterminated literal or comment (with the position it began).
-fn next_token(s: &[u8], pos: usize) -> Result<(Token, usize), usize> {
+pub(super) fn next_token(s: &[u8], pos: usize) -> Result<(Token, usize), usize> {
     let c = s[pos];
     Ok(match c {
         b';' => (Token::Semi, pos + 1),
@@ -253,6 +253,7 @@ fn leading_words(sql: &str, n: usize) -> Vec<String> {
 /// transaction control, PRAGMA assignments (and PRAGMAs the gate does not
 /// allow), ATTACH/DETACH and VACUUM. Returns the reason.
 pub fn check_allowed(stmt: &Statement) -> Result<(), String> {
+    super::json_paths::check(&stmt.sql)?;
     let words = leading_words(&stmt.sql, 4);
     let first = words.first().map(String::as_str).unwrap_or("");
     let first = if first == "EXPLAIN" { words.get(1).map(String::as_str).unwrap_or("") } else { first };
@@ -416,6 +417,12 @@ SELECT 'no semicolon at the end'";
         assert!(check("PRAGMA foreign_key_check;").is_ok());
         assert!(check("CREATE TRIGGER a AFTER INSERT ON t BEGIN SELECT 1; END;").is_ok());
         assert!(check("UPDATE t SET x = 'BEGIN';").is_ok());
+        // Packing refuses what the host would refuse at run time.
+        assert!(
+            check("SELECT json_extract(d, '$.a', '$.b', '$.c', '$.d', '$.e');")
+                .unwrap_err()
+                .contains("at most 4")
+        );
     }
 
     #[test]
