@@ -201,6 +201,16 @@ fn a_drifted_digest_on_a_replica_is_refused_at_once_not_waited_for() {
     assert_eq!(o.status.code(), Some(3), "{t}");
     assert!(t.contains("drift: migration 1 (baseline)"), "{t}");
     assert_eq!(std::fs::read(&c.replica).unwrap(), before);
+
+    // Accepting the change writes the ledger: refused on the replica.
+    let mut accept = wasmig(&["accept-drift", "--id", "1", "--reason", "rebuilt", "--trust"]);
+    accept.arg(test_pub("dev")).arg("--db").arg(&c.replica).arg(&other);
+    let o = accept.output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{t}");
+    assert!(t.contains("LiteFS replica of node-a.internal") && t.contains("on the primary"), "{t}");
+    assert_eq!(std::fs::read(&c.replica).unwrap(), before);
+    assert_eq!(listing(c.replica_dir()), [".primary", "app.db"]);
 }
 
 #[test]
