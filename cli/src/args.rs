@@ -15,7 +15,8 @@ use crate::exit::Refused;
 #[command(name = "wasmig", version, about, long_about = None)]
 #[command(after_help = "Exit codes: 0 success; 1 a migration failed and was rolled back; \
 2 usage error; 3 input refused before anything ran (bad, duplicate, drifted or out-of-order \
-files); 4 database or environment error (cannot open, locked, I/O).")]
+files); 4 database or environment error (cannot open, locked, I/O); 6 replica not caught up \
+(a LiteFS replica or read-only database lacks migrations; nothing was written).")]
 pub struct Cli {
     /// Log what happens to stderr (-v: each migration; -vv: each host call).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -68,6 +69,13 @@ pub enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// On a replica (LiteFS `.primary` beside the database, or a database
+        /// that opens read-only), where nothing is written: wait up to SECS,
+        /// reading the ledger, for the primary's migrations to arrive, then
+        /// exit 0 (or 6 when they do not). Without it a replica that lacks
+        /// migrations exits 6 at once.
+        #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+        replica_wait: Option<Duration>,
     },
     /// Show every migration's state for the database: applied, pending, missing file, drifted.
     Status {
@@ -308,4 +316,10 @@ impl LimitArgs {
         l.direct_sql = !self.no_direct_sql;
         Ok(l)
     }
+}
+
+/// A number of seconds (fractions allowed), as `--replica-wait` takes it.
+fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a number of seconds (0 or more)"))
 }

@@ -2,7 +2,8 @@
 //!
 //! 0 success; 1 a migration failed and was rolled back; 2 usage error
 //! (clap's own); 3 input refused before anything ran; 4 database or
-//! environment error.
+//! environment error; 6 a replica (or read-only database) that has not
+//! caught up.
 
 /// A migration ran and was rolled back.
 pub const MIGRATION_FAILED: u8 = 1;
@@ -10,6 +11,9 @@ pub const MIGRATION_FAILED: u8 = 1;
 pub const REFUSED: u8 = 3;
 /// Database or environment failure.
 pub const ENVIRONMENT: u8 = 4;
+/// A replica (or read-only database) whose ledger lacks migrations here:
+/// nothing was written.
+pub const REPLICA_NOT_CAUGHT_UP: u8 = 6;
 
 /// Maps an error to the documented exit code.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
@@ -28,6 +32,8 @@ pub fn library_code(e: &wasmig::Error) -> u8 {
         MIGRATION_FAILED
     } else if e.is_refused_input() {
         REFUSED
+    } else if e.is_replica_not_caught_up() {
+        REPLICA_NOT_CAUGHT_UP
     } else {
         ENVIRONMENT
     }

@@ -4,6 +4,7 @@
 //! message read in a deployment log is enough to act on.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Anything that can go wrong while loading, validating or applying migrations.
 #[derive(Debug, thiserror::Error)]
@@ -255,6 +256,23 @@ pub enum Error {
     #[error("sandbox: {0}")]
     Sandbox(String),
 
+    /// The database is a replica (a LiteFS replica, or a database that opens
+    /// read-only here) and migrations in the directory are not in its ledger
+    /// yet: wasmig never writes there, so it refused, or waited
+    /// ([`crate::Options::replica_wait`]) and they did not arrive. Nothing
+    /// was written.
+    #[error("{}", replica_not_caught_up(.db, .cause, .pending, .waited))]
+    ReplicaNotCaughtUp {
+        /// The database.
+        db: PathBuf,
+        /// Why it is not written here.
+        cause: ReadOnlyCause,
+        /// The migrations of the directory its ledger does not record.
+        pending: Vec<i64>,
+        /// How long apply waited for them (`None`: it did not wait).
+        waited: Option<Duration>,
+    },
+
     /// The compiled-component cache directory was refused (it could let
     /// someone else plant code) or could not be created.
     #[error("compiled-component cache {dir}: {reason}")]
@@ -284,6 +302,34 @@ fn ledger_tampering(
         "left schema objects that can reach the ledger and was rolled back"
     };
     format!("migration {id} ({name}) {what}:\n  {}\n  file: {}", objects.join("\n  "), file.display())
+}
+
+fn replica_not_caught_up(
+    db: &std::path::Path,
+    cause: &ReadOnlyCause,
+    pending: &[i64],
+    waited: &Option<Duration>,
+) -> String {
+    let waited = match waited {
+        Some(d) => format!(" after waiting {:.1} s", d.as_secs_f64()),
+        None => String::new(),
+    };
+    let ids = join_ids(pending);
+    match cause {
+        ReadOnlyCause::LiteFs { primary, marker } => format!(
+            "{} is on a LiteFS replica (primary: {primary}, named in {}): wasmig never writes on a \
+             replica, and migration(s) {ids} have not reached it{waited}; apply them on the primary, \
+             or pass --replica-wait SECS to wait for replication",
+            db.display(),
+            marker.display()
+        ),
+        ReadOnlyCause::ReadOnly { reason } => format!(
+            "{} is read-only here ({reason}): wasmig cannot apply, and migration(s) {ids} are not \
+             applied{waited}; apply them where the database is writable, or pass --replica-wait SECS \
+             to wait for them to arrive",
+            db.display()
+        ),
+    }
 }
 
 fn statement_suffix(last: &Option<String>) -> String {
@@ -320,6 +366,12 @@ impl Error {
         )
     }
 
+    /// True when the error means the database is a replica (or read-only)
+    /// that has not caught up with the migrations here (exit code 6).
+    pub fn is_replica_not_caught_up(&self) -> bool {
+        matches!(self, Error::ReplicaNotCaughtUp { .. })
+    }
+
     /// True when the error means the input (files, ledger state) was refused
     /// before any migration ran.
     pub fn is_refused_input(&self) -> bool {
@@ -341,6 +393,35 @@ impl Error {
                 | Error::Import(_)
                 | Error::Usage(_)
         )
+    }
+}
+
+/// Why a database is not written here (see [`Error::ReplicaNotCaughtUp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadOnlyCause {
+    /// A LiteFS replica: the database's directory holds LiteFS's `.primary`
+    /// file, which names the node holding the write lease.
+    LiteFs {
+        /// The primary, as that file names it (its first line).
+        primary: String,
+        /// The `.primary` file.
+        marker: PathBuf,
+    },
+    /// The database opened read-only for another reason (file not
+    /// writable, read-only mount, or a connection opened read-only).
+    ReadOnly {
+        /// What was found.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for ReadOnlyCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadOnlyCause::LiteFs { primary, .. } => write!(f, "LiteFS replica of {primary}"),
+            ReadOnlyCause::ReadOnly { reason } => write!(f, "read-only ({reason})"),
+        }
     }
 }
 

@@ -25,7 +25,9 @@ pub use apply::{
     Applied, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan, Rehearsal,
     RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome, expand_databases,
 };
-pub use error::{Error, FormatError, KeyError, Result, TrustError};
+// Replicas (LiteFS, read-only databases): apply only reads there.
+pub use apply::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};
+pub use error::{Error, FormatError, KeyError, ReadOnlyCause, Result, TrustError};
 pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};
 pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
 

@@ -146,6 +146,9 @@ fn apply_one(
     if dry_run {
         return plan(db, &migrator, json);
     }
+    if let Some(cause) = wasmig::litefs_replica(db) {
+        return apply_on_replica(db, &migrator, &cause, busy_timeout, json);
+    }
     let mut conn = super::open_for_write(db, busy_timeout)?;
     let mut applied = Vec::new();
     let result = migrator.apply_with(&mut conn, |m| {
@@ -174,6 +177,10 @@ fn apply_one(
             return Err(e);
         }
     };
+    if let Some(replica) = &report.replica {
+        print_replica(db, &report, replica, json);
+        return Ok(());
+    }
     if json {
         let result = ApplyResultJson::Done {
             already_applied: &report.already_applied,
@@ -255,13 +262,14 @@ fn apply_fleet(dbs: &[PathBuf], dir: &Path, options: Options, fleet: FleetOption
         );
     }
     // The worst outcome decides the exit code: a failed migration, then
-    // refused input, then an environment error.
+    // refused input, then a replica not caught up, then an environment error.
     let errors: Vec<&wasmig::Error> =
         report.results.iter().filter_map(|r| r.outcome.as_ref().err()).collect();
     let worst = errors
         .iter()
         .find(|e| e.is_migration_failure())
         .or_else(|| errors.iter().find(|e| e.is_refused_input()))
+        .or_else(|| errors.iter().find(|e| e.is_replica_not_caught_up()))
         .or_else(|| errors.first());
     if let Some(e) = worst {
         let msg = format!("{} of {} databases failed; first: {e}", errors.len(), report.results.len());
@@ -288,4 +296,95 @@ fn plan(db: &Path, migrator: &Migrator, json: bool) -> Result<()> {
         println!("{}: {} pending; nothing was changed (dry run)", db.display(), pending.len());
     }
     Ok(())
+}
+
+/// `apply` on a LiteFS replica: opened read-only (never created) and only
+/// read; waits when `--replica-wait` says so, telling stderr once.
+fn apply_on_replica(
+    db: &Path,
+    migrator: &Migrator,
+    cause: &wasmig::ReadOnlyCause,
+    busy_timeout: u64,
+    json: bool,
+) -> Result<()> {
+    let wait = migrator.options().replica_wait;
+    let mut told = false;
+    let result = migrator.apply_replica(db, Duration::from_secs(busy_timeout), |pending| {
+        if let (Some(wait), false) = (wait, told) {
+            told = true;
+            let ids = pending.iter().map(|id| format!("{id:04}")).collect::<Vec<_>>().join(", ");
+            eprintln!(
+                "{}: {cause}; waiting up to {:.1} s for migration(s) {ids} to arrive",
+                db.display(),
+                wait.as_secs_f64()
+            );
+        }
+    });
+    match result {
+        Ok(report) => {
+            if let Some(replica) = &report.replica {
+                print_replica(db, &report, replica, json);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            if json {
+                let result = ApplyResultJson::Failed { error: ErrorJson::of(&e) };
+                print_json(&ApplyJson { database: db, applied: Vec::new(), result });
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `apply --json` on a replica found caught up.
+#[derive(Serialize)]
+struct ReplicaApplyJson<'a> {
+    database: &'a Path,
+    applied: [i64; 0],
+    already_applied: &'a [i64],
+    elapsed_ms: u64,
+    replica: ReplicaJson,
+}
+
+/// How a replica was found caught up.
+#[derive(Serialize)]
+struct ReplicaJson {
+    /// `LiteFS replica of NODE` or `read-only (why)`.
+    cause: String,
+    /// The primary named by LiteFS's `.primary`, when that is the cause.
+    primary: Option<String>,
+    waited_ms: u64,
+    looks: u32,
+}
+
+/// The one line (or JSON document) for a replica that was caught up.
+fn print_replica(db: &Path, report: &wasmig::Report, replica: &wasmig::ReplicaWait, json: bool) {
+    if json {
+        let primary = match &replica.cause {
+            wasmig::ReadOnlyCause::LiteFs { primary, .. } => Some(primary.clone()),
+            _ => None,
+        };
+        print_json(&ReplicaApplyJson {
+            database: db,
+            applied: [],
+            already_applied: &report.already_applied,
+            elapsed_ms: report.elapsed.as_millis() as u64,
+            replica: ReplicaJson {
+                cause: replica.cause.to_string(),
+                primary,
+                waited_ms: replica.waited.as_millis() as u64,
+                looks: replica.looks,
+            },
+        });
+    } else {
+        println!(
+            "{}: {}: caught up, {} already applied, nothing written (waited {} ms)",
+            db.display(),
+            replica.cause,
+            report.already_applied.len(),
+            replica.waited.as_millis()
+        );
+    }
 }

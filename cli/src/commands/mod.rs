@@ -38,6 +38,7 @@ pub fn run(command: Command) -> Result<()> {
             single_transaction,
             json,
             dry_run,
+            replica_wait,
         } => {
             let options = Options {
                 allow_out_of_order,
@@ -46,6 +47,7 @@ pub fn run(command: Command) -> Result<()> {
                 limits: limits.limits()?,
                 cache_dir,
                 single_transaction,
+                replica_wait,
                 ..Options::default()
             };
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)

@@ -5,4 +5,6 @@
 
 mod commands;
 mod hostile;
+mod litestream;
 mod processes;
+mod replicas;

@@ -80,7 +80,8 @@ impl FleetReport {
 
 impl Migrator {
     /// Applies the pending migrations to every database in `dbs`, creating
-    /// missing files. `progress(done, total)` is called after each database.
+    /// missing files. A database on a LiteFS replica is only read (see
+    /// [`Migrator::apply_replica`]). `progress(done, total)` is called after each database.
     pub fn apply_fleet(
         &self,
         dbs: &[PathBuf],
@@ -126,6 +127,11 @@ impl Migrator {
     }
 
     fn apply_to_file(&self, db: &Path, busy_timeout: Duration) -> Result<Report> {
+        // Each database on its own: a LiteFS replica among them is only read
+        // (and never created), the others are applied as usual.
+        if super::migrator::litefs_replica(db).is_some() {
+            return self.apply_replica(db, busy_timeout, |_| {});
+        }
         let mut conn = Connection::open_with_flags(
             db,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,

@@ -26,9 +26,11 @@ use crate::plugin::{TrustPolicy, Verdict};
 use crate::sandbox::CompileCache;
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
 
+mod replica;
 mod status;
 mod together;
 
+pub use replica::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};
 pub use status::{MigrationState, StatusRow};
 
 /// Settings for a [`Migrator`].
@@ -57,6 +59,14 @@ pub struct Options {
     /// migration. Refused (before anything runs) when a pending migration
     /// needs foreign keys off, which SQLite cannot switch inside a transaction.
     pub single_transaction: bool,
+    /// On a replica (a LiteFS replica, or a database that opens read-only),
+    /// where wasmig never writes: how long apply waits, reading the ledger
+    /// with backoff, for every migration here to be recorded by the primary
+    /// and delivered by replication. `None` looks once. Either way apply
+    /// returns `Ok` once they are all recorded and
+    /// [`Error::ReplicaNotCaughtUp`] otherwise; on a writable database it is
+    /// not used.
+    pub replica_wait: Option<Duration>,
 }
 
 impl Default for Options {
@@ -69,6 +79,7 @@ impl Default for Options {
             trust: TrustPolicy::default(),
             cache_dir: None,
             single_transaction: false,
+            replica_wait: None,
         }
     }
 }
@@ -97,6 +108,9 @@ pub struct Report {
     pub applied_concurrently: Vec<i64>,
     /// Wall-clock time of the whole call.
     pub elapsed: Duration,
+    /// Set when the database was a replica (or read-only): nothing was
+    /// applied, and this says how the ledger was found caught up.
+    pub replica: Option<ReplicaWait>,
 }
 
 /// The pending migrations of a database, checked and compiled.
@@ -304,6 +318,10 @@ impl Migrator {
     /// usually does anyway, since migrations run before serving).
     pub fn apply_with(&self, conn: &mut Connection, mut on_applied: impl FnMut(&Applied)) -> Result<Report> {
         let started = Instant::now();
+        // A replica is only read, in every mode.
+        if let Some(cause) = replica::cause_of(conn)? {
+            return self.apply_read_only(conn, cause);
+        }
         if self.options.single_transaction {
             let mut report = self.apply_in_one_transaction(conn)?;
             report.applied.iter().for_each(&mut on_applied);
@@ -339,6 +357,15 @@ impl Migrator {
         if pending.is_empty() {
             // Nothing to run: no engine, no compilation, no write.
             return Ok(Plan { steps: Vec::new(), already_applied });
+        }
+        // Steps would write: never on a replica.
+        if let Some(cause) = replica::cause_of(conn)? {
+            return Err(Error::ReplicaNotCaughtUp {
+                db: PathBuf::from(conn.path().unwrap_or("")),
+                cause,
+                pending: pending.iter().map(|p| p.id()).collect(),
+                waited: None,
+            });
         }
         // Verify and compile everything first: a bad file must change nothing.
         let verdicts = self.verify(&pending)?;

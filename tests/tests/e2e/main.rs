@@ -11,6 +11,7 @@ mod direct_sql;
 mod fleet;
 mod import;
 mod ledger_guard;
+mod replica;
 mod robustness;
 mod sandbox;
 mod signing;

@@ -68,6 +68,14 @@ impl Migrator {
             .iter()
             .find(|p| p.id() == id)
             .ok_or_else(|| Error::Usage(format!("no migration file with id {id}")))?;
+        // Accepting writes the ledger: never on a replica.
+        if let Some(cause) = super::replica::cause_of(conn)? {
+            return Err(Error::Usage(format!(
+                "{} is {cause}: accepting a change writes the ledger, so do it where the database is \
+                 written (on the primary)",
+                conn.path().unwrap_or("the database")
+            )));
+        }
         let ledger = ledger::read_all(conn)?;
         let row = ledger.get(&id).ok_or_else(|| Error::Usage(format!("migration {id} is not applied")))?;
         if row.checksum.as_deref() == Some(plugin.digest.as_str()) {
