@@ -135,6 +135,8 @@ impl Migrator {
         busy_timeout: Duration,
         on_pending: impl FnMut(&[i64]),
     ) -> Result<Report> {
+        // One look blocked by a writer must not outlast the whole wait.
+        let busy_timeout = self.options.replica_wait.map_or(busy_timeout, |w| w.min(busy_timeout));
         let cause = litefs_replica(db).unwrap_or_else(|| ReadOnlyCause::ReadOnly {
             reason: "apply was asked to treat it as a replica".to_owned(),
         });
