@@ -15,7 +15,8 @@ use crate::exit::Refused;
 #[command(name = "wasmig", version, about, long_about = None)]
 #[command(after_help = "Exit codes: 0 success; 1 a migration failed and was rolled back; \
 2 usage error; 3 input refused before anything ran (bad, duplicate, drifted or out-of-order \
-files); 4 database or environment error (cannot open, locked, I/O).")]
+files); 4 database or environment error (cannot open, locked, I/O); 5 migrations pending \
+(`status --exit-code`).")]
 pub struct Cli {
     /// Log what happens to stderr (-v: each migration; -vv: each host call).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -85,6 +86,10 @@ pub enum Command {
         /// Print the table as JSON.
         #[arg(long)]
         json: bool,
+        /// Exit with code 5 when migrations are pending (0 when none), so CI
+        /// can gate on it.
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Rehearse pending migrations on a copy of the database and report what each
     /// would do; the real database is only read.

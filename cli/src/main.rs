@@ -26,7 +26,12 @@ fn main() -> ExitCode {
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if e.downcast_ref::<exit::Pending>().is_some() {
+                // Not a failure: the answer `status --exit-code` was asked for.
+                eprintln!("{e}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(exit::exit_code(&e))
         }
     }

@@ -54,8 +54,8 @@ pub fn run(command: Command) -> Result<()> {
             let options = Options { trust: trust.policy()?, limits: limits.limits()?, ..Options::default() };
             test::run(&db, &dir, options, json)
         }
-        Command::Status { db, dir, trust, rehearse, json } => {
-            status::run(&db, &dir, trust.policy()?, rehearse, json)
+        Command::Status { db, dir, trust, rehearse, json, exit_code } => {
+            status::run(&db, &dir, trust.policy()?, rehearse, json, exit_code)
         }
         Command::Keygen { out } => keygen::run(&out),
         Command::New { name, id, dir, out, sdk } => new::run(&name, id, &dir, &out, sdk),
