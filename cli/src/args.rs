@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use wasmig::{Limits, TrustPolicy};
 
-use crate::exit::Refused;
+use crate::exit::{Refused, Usage};
 
 /// SQLite schema migrations shipped as signed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -154,9 +154,8 @@ pub enum Command {
         /// Its layout: diesel, sqlx, refinery, goose or dbmate.
         #[arg(long, value_name = "TOOL")]
         from: String,
-        /// Secret key to sign with.
-        #[arg(long)]
-        key: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
         /// Directory to write the plugins into (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -198,6 +197,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add a signature by KEY to every plugin in DIR (a file KEY already
+    /// signed is left as it is).
+    Sign {
+        /// Directory of migration plugin files.
+        dir: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Sign only files these public keys already vouch for (repeatable):
+        /// a rotation co-signs exactly what the old key signed.
+        #[arg(long = "trust", value_name = "KEYS")]
+        trust: Vec<PathBuf>,
+    },
 }
 
 /// The trust policy flags shared by every command that loads plugins.
@@ -229,9 +240,8 @@ pub struct PackArgs {
     /// before COMMIT.
     #[arg(long)]
     pub foreign_keys_off: bool,
-    /// Secret key to sign with (wasmig/wasmsign2 raw, PEM, DER or OpenSSH Ed25519).
-    #[arg(long)]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Output file (named `<id>_<name>.wasm`), or a directory to write it into.
     #[arg(long)]
     pub out: PathBuf,
@@ -313,4 +323,80 @@ impl LimitArgs {
         l.direct_sql = !self.no_direct_sql;
         Ok(l)
     }
+}
+
+/// Where a secret signing key comes from: a file, standard input (`--key -`)
+/// or an environment variable (`--key-env VAR`), so a pipeline can hand over
+/// a key without writing it to disk. Shared by every command that signs.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Secret key to sign with: a file (wasmig/wasmsign2 raw, PEM, DER or
+    /// OpenSSH Ed25519), or '-' to read it from standard input.
+    #[arg(long, value_name = "PATH", conflicts_with = "key_env")]
+    pub key: Option<PathBuf>,
+    /// Read the secret key from environment variable VAR (PEM or OpenSSH
+    /// text, or any key file's bytes in base64 or hex).
+    #[arg(long, value_name = "VAR")]
+    pub key_env: Option<String>,
+}
+
+/// The most a secret key read from standard input may be: real keys are a
+/// few hundred bytes.
+const MAX_KEY_INPUT: u64 = 64 * 1024;
+
+impl KeyArgs {
+    /// The secret key these flags name, if any.
+    pub fn secret_key(&self) -> Result<Option<wasmsign2::SecretKey>> {
+        if let Some(var) = &self.key_env {
+            let value = std::env::var_os(var)
+                .ok_or_else(|| Refused(format!("--key-env {var}: the variable is not set")))?;
+            let value = value
+                .into_string()
+                .map_err(|_| Refused(format!("--key-env {var}: the value is not valid UTF-8")))?;
+            return decode_secret_key(value.as_bytes(), &format!("--key-env {var}")).map(Some);
+        }
+        match self.key.as_deref() {
+            None => Ok(None),
+            Some(p) if p.as_os_str() == "-" => {
+                use std::io::Read;
+                let mut data = Vec::new();
+                std::io::stdin()
+                    .take(MAX_KEY_INPUT + 1)
+                    .read_to_end(&mut data)
+                    .map_err(|e| Refused(format!("--key -: reading standard input: {e}")))?;
+                if data.len() as u64 > MAX_KEY_INPUT {
+                    bail!(Refused(format!("--key -: more than {MAX_KEY_INPUT} bytes on standard input")));
+                }
+                decode_secret_key(&data, "--key - (standard input)").map(Some)
+            }
+            Some(p) => Ok(Some(wasmig::read_secret_key(p).map_err(Refused::of)?)),
+        }
+    }
+
+    /// Like [`KeyArgs::secret_key`], for commands that cannot do without one.
+    pub fn required_secret_key(&self) -> Result<wasmsign2::SecretKey> {
+        self.secret_key()?.ok_or_else(|| {
+            Usage("a secret key is required: --key PATH, --key - or --key-env VAR".into()).into()
+        })
+    }
+}
+
+/// A secret key from bytes handed over directly: any format a key file may
+/// have, or those bytes encoded as base64 or hex text (binary keys cannot
+/// travel in an environment variable).
+fn decode_secret_key(data: &[u8], source: &str) -> Result<wasmsign2::SecretKey> {
+    use ct_codecs::Decoder;
+    if let Ok(sk) = wasmsign2::SecretKey::from_any(data) {
+        return Ok(sk);
+    }
+    let text = std::str::from_utf8(data).unwrap_or_default().trim();
+    let decoded = ct_codecs::Hex::decode_to_vec(text, None)
+        .or_else(|_| ct_codecs::Base64::decode_to_vec(text, Some(b"\r\n ")))
+        .ok();
+    decoded.and_then(|bytes| wasmsign2::SecretKey::from_any(&bytes).ok()).ok_or_else(|| {
+        Refused(format!(
+            "{source}: not a secret key (raw, PEM, DER or OpenSSH Ed25519, or such a key in base64 or hex)"
+        ))
+        .into()
+    })
 }

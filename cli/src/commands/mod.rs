@@ -9,6 +9,7 @@ mod inspect;
 mod keygen;
 mod new;
 mod pack;
+mod sign;
 mod status;
 mod test;
 mod verify;
@@ -60,17 +61,25 @@ pub fn run(command: Command) -> Result<()> {
         Command::Keygen { out } => keygen::run(&out),
         Command::New { name, id, dir, out, sdk } => new::run(&name, id, &dir, &out, sdk),
         Command::Pack { component, plugin } => {
-            pack::pack(&component, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
+            pack::pack(&component, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }
         Command::PackSql { script, plugin } => {
-            pack::pack_sql(&script, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
+            pack::pack_sql(&script, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }
-        Command::Import { dir, from, key, out } => import::run(&dir, &from, key.as_deref(), &out),
+        Command::Import { dir, from, key, out } => import::run(&dir, &from, key.secret_key()?, &out),
         Command::Verify { dir, trust, json } => verify::run(&dir, &trust.policy()?, json),
         Command::AcceptDrift { db, id, reason, dir, trust } => {
             accept_drift::run(&db, id, &reason, &dir, trust.policy()?)
         }
         Command::Inspect { file, trust, json } => inspect::run(&file, &trust, json),
+        Command::Sign { dir, key, trust } => {
+            let require = if trust.is_empty() {
+                None
+            } else {
+                Some(wasmig::TrustPolicy::from_key_files(&trust).map_err(crate::exit::Refused::of)?)
+            };
+            sign::run(&dir, &key.required_secret_key()?, require.as_ref())
+        }
     }
 }
 

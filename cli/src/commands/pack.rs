@@ -5,29 +5,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use wasmig::{Manifest, Plugin, TrustPolicy, TrustedKey};
+use wasmsign2::SecretKey;
 
 use crate::exit::Refused;
 
-pub fn pack(component: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
+pub fn pack(component: &Path, manifest: Manifest, sk: Option<SecretKey>, out: &Path) -> Result<()> {
     // The input may be an already-signed plugin (adding a signature): read it
     // like any plugin file, bounded and regular files only.
     let bytes = wasmig::read_plugin_file(component, wasmig::DEFAULT_MAX_FILE_SIZE)?;
-    let sk = read_key(key)?;
     write_plugin(component, &bytes, &manifest, sk.as_ref(), out).map(drop)
 }
 
-pub fn pack_sql(script: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
+pub fn pack_sql(script: &Path, manifest: Manifest, sk: Option<SecretKey>, out: &Path) -> Result<()> {
     let text = std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
     let component = wasmig::component_for_sql(&text)
         .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?;
-    let sk = read_key(key)?;
     write_plugin(script, &component, &manifest, sk.as_ref(), out)?;
     Ok(())
-}
-
-/// The secret key given with `--key`, if any.
-pub(super) fn read_key(key: Option<&Path>) -> Result<Option<wasmsign2::SecretKey>> {
-    Ok(key.map(wasmig::read_secret_key).transpose().map_err(Refused::of)?)
 }
 
 /// Packs `bytes` (from `source`) with `manifest`, signs with `sk`, checks the

@@ -89,3 +89,199 @@ fn status_on_a_missing_database_in_a_missing_directory_creates_nothing() {
     assert_eq!(o.status.code(), Some(5), "{:?}", text(&o));
     assert!(!db.exists() && !db.parent().unwrap().exists(), "nothing created");
 }
+
+/// Writes `sql` as `name.sql` in `dir` and returns its path.
+fn sql_file(dir: &Path, name: &str, sql: &str) -> std::path::PathBuf {
+    let p = dir.join(format!("{name}.sql"));
+    std::fs::write(&p, sql).unwrap();
+    p
+}
+
+/// Key ids that signed `file`.
+fn signers(file: &Path) -> Vec<String> {
+    let bytes = std::fs::read(file).unwrap();
+    wasmig::signature_info(&bytes).unwrap().map(|i| i.key_ids).unwrap_or_default()
+}
+
+fn dev_key_id() -> String {
+    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
+    wasmig::key_id(&wasmig::public_of(&sk))
+}
+
+#[test]
+fn pack_reads_the_secret_key_from_stdin() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    let component = guest_out_dir().join("example_baseline.wasm");
+    let key = std::fs::read(test_key("dev")).unwrap();
+    let o = run_with_stdin(
+        cwd,
+        &["pack", s(&component), "--id", "1", "--name", "baseline", "--key", "-", "--out", s(&e.dir)],
+        &key,
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let file = e.dir.join("0001_baseline.wasm");
+    assert_eq!(signers(&file), vec![dev_key_id()]);
+    // The file is what a host trusting dev applies.
+    let o = run_in(cwd, &["apply", "--db", s(&e.db), "--trust", &dev_pub(), s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(ledger_ids(&e.db), vec![1]);
+
+    // Garbage on stdin is refused, naming where the key came from; nothing written.
+    let script = sql_file(cwd, "t", "CREATE TABLE t (x);");
+    let out = cwd.join("out");
+    std::fs::create_dir(&out).unwrap();
+    let o = run_with_stdin(
+        cwd,
+        &["pack-sql", s(&script), "--id", "2", "--name", "t", "--key", "-", "--out", s(&out)],
+        b"not a key",
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("--key - (standard input): not a secret key"), "{err}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "nothing written");
+}
+
+#[test]
+fn pack_sql_and_import_read_the_secret_key_from_an_environment_variable() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    let raw = std::fs::read(test_key("dev")).unwrap();
+    let pem = wasmsign2::SecretKey::from_any(&raw).unwrap().to_pem();
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let script = sql_file(cwd, "t", "CREATE TABLE t (x);");
+
+    let o = cmd_in(
+        cwd,
+        &["pack-sql", s(&script), "--id", "1", "--name", "t", "--key-env", "SIGNING_KEY", "--out", s(&e.dir)],
+    )
+    .env("SIGNING_KEY", &pem)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(signers(&e.dir.join("0001_t.wasm")), vec![dev_key_id()]);
+
+    // Another tool's directory, the key as hex text.
+    let diesel = cwd.join("diesel");
+    std::fs::create_dir_all(diesel.join("2024-01-01-000000_create_u")).unwrap();
+    std::fs::write(diesel.join("2024-01-01-000000_create_u").join("up.sql"), "CREATE TABLE u (y);").unwrap();
+    let out = cwd.join("imported");
+    let o = cmd_in(
+        cwd,
+        &["import", s(&diesel), "--from", "diesel", "--key-env", "SIGNING_KEY", "--out", s(&out)],
+    )
+    .env("SIGNING_KEY", &hex)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|f| f.unwrap().path()).collect();
+    assert_eq!(files.len(), 1);
+    assert_eq!(signers(&files[0]), vec![dev_key_id()]);
+
+    // An unset variable is refused by name.
+    let o = cmd_in(
+        cwd,
+        &[
+            "pack-sql",
+            s(&script),
+            "--id",
+            "2",
+            "--name",
+            "t",
+            "--key-env",
+            "NO_SUCH_KEY_VAR",
+            "--out",
+            s(&e.dir),
+        ],
+    )
+    .env_remove("NO_SUCH_KEY_VAR")
+    .output()
+    .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("--key-env NO_SUCH_KEY_VAR: the variable is not set"), "{err}");
+    assert!(!e.dir.join("0002_t.wasm").exists());
+
+    // --key and --key-env together is a usage error.
+    let o = run_in(
+        cwd,
+        &[
+            "pack-sql",
+            s(&script),
+            "--id",
+            "2",
+            "--name",
+            "t",
+            "--key",
+            "-",
+            "--key-env",
+            "X",
+            "--out",
+            s(&e.dir),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+}
+
+#[test]
+fn sign_adds_one_signature_per_key_to_every_plugin_and_is_idempotent() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    for (id, name) in [(1, "a"), (2, "b")] {
+        let script = sql_file(cwd, name, &format!("CREATE TABLE {name} (x);"));
+        let o = run_in(
+            cwd,
+            &["pack-sql", s(&script), "--id", &id.to_string(), "--name", name, "--out", s(&e.dir)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    }
+    let files = [e.dir.join("0001_a.wasm"), e.dir.join("0002_b.wasm")];
+    assert!(files.iter().all(|f| signers(f).is_empty()));
+    let dev = test_key("dev");
+
+    // Without a key: a usage error, nothing changed.
+    let unsigned: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let o = run_in(cwd, &["sign", s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    // --trust: only files those keys vouch for may be co-signed; these are
+    // unsigned, so nothing is signed at all.
+    let o = run_in(cwd, &["sign", s(&e.dir), "--key", s(&dev), "--trust", s(&test_pub("second"))]);
+    assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+    assert_eq!(files.iter().map(|f| std::fs::read(f).unwrap()).collect::<Vec<_>>(), unsigned);
+
+    let o = run_in(cwd, &["sign", s(&e.dir), "--key", s(&dev)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(files.iter().all(|f| signers(f) == vec![dev_key_id()]));
+    let once: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+
+    // Again with the same key (from stdin this time): byte-for-byte unchanged.
+    let o = run_with_stdin(cwd, &["sign", s(&e.dir), "--key", "-"], &std::fs::read(&dev).unwrap());
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("0 signed") && out.contains("2 already were"), "{out}");
+    assert_eq!(files.iter().map(|f| std::fs::read(f).unwrap()).collect::<Vec<_>>(), once);
+
+    // A second key co-signs what dev signed; now 2 of 2 applies.
+    let second = test_key("second");
+    let o = run_in(cwd, &["sign", s(&e.dir), "--key", s(&second), "--trust", &dev_pub()]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(files.iter().all(|f| signers(f).len() == 2));
+    let second_pub = test_pub("second");
+    let o = run_in(
+        cwd,
+        &[
+            "apply",
+            "--db",
+            s(&e.db),
+            "--trust",
+            &dev_pub(),
+            "--trust",
+            s(&second_pub),
+            "--min-signers",
+            "2",
+            s(&e.dir),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(ledger_ids(&e.db), vec![1, 2]);
+}
