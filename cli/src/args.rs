@@ -209,6 +209,24 @@ pub enum Command {
         #[arg(long = "trust", value_name = "KEYS")]
         trust: Vec<PathBuf>,
     },
+    /// Everything `apply` checks before running anything (files, signatures,
+    /// duplicates, worlds, compilation; with --db drift, order and missing
+    /// files), one line per problem. Runs and writes nothing. Exit 0 or 3.
+    Check {
+        /// Also check against this database's ledger (opened read-only,
+        /// never created).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Directory of migration plugin files.
+        dir: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The trust policy flags shared by every command that loads plugins.

@@ -4,6 +4,7 @@
 
 mod accept_drift;
 mod apply;
+mod check;
 mod import;
 mod inspect;
 mod keygen;
@@ -79,6 +80,10 @@ pub fn run(command: Command) -> Result<()> {
                 Some(wasmig::TrustPolicy::from_key_files(&trust).map_err(crate::exit::Refused::of)?)
             };
             sign::run(&dir, &key.required_secret_key()?, require.as_ref())
+        }
+        Command::Check { db, dir, trust, limits, json } => {
+            let options = Options { trust: trust.policy()?, limits: limits.limits()?, ..Options::default() };
+            check::run(db.as_deref(), &dir, options, json)
         }
     }
 }

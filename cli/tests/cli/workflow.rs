@@ -285,3 +285,119 @@ fn sign_adds_one_signature_per_key_to_every_plugin_and_is_idempotent() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert_eq!(ledger_ids(&e.db), vec![1, 2]);
 }
+
+/// Every file of `dir` with its bytes, to show a command changed none.
+fn tree(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|f| {
+            let p = f.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Migration 3 with its code corrupted but its sections intact, signed by
+/// dev: only compiling can tell.
+fn corrupt_but_signed(dir: &Path) {
+    let third = pack_with(dir, "example-backfill", 3, "backfill", &[]);
+    let mut bytes = std::fs::read(&third).unwrap();
+    let code = wasmig::sections(&bytes).unwrap().iter().find(|s| s.id != 0).unwrap().range.clone();
+    for b in &mut bytes[code.start + 8..code.start + 40] {
+        *b = 0xff;
+    }
+    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
+    let signed = wasmig::pack(&bytes, &wasmig::Manifest::new(3, "backfill"), Some(&sk)).unwrap();
+    std::fs::write(&third, signed).unwrap();
+}
+
+#[test]
+fn check_passes_a_good_directory_and_lists_every_problem_of_a_bad_one() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    let trust = dev_pub();
+    pack_examples(&e.dir, 2);
+    let o = run_in(cwd, &["check", "--trust", &trust, s(&e.dir)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("2 file(s) checked, 2 pending, no problems"), "{out}");
+
+    corrupt_but_signed(&e.dir);
+    pack_with(&e.dir, "example-rebuild", 4, "rebuild", &[]); // unsigned
+    std::fs::write(e.dir.join("0005_junk.wasm"), b"not webassembly").unwrap();
+    pack(&e.dir, "example-add-index", 6, "six"); // id 6 twice
+    pack(&e.dir, "example-add-index", 6, "six_again");
+    // A file renamed to run elsewhere in the queue.
+    std::fs::copy(e.dir.join("0001_baseline.wasm"), e.dir.join("0007_baseline.wasm")).unwrap();
+    let before = tree(&e.dir);
+
+    let o = run_in(cwd, &["check", "--trust", &trust, s(&e.dir)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "one line per problem: {out}");
+    for (file, what) in [
+        ("0003_backfill.wasm", "component rejected"),
+        ("0004_rebuild.wasm", "not signed"),
+        ("0005_junk.wasm", ""),
+        ("0006_six_again.wasm", "duplicate migration id 6"),
+        ("0007_baseline.wasm", ""),
+    ] {
+        assert!(lines.iter().any(|l| l.contains(file) && l.contains(what)), "{file} {what}: {out}");
+    }
+    assert!(err.contains("5 problem(s) found"), "{err}");
+
+    let o = run_in(cwd, &["check", "--trust", &trust, "--json", s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["files"], 8);
+    let mut kinds: Vec<&str> =
+        v["problems"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["bad-plugin", "bad-plugin", "duplicate-id", "invalid-component", "untrusted"]);
+    assert_eq!(tree(&e.dir), before, "check wrote nothing");
+    assert!(!e.db.exists());
+}
+
+#[test]
+fn check_with_a_database_reports_drift_order_and_missing_files_and_writes_nothing() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    let trust = dev_pub();
+    pack_examples(&e.dir, 3);
+    std::fs::remove_file(e.dir.join("0002_add_index.wasm")).unwrap();
+    let o = run_in(cwd, &["apply", "--db", s(&e.db), "--trust", &trust, s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(ledger_ids(&e.db), vec![1, 3]);
+
+    // A missing database is not created, and checks as empty.
+    let absent = cwd.join("absent.db");
+    let o = run_in(cwd, &["check", "--db", s(&absent), "--trust", &trust, s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(!absent.exists(), "check never creates the database");
+    let o = run_in(cwd, &["check", "--db", s(&e.db), "--trust", &trust, s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+
+    // Id 2 arrives late (out of order); 1 is replaced (drift); 3 is deleted
+    // (applied, file missing).
+    pack(&e.dir, "example-add-index", 2, "add_index");
+    pack(&e.dir, "example-add-index", 1, "baseline");
+    std::fs::remove_file(e.dir.join("0003_backfill.wasm")).unwrap();
+    pack(&e.dir, "example-rebuild", 4, "rebuild");
+    let db_before = std::fs::read(&e.db).unwrap();
+    let o = run_in(cwd, &["check", "--db", s(&e.db), "--trust", &trust, "--json", s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let problems = v["problems"].as_array().unwrap();
+    let kinds: Vec<&str> = problems.iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["missing-files", "drift", "out-of-order"], "{v}");
+    assert_eq!(problems[1]["id"], 1);
+    assert_eq!(problems[2]["id"], 2);
+    assert!(problems[0]["message"].as_str().unwrap().contains("migration(s) 3"), "{v}");
+    assert_eq!(v["pending"], serde_json::json!([2, 4]));
+    assert_eq!(std::fs::read(&e.db).unwrap(), db_before, "the database is byte-for-byte unchanged");
+}
