@@ -31,14 +31,16 @@ pub enum Command {
     Apply {
         /// The SQLite database file (created if missing). Repeat it, use a
         /// wildcard in the file name ('tenants/*.db') or '@LIST' (a file of
-        /// paths) to migrate a fleet of databases in parallel.
-        #[arg(long, required = true)]
+        /// paths) to migrate a fleet of databases in parallel. Default: the
+        /// configured database (WASMIG_DB, `db` in wasmig.toml).
+        #[arg(long)]
         db: Vec<String>,
         /// Databases migrated at once in a fleet (default: number of CPUs).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
-        /// Directory of migration plugin files (`<id>_<name>.wasm`).
-        dir: PathBuf,
+        /// Directory of migration plugin files (`<id>_<name>.wasm`; default:
+        /// the configured one).
+        dir: Option<PathBuf>,
         /// Apply a pending migration whose id is below the highest applied id.
         #[arg(long)]
         allow_out_of_order: bool,
@@ -74,9 +76,9 @@ pub enum Command {
     Status {
         /// The SQLite database file (opened read-only).
         #[arg(long)]
-        db: PathBuf,
+        db: Option<PathBuf>,
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
         /// Also rehearse the pending migrations on a copy and mark those that
@@ -96,9 +98,9 @@ pub enum Command {
     Test {
         /// The SQLite database file (opened read-only; may be missing).
         #[arg(long)]
-        db: PathBuf,
+        db: Option<PathBuf>,
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
         #[command(flatten)]
@@ -163,7 +165,7 @@ pub enum Command {
     /// Check every plugin file in DIR against the trust policy; print id, name, signers, verdict.
     Verify {
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
         /// Print as JSON.
@@ -174,7 +176,7 @@ pub enum Command {
     AcceptDrift {
         /// The SQLite database file.
         #[arg(long)]
-        db: PathBuf,
+        db: Option<PathBuf>,
         /// The migration whose file changed.
         #[arg(long)]
         id: i64,
@@ -182,7 +184,7 @@ pub enum Command {
         #[arg(long)]
         reason: String,
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -201,7 +203,7 @@ pub enum Command {
     /// signed is left as it is).
     Sign {
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         key: KeyArgs,
         /// Sign only files these public keys already vouch for (repeatable):
@@ -218,12 +220,28 @@ pub enum Command {
         #[arg(long)]
         db: Option<PathBuf>,
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
         #[command(flatten)]
         limits: LimitArgs,
         /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the effective configuration (wasmig.toml, WASMIG_* variables,
+    /// and these flags over them) and where each value came from.
+    Config {
+        /// A database flag to show over the configured one.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// A migrations directory to show over the configured one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Trusted key files to show over the configured ones (repeatable).
+        #[arg(long = "trust", value_name = "KEYS")]
+        trust: Vec<PathBuf>,
+        /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -236,9 +254,10 @@ pub struct TrustArgs {
     /// OpenSSH Ed25519 keys one per line.
     #[arg(long = "trust", value_name = "KEYS")]
     pub keys: Vec<PathBuf>,
-    /// Each file needs signatures by at least this many distinct trusted keys.
-    #[arg(long, default_value_t = 1, value_name = "K")]
-    pub min_signers: usize,
+    /// Each file needs signatures by at least this many distinct trusted keys
+    /// (default: the configured `min_signers`, else 1).
+    #[arg(long, value_name = "K")]
+    pub min_signers: Option<usize>,
     /// Accept files with no signature at all (local development only).
     #[arg(long)]
     pub allow_unsigned: bool,
@@ -276,7 +295,9 @@ impl PackArgs {
 }
 
 /// Sandbox limits for each migration (defaults are safe for real migrations).
-#[derive(Debug, Args)]
+/// Also the `[limits]` table of `wasmig.toml`, keyed by the flags' names.
+#[derive(Debug, Clone, Default, Args, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimitArgs {
     /// WebAssembly fuel per migration (roughly, instructions).
     #[arg(long, value_name = "UNITS")]
@@ -303,12 +324,13 @@ impl TrustArgs {
     /// The trust policy these flags describe.
     pub fn policy(&self) -> Result<TrustPolicy> {
         let mut p = TrustPolicy::from_key_files(&self.keys).map_err(Refused::of)?;
-        p.min_signers = self.min_signers;
+        let min_signers = self.min_signers.unwrap_or(1);
+        p.min_signers = min_signers;
         p.allow_unsigned = self.allow_unsigned;
-        if self.min_signers > p.keys.len() && !p.keys.is_empty() {
+        if min_signers > p.keys.len() && !p.keys.is_empty() {
             bail!(Refused(format!(
                 "--min-signers {} but only {} trusted key(s) given",
-                self.min_signers,
+                min_signers,
                 p.keys.len()
             )));
         }
@@ -317,6 +339,18 @@ impl TrustArgs {
 }
 
 impl LimitArgs {
+    /// These limits, with the ones not given taken from `other`.
+    pub fn or(self, other: &LimitArgs) -> LimitArgs {
+        LimitArgs {
+            fuel: self.fuel.or(other.fuel),
+            deadline: self.deadline.or(other.deadline),
+            max_memory_mib: self.max_memory_mib.or(other.max_memory_mib),
+            sqlite_ops: self.sqlite_ops.or(other.sqlite_ops),
+            max_sqlite_heap_mib: self.max_sqlite_heap_mib.or(other.max_sqlite_heap_mib),
+            no_direct_sql: self.no_direct_sql || other.no_direct_sql,
+        }
+    }
+
     /// The sandbox limits these flags describe (defaults for the others).
     pub fn limits(&self) -> Result<Limits> {
         let mut l = Limits::default();

@@ -401,3 +401,141 @@ fn check_with_a_database_reports_drift_order_and_missing_files_and_writes_nothin
     assert_eq!(v["pending"], serde_json::json!([2, 4]));
     assert_eq!(std::fs::read(&e.db).unwrap(), db_before, "the database is byte-for-byte unchanged");
 }
+
+/// A project: `wasmig.toml` at the root naming `app.db`, `migrations/`
+/// (examples 1 and 2, signed by dev) and `keys/dev.pub`, plus `extra` lines;
+/// returns the scratch space and a subdirectory two levels down.
+fn project(extra: &str) -> (Scratch, std::path::PathBuf) {
+    let e = scratch();
+    pack_examples(&e.dir, 2);
+    let root = e.tmp.path();
+    std::fs::create_dir(root.join("keys")).unwrap();
+    std::fs::copy(test_pub("dev"), root.join("keys").join("dev.pub")).unwrap();
+    std::fs::write(
+        root.join("wasmig.toml"),
+        format!(
+            "db = \"app.db\"\ndir = \"migrations\"\ntrust = [\"keys/dev.pub\"]\nmin_signers = 1\n{extra}"
+        ),
+    )
+    .unwrap();
+    let sub = root.join("src").join("deeper");
+    std::fs::create_dir_all(&sub).unwrap();
+    (e, sub)
+}
+
+#[test]
+fn wasmig_toml_is_found_from_a_subdirectory_and_its_paths_are_relative_to_it() {
+    let (e, sub) = project("");
+    let o = run_in(&sub, &["status", "--exit-code"]);
+    assert_eq!(o.status.code(), Some(5), "{:?}", text(&o));
+    let o = run_in(&sub, &["apply"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(ledger_ids(&e.db), vec![1, 2], "applied to the configured database");
+    assert!(!sub.join("app.db").exists());
+    let o = run_in(&sub, &["status", "--exit-code"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let o = run_in(&sub, &["check"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let o = run_in(&sub, &["verify"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+
+    let o = run_in(&sub, &["config", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let toml = e.tmp.path().join("wasmig.toml");
+    assert_eq!(v["file"], s(&toml));
+    let get = |k: &str| v["settings"].as_array().unwrap().iter().find(|x| x["key"] == k).unwrap().clone();
+    assert_eq!(get("db")["value"], s(&e.db));
+    assert_eq!(get("db")["source"], "file");
+    assert_eq!(get("db")["origin"], s(&toml));
+    assert_eq!(get("trust")["value"], serde_json::json!([s(&e.tmp.path().join("keys").join("dev.pub"))]));
+    assert_eq!(get("cache_dir")["source"], serde_json::Value::Null);
+    let (out, _) = text(&run_in(&sub, &["config"]));
+    assert!(out.contains(&format!("db = \"{}\" (from {})", s(&e.db), s(&toml))), "{out}");
+    assert!(out.contains("cache_dir: not set"), "{out}");
+}
+
+#[test]
+fn flags_override_the_environment_which_overrides_the_file() {
+    let (e, sub) = project("");
+    let env_db = sub.join("env.db");
+    let flag_db = sub.join("flag.db");
+    let database = |o: &Output| -> String {
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{:?}", text(o)));
+        v["database"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(database(&run_in(&sub, &["status", "--json"])), s(&e.db));
+    let o = cmd_in(&sub, &["status", "--json"]).env("WASMIG_DB", "env.db").output().unwrap();
+    assert_eq!(database(&o), "env.db", "the environment is relative to the working directory");
+    let o =
+        cmd_in(&sub, &["status", "--json", "--db", s(&flag_db)]).env("WASMIG_DB", &env_db).output().unwrap();
+    assert_eq!(database(&o), s(&flag_db));
+    let o = cmd_in(&sub, &["config", "--json"]).env("WASMIG_DB", &env_db).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let db = v["settings"].as_array().unwrap().iter().find(|x| x["key"] == "db").unwrap().clone();
+    assert_eq!(
+        (db["value"].as_str(), db["source"].as_str(), db["origin"].as_str()),
+        (Some(s(&env_db)), Some("env"), Some("WASMIG_DB"))
+    );
+
+    // Trust: the file trusts dev; WASMIG_TRUST (a list) replaces it; --trust beats both.
+    assert_eq!(run_in(&sub, &["check"]).status.code(), Some(0));
+    let other = format!("{}:{}", s(&test_pub("second")), s(&test_pub("third")));
+    let o = cmd_in(&sub, &["check"]).env("WASMIG_TRUST", &other).output().unwrap();
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert_eq!(out.lines().count(), 2, "both files untrusted: {out}");
+    let o = cmd_in(&sub, &["check", "--trust", &dev_pub()]).env("WASMIG_TRUST", &other).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+
+    // The migrations directory likewise.
+    let empty = sub.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = cmd_in(&sub, &["check", "--json"]).env("WASMIG_DIR", "empty").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["directory"].as_str(), v["files"].as_u64()), (Some("empty"), Some(0)));
+    let o = cmd_in(&sub, &["check", "--json", s(&e.dir)]).env("WASMIG_DIR", "empty").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["files"], 2);
+}
+
+#[test]
+fn configured_limits_apply_and_a_flag_overrides_each() {
+    let (e, sub) = project("\n[limits]\nfuel = 1\n");
+    let o = run_in(&sub, &["apply"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "one unit of fuel cannot run a guest: {err}");
+    assert!(err.contains("fuel"), "{err}");
+    assert!(!has_table(&e.db, "schema_migrations"), "the failed first migration left no trace");
+    let o = run_in(&sub, &["apply", "--fuel", "10000000000"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(ledger_ids(&e.db), vec![1, 2]);
+    let (out, _) = text(&run_in(&sub, &["config"]));
+    assert!(out.contains("limits.fuel = 1 (from"), "{out}");
+}
+
+#[test]
+fn a_bad_configuration_or_a_missing_dir_is_a_usage_error() {
+    let (e, sub) = project("databse = \"typo.db\"\n");
+    let toml = e.tmp.path().join("wasmig.toml");
+    let o = run_in(&sub, &["status"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("databse") && err.contains(s(&toml)), "names the key and the file: {err}");
+    std::fs::write(&toml, "[limits]\nfuell = 3\n").unwrap();
+    let (_, err) = text(&run_in(&sub, &["config"]));
+    assert!(err.contains("fuell") && err.contains(s(&toml)), "{err}");
+
+    // No configuration at all: DIR and --db must be given.
+    std::fs::remove_file(&toml).unwrap();
+    let o = run_in(&sub, &["status", "--db", s(&e.db)]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no migrations directory"), "{err}");
+    let o = run_in(&sub, &["apply", s(&e.dir)]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no database"), "{err}");
+    assert!(!e.db.exists());
+}
