@@ -198,6 +198,10 @@ pub enum Command {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
+        /// Print the SQL statements of a `pack-sql` or imported plugin, in
+        /// the order they run (refused for compiled code).
+        #[arg(long)]
+        sql: bool,
     },
     /// Add a signature by KEY to every plugin in DIR (a file KEY already
     /// signed is left as it is).

@@ -88,7 +88,8 @@ pub fn run(command: Command) -> Result<()> {
             let cfg = Config::discover()?;
             accept_drift::run(&cfg.db(db)?, id, &reason, &cfg.dir(dir)?, cfg.trust(trust).policy()?)
         }
-        Command::Inspect { file, trust, json } => inspect::run(&file, &trust, json),
+        Command::Inspect { file, trust, json, sql: true } => inspect::sql(&file, &trust, json),
+        Command::Inspect { file, trust, json, sql: false } => inspect::run(&file, &trust, json),
         Command::Sign { dir, key, trust } => {
             // Only the directory comes from the configuration: `--trust` here
             // narrows what gets co-signed, which the configured keys must not

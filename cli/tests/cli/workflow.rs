@@ -539,3 +539,52 @@ fn a_bad_configuration_or_a_missing_dir_is_a_usage_error() {
     assert!(err.contains("no database"), "{err}");
     assert!(!e.db.exists());
 }
+
+#[test]
+fn inspect_sql_shows_the_statements_a_pack_sql_plugin_runs_and_refuses_compiled_code() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    let script =
+        sql_file(cwd, "t", "-- a table and a row\nCREATE TABLE t (x TEXT);\nINSERT INTO t VALUES ('a;b');\n");
+    let key = test_key("dev");
+    let o = run_in(
+        cwd,
+        &["pack-sql", s(&script), "--id", "1", "--name", "t", "--key", s(&key), "--out", s(&e.dir)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let file = e.dir.join("0001_t.wasm");
+    let o = run_in(cwd, &["inspect", "--sql", s(&file)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let statements: Vec<&str> = out.lines().filter(|l| !l.starts_with("--")).collect();
+    assert_eq!(statements, ["CREATE TABLE t (x TEXT);", "INSERT INTO t VALUES ('a;b');"], "{out}");
+    assert!(out.contains("2 statement(s)"), "{out}");
+
+    let o = run_in(cwd, &["inspect", "--sql", "--json", "--trust", &dev_pub(), s(&file)]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["statements"],
+        serde_json::json!(["CREATE TABLE t (x TEXT);", "INSERT INTO t VALUES ('a;b');"])
+    );
+    assert_eq!(v["manifest"]["id"], 1);
+    assert!(v["verdict"].as_str().unwrap().starts_with("trusted"), "{v}");
+
+    // An imported plugin is a pack-sql component too.
+    let sqlx = cwd.join("sqlx");
+    std::fs::create_dir(&sqlx).unwrap();
+    std::fs::write(sqlx.join("20240101000000_users.sql"), "CREATE TABLE users (id INTEGER);").unwrap();
+    let imported = cwd.join("imported");
+    let o = run_in(cwd, &["import", s(&sqlx), "--from", "sqlx", "--out", s(&imported)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let file = std::fs::read_dir(&imported).unwrap().next().unwrap().unwrap().path();
+    let (out, _) = text(&run_in(cwd, &["inspect", "--sql", s(&file)]));
+    assert!(out.lines().any(|l| l == "CREATE TABLE users (id INTEGER);"), "{out}");
+
+    // Compiled code has no statements to show.
+    let compiled = pack(&e.dir, "example-baseline", 2, "baseline");
+    let o = run_in(cwd, &["inspect", "--sql", s(&compiled)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}{err}");
+    assert!(err.contains("not a pack-sql component"), "{err}");
+}
