@@ -126,6 +126,10 @@ pub enum Command {
         /// The wasmig-guest SDK crate (default: the checkout wasmig was built from).
         #[arg(long)]
         sdk: Option<PathBuf>,
+        /// Write an SQL migration file `<id>_<name>.sql` into --out instead
+        /// of a crate (for `wasmig pack-sql`; no Rust toolchain needed).
+        #[arg(long)]
+        sql: bool,
     },
     /// Create an Ed25519 key pair: secret key at PATH, public key at PATH.pub.
     Keygen {

@@ -72,7 +72,8 @@ pub fn run(command: Command) -> Result<()> {
             status::run(&cfg.db(db)?, &cfg.dir(dir)?, cfg.trust(trust).policy()?, rehearse, json, exit_code)
         }
         Command::Keygen { out } => keygen::run(&out),
-        Command::New { name, id, dir, out, sdk } => new::run(&name, id, &dir, &out, sdk),
+        Command::New { name, id, dir, out, sdk: _, sql: true } => new::sql(&name, id, &dir, &out),
+        Command::New { name, id, dir, out, sdk, sql: false } => new::run(&name, id, &dir, &out, sdk),
         Command::Pack { component, plugin } => {
             pack::pack(&component, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }

@@ -588,3 +588,95 @@ fn inspect_sql_shows_the_statements_a_pack_sql_plugin_runs_and_refuses_compiled_
     assert_eq!(o.status.code(), Some(3), "{out}{err}");
     assert!(err.contains("not a pack-sql component"), "{err}");
 }
+
+#[test]
+fn pack_out_creates_the_directory_it_names_and_nothing_when_refused() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    let component = guest_out_dir().join("example_baseline.wasm");
+    let key = test_key("dev");
+    let pack_to = |out: &Path, id: &str| {
+        run_in(
+            cwd,
+            &["pack", s(&component), "--id", id, "--name", "baseline", "--key", s(&key), "--out", s(out)],
+        )
+    };
+    // A refused pack (the file name disagrees with the manifest) creates nothing.
+    let refused_dir = cwd.join("refused");
+    let o = pack_to(&refused_dir.join("0002_other.wasm"), "1");
+    assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+    assert!(!refused_dir.exists(), "nothing created for a refused pack");
+
+    let with_slash = format!("{}/", s(&cwd.join("dist")));
+    let o = pack_to(Path::new(&with_slash), "1");
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(cwd.join("dist").join("0001_baseline.wasm").is_file());
+    let nested = cwd.join("release").join("v2");
+    let o = pack_to(&nested, "1");
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(nested.join("0001_baseline.wasm").is_file());
+    let file = cwd.join("new-parent").join("0001_baseline.wasm");
+    let o = pack_to(&file, "1");
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(file.is_file());
+    let o = run_in(cwd, &["verify", "--trust", &dev_pub(), s(&nested)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+}
+
+#[test]
+fn new_sql_scaffolds_a_migration_that_packs_and_applies() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    pack_examples(&e.dir, 2);
+    let sql_dir = cwd.join("sql");
+    let o = run_in(cwd, &["new", "--sql", "add_notes", "--dir", s(&e.dir), "--out", s(&sql_dir)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let file = sql_dir.join("0003_add_notes.sql");
+    assert!(file.is_file(), "{out}");
+    assert!(out.contains("--id 3 --name add_notes"), "{out}");
+    let key = test_key("dev");
+    let o = run_in(
+        cwd,
+        &["pack-sql", s(&file), "--id", "3", "--name", "add_notes", "--key", s(&key), "--out", s(&e.dir)],
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let o = run_in(cwd, &["apply", "--db", s(&e.db), "--trust", &dev_pub(), s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(has_table(&e.db, "add_notes_example"));
+    // Never overwrites.
+    let before = std::fs::read(&file).unwrap();
+    let o = run_in(cwd, &["new", "--sql", "add_notes", "--id", "3", "--out", s(&sql_dir)]);
+    assert_eq!(o.status.code(), Some(3), "{:?}", text(&o));
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
+fn new_writes_relative_paths_and_the_sdks_pinned_toolchain() {
+    let e = scratch();
+    let cwd = e.tmp.path();
+    let o = run_in(cwd, &["new", "tags", "--id", "1", "--out", "crates"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let krate = cwd.join("crates").join("tags");
+    let manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(krate.join("Cargo.toml")).unwrap()).unwrap();
+    let sdk = manifest["dependencies"]["wasmig-guest"]["path"].as_str().unwrap();
+    assert!(Path::new(sdk).is_relative(), "{sdk}");
+    assert_eq!(
+        std::fs::canonicalize(krate.join(sdk)).unwrap(),
+        std::fs::canonicalize(repo_root().join("guest-migrations").join("sdk")).unwrap()
+    );
+    let host = manifest["target"]["cfg(not(target_arch = \"wasm32\"))"]["dev-dependencies"]["wasmig"]["path"]
+        .as_str()
+        .unwrap();
+    assert!(Path::new(host).is_relative(), "{host}");
+    assert!(krate.join(host).join("Cargo.toml").is_file());
+    let channel = |p: &Path| -> String {
+        let t: toml::Table = toml::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        t["toolchain"]["channel"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        channel(&krate.join("rust-toolchain.toml")),
+        channel(&repo_root().join("rust-toolchain.toml"))
+    );
+}
