@@ -680,3 +680,33 @@ fn new_writes_relative_paths_and_the_sdks_pinned_toolchain() {
         channel(&repo_root().join("rust-toolchain.toml"))
     );
 }
+
+#[test]
+fn a_trap_prints_the_guest_backtrace_once() {
+    let cases: [(&str, &[&str], &str); 2] = [
+        ("examples/memory_bomb.wasm", &["--max-memory-mib", "2"], "memory_grow"),
+        ("faulty_panic.wasm", &[], "faulty_panic::explode"),
+    ];
+    for (component, flags, frame) in cases {
+        let e = scratch();
+        let cwd = e.tmp.path();
+        let component = guest_out_dir().join(component);
+        let key = test_key("dev");
+        let o = run_in(
+            cwd,
+            &["pack", s(&component), "--id", "1", "--name", "x", "--key", s(&key), "--out", s(&e.dir)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+        let mut args = vec!["apply", "--db", s(&e.db), "--trust"];
+        let trust = dev_pub();
+        args.push(&trust);
+        args.extend_from_slice(flags);
+        args.push(s(&e.dir));
+        let o = run_in(cwd, &args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.matches("wasm backtrace").count(), 1, "{err}");
+        assert_eq!(err.matches(frame).count(), 1, "{err}");
+        assert_eq!(err.matches("wasm!up").count(), 1, "{err}");
+    }
+}
