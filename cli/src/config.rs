@@ -281,6 +281,17 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\ndb = ").expect("README has the example") + "```toml\n".len();
+        let text = &readme[start..start + readme[start..].find("```").unwrap()];
+        let f = parse(text).unwrap();
+        let limits = f.limits.unwrap();
+        assert_eq!((limits.fuel, limits.deadline), (Some(20_000_000_000), Some(600.0)));
+        assert_eq!(f.min_signers, Some(2));
+    }
+
+    #[test]
     fn unknown_keys_are_refused_by_name() {
         let e = parse("db = 'a.db'\ndatabase = 'b.db'\n").unwrap_err().to_string();
         assert!(e.contains("unknown field `database`"), "{e}");
