@@ -236,6 +236,13 @@ pub enum Command {
         /// Print the problems as JSON.
         #[arg(long)]
         json: bool,
+        /// As `apply --allow-out-of-order`: a pending id below the highest
+        /// applied one is not a problem.
+        #[arg(long)]
+        allow_out_of_order: bool,
+        /// As `apply --allow-missing`: ledger rows without files are not a problem.
+        #[arg(long)]
+        allow_missing: bool,
     },
     /// Show the effective configuration (wasmig.toml, WASMIG_* variables,
     /// and these flags over them) and where each value came from.

@@ -103,9 +103,11 @@ pub fn run(command: Command) -> Result<()> {
             };
             sign::run(&dir, &key.required_secret_key()?, require.as_ref())
         }
-        Command::Check { db, dir, trust, limits, json } => {
+        Command::Check { db, dir, trust, limits, json, allow_out_of_order, allow_missing } => {
             let cfg = Config::discover()?;
             let options = Options {
+                allow_out_of_order,
+                allow_missing,
                 trust: cfg.trust(trust).policy()?,
                 limits: cfg.limits(limits).limits()?,
                 ..Options::default()

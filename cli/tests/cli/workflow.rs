@@ -400,6 +400,15 @@ fn check_with_a_database_reports_drift_order_and_missing_files_and_writes_nothin
     assert!(problems[0]["message"].as_str().unwrap().contains("migration(s) 3"), "{v}");
     assert_eq!(v["pending"], serde_json::json!([2, 4]));
     assert_eq!(std::fs::read(&e.db).unwrap(), db_before, "the database is byte-for-byte unchanged");
+    // apply's own overrides, the same way: only the drift is left.
+    let o = run_in(
+        cwd,
+        &["check", "--db", s(&e.db), "--trust", &trust, "--allow-missing", "--allow-out-of-order", s(&e.dir)],
+    );
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert_eq!(out.lines().collect::<Vec<_>>().len(), 1, "{out}");
+    assert!(out.starts_with("drift: migration 1 (baseline)"), "{out}");
 }
 
 /// A project: `wasmig.toml` at the root naming `app.db`, `migrations/`
