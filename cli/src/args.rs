@@ -8,15 +8,16 @@ use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use wasmig::{Limits, TrustPolicy};
 
-use crate::exit::Refused;
+use crate::exit::{Refused, Usage};
 
 /// SQLite schema migrations shipped as signed WebAssembly components.
 #[derive(Debug, Parser)]
 #[command(name = "wasmig", version, about, long_about = None)]
 #[command(after_help = "Exit codes: 0 success; 1 a migration failed and was rolled back; \
 2 usage error; 3 input refused before anything ran (bad, duplicate, drifted or out-of-order \
-files); 4 database or environment error (cannot open, locked, I/O); 6 replica not caught up \
-(a LiteFS replica or read-only database lacks migrations; nothing was written).")]
+files); 4 database or environment error (cannot open, locked, I/O); 5 migrations pending \
+(`status --exit-code`); 6 replica not caught up (a LiteFS replica or read-only database lacks \
+migrations; nothing was written).")]
 pub struct Cli {
     /// Log what happens to stderr (-v: each migration; -vv: each host call).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -31,14 +32,16 @@ pub enum Command {
     Apply {
         /// The SQLite database file (created if missing). Repeat it, use a
         /// wildcard in the file name ('tenants/*.db') or '@LIST' (a file of
-        /// paths) to migrate a fleet of databases in parallel.
-        #[arg(long, required = true)]
+        /// paths) to migrate a fleet of databases in parallel. Default: the
+        /// configured database (WASMIG_DB, `db` in wasmig.toml).
+        #[arg(long)]
         db: Vec<String>,
         /// Databases migrated at once in a fleet (default: number of CPUs).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
-        /// Directory of migration plugin files (`<id>_<name>.wasm`).
-        dir: PathBuf,
+        /// Directory of migration plugin files (`<id>_<name>.wasm`; default:
+        /// the configured one).
+        dir: Option<PathBuf>,
         /// Apply a pending migration whose id is below the highest applied id.
         #[arg(long)]
         allow_out_of_order: bool,
@@ -81,9 +84,9 @@ pub enum Command {
     Status {
         /// The SQLite database file (opened read-only).
         #[arg(long)]
-        db: PathBuf,
+        db: Option<PathBuf>,
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
         /// Also rehearse the pending migrations on a copy and mark those that
@@ -93,15 +96,19 @@ pub enum Command {
         /// Print the table as JSON.
         #[arg(long)]
         json: bool,
+        /// Exit with code 5 when migrations are pending (0 when none), so CI
+        /// can gate on it.
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Rehearse pending migrations on a copy of the database and report what each
     /// would do; the real database is only read.
     Test {
         /// The SQLite database file (opened read-only; may be missing).
         #[arg(long)]
-        db: PathBuf,
+        db: Option<PathBuf>,
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
         #[command(flatten)]
@@ -127,6 +134,10 @@ pub enum Command {
         /// The wasmig-guest SDK crate (default: the checkout wasmig was built from).
         #[arg(long)]
         sdk: Option<PathBuf>,
+        /// Write an SQL migration file `<id>_<name>.sql` into --out instead
+        /// of a crate (for `wasmig pack-sql`; no Rust toolchain needed).
+        #[arg(long)]
+        sql: bool,
     },
     /// Create an Ed25519 key pair: secret key at PATH, public key at PATH.pub.
     Keygen {
@@ -157,9 +168,8 @@ pub enum Command {
         /// Its layout: diesel, sqlx, refinery, goose or dbmate.
         #[arg(long, value_name = "TOOL")]
         from: String,
-        /// Secret key to sign with.
-        #[arg(long)]
-        key: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
         /// Directory to write the plugins into (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -167,7 +177,7 @@ pub enum Command {
     /// Check every plugin file in DIR against the trust policy; print id, name, signers, verdict.
     Verify {
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
         /// Print as JSON.
@@ -178,7 +188,7 @@ pub enum Command {
     AcceptDrift {
         /// The SQLite database file.
         #[arg(long)]
-        db: PathBuf,
+        db: Option<PathBuf>,
         /// The migration whose file changed.
         #[arg(long)]
         id: i64,
@@ -186,7 +196,7 @@ pub enum Command {
         #[arg(long)]
         reason: String,
         /// Directory of migration plugin files.
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -195,6 +205,63 @@ pub enum Command {
         /// The plugin file.
         file: PathBuf,
         /// Public keys to judge the signatures against (repeatable).
+        #[arg(long = "trust", value_name = "KEYS")]
+        trust: Vec<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print the SQL statements of a `pack-sql` or imported plugin, in
+        /// the order they run (refused for compiled code).
+        #[arg(long)]
+        sql: bool,
+    },
+    /// Add a signature by KEY to every plugin in DIR (a file KEY already
+    /// signed is left as it is).
+    Sign {
+        /// Directory of migration plugin files.
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Sign only files these public keys already vouch for (repeatable):
+        /// a rotation co-signs exactly what the old key signed.
+        #[arg(long = "trust", value_name = "KEYS")]
+        trust: Vec<PathBuf>,
+    },
+    /// Everything `apply` checks before running anything (files, signatures,
+    /// duplicates, worlds, compilation; with --db drift, order and missing
+    /// files), one line per problem. Runs and writes nothing. Exit 0 or 3.
+    Check {
+        /// Also check against this database's ledger (opened read-only,
+        /// never created).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Directory of migration plugin files.
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Print the problems as JSON.
+        #[arg(long)]
+        json: bool,
+        /// As `apply --allow-out-of-order`: a pending id below the highest
+        /// applied one is not a problem.
+        #[arg(long)]
+        allow_out_of_order: bool,
+        /// As `apply --allow-missing`: ledger rows without files are not a problem.
+        #[arg(long)]
+        allow_missing: bool,
+    },
+    /// Show the effective configuration (wasmig.toml, WASMIG_* variables,
+    /// and these flags over them) and where each value came from.
+    Config {
+        /// A database flag to show over the configured one.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// A migrations directory to show over the configured one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Trusted key files to show over the configured ones (repeatable).
         #[arg(long = "trust", value_name = "KEYS")]
         trust: Vec<PathBuf>,
         /// Print as JSON.
@@ -210,9 +277,10 @@ pub struct TrustArgs {
     /// OpenSSH Ed25519 keys one per line.
     #[arg(long = "trust", value_name = "KEYS")]
     pub keys: Vec<PathBuf>,
-    /// Each file needs signatures by at least this many distinct trusted keys.
-    #[arg(long, default_value_t = 1, value_name = "K")]
-    pub min_signers: usize,
+    /// Each file needs signatures by at least this many distinct trusted keys
+    /// (default: the configured `min_signers`, else 1).
+    #[arg(long, value_name = "K")]
+    pub min_signers: Option<usize>,
     /// Accept files with no signature at all (local development only).
     #[arg(long)]
     pub allow_unsigned: bool,
@@ -232,9 +300,8 @@ pub struct PackArgs {
     /// before COMMIT.
     #[arg(long)]
     pub foreign_keys_off: bool,
-    /// Secret key to sign with (wasmig/wasmsign2 raw, PEM, DER or OpenSSH Ed25519).
-    #[arg(long)]
-    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Output file (named `<id>_<name>.wasm`), or a directory to write it into.
     #[arg(long)]
     pub out: PathBuf,
@@ -251,7 +318,9 @@ impl PackArgs {
 }
 
 /// Sandbox limits for each migration (defaults are safe for real migrations).
-#[derive(Debug, Args)]
+/// Also the `[limits]` table of `wasmig.toml`, keyed by the flags' names.
+#[derive(Debug, Clone, Default, Args, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimitArgs {
     /// WebAssembly fuel per migration (roughly, instructions).
     #[arg(long, value_name = "UNITS")]
@@ -278,12 +347,13 @@ impl TrustArgs {
     /// The trust policy these flags describe.
     pub fn policy(&self) -> Result<TrustPolicy> {
         let mut p = TrustPolicy::from_key_files(&self.keys).map_err(Refused::of)?;
-        p.min_signers = self.min_signers;
+        let min_signers = self.min_signers.unwrap_or(1);
+        p.min_signers = min_signers;
         p.allow_unsigned = self.allow_unsigned;
-        if self.min_signers > p.keys.len() && !p.keys.is_empty() {
+        if min_signers > p.keys.len() && !p.keys.is_empty() {
             bail!(Refused(format!(
                 "--min-signers {} but only {} trusted key(s) given",
-                self.min_signers,
+                min_signers,
                 p.keys.len()
             )));
         }
@@ -292,6 +362,18 @@ impl TrustArgs {
 }
 
 impl LimitArgs {
+    /// These limits, with the ones not given taken from `other`.
+    pub fn or(self, other: &LimitArgs) -> LimitArgs {
+        LimitArgs {
+            fuel: self.fuel.or(other.fuel),
+            deadline: self.deadline.or(other.deadline),
+            max_memory_mib: self.max_memory_mib.or(other.max_memory_mib),
+            sqlite_ops: self.sqlite_ops.or(other.sqlite_ops),
+            max_sqlite_heap_mib: self.max_sqlite_heap_mib.or(other.max_sqlite_heap_mib),
+            no_direct_sql: self.no_direct_sql || other.no_direct_sql,
+        }
+    }
+
     /// The sandbox limits these flags describe (defaults for the others).
     pub fn limits(&self) -> Result<Limits> {
         let mut l = Limits::default();
@@ -316,6 +398,82 @@ impl LimitArgs {
         l.direct_sql = !self.no_direct_sql;
         Ok(l)
     }
+}
+
+/// Where a secret signing key comes from: a file, standard input (`--key -`)
+/// or an environment variable (`--key-env VAR`), so a pipeline can hand over
+/// a key without writing it to disk. Shared by every command that signs.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Secret key to sign with: a file (wasmig/wasmsign2 raw, PEM, DER or
+    /// OpenSSH Ed25519), or '-' to read it from standard input.
+    #[arg(long, value_name = "PATH", conflicts_with = "key_env")]
+    pub key: Option<PathBuf>,
+    /// Read the secret key from environment variable VAR (PEM or OpenSSH
+    /// text, or any key file's bytes in base64 or hex).
+    #[arg(long, value_name = "VAR")]
+    pub key_env: Option<String>,
+}
+
+/// The most a secret key read from standard input may be: real keys are a
+/// few hundred bytes.
+const MAX_KEY_INPUT: u64 = 64 * 1024;
+
+impl KeyArgs {
+    /// The secret key these flags name, if any.
+    pub fn secret_key(&self) -> Result<Option<wasmsign2::SecretKey>> {
+        if let Some(var) = &self.key_env {
+            let value = std::env::var_os(var)
+                .ok_or_else(|| Refused(format!("--key-env {var}: the variable is not set")))?;
+            let value = value
+                .into_string()
+                .map_err(|_| Refused(format!("--key-env {var}: the value is not valid UTF-8")))?;
+            return decode_secret_key(value.as_bytes(), &format!("--key-env {var}")).map(Some);
+        }
+        match self.key.as_deref() {
+            None => Ok(None),
+            Some(p) if p.as_os_str() == "-" => {
+                use std::io::Read;
+                let mut data = Vec::new();
+                std::io::stdin()
+                    .take(MAX_KEY_INPUT + 1)
+                    .read_to_end(&mut data)
+                    .map_err(|e| Refused(format!("--key -: reading standard input: {e}")))?;
+                if data.len() as u64 > MAX_KEY_INPUT {
+                    bail!(Refused(format!("--key -: more than {MAX_KEY_INPUT} bytes on standard input")));
+                }
+                decode_secret_key(&data, "--key - (standard input)").map(Some)
+            }
+            Some(p) => Ok(Some(wasmig::read_secret_key(p).map_err(Refused::of)?)),
+        }
+    }
+
+    /// Like [`KeyArgs::secret_key`], for commands that cannot do without one.
+    pub fn required_secret_key(&self) -> Result<wasmsign2::SecretKey> {
+        self.secret_key()?.ok_or_else(|| {
+            Usage("a secret key is required: --key PATH, --key - or --key-env VAR".into()).into()
+        })
+    }
+}
+
+/// A secret key from bytes handed over directly: any format a key file may
+/// have, or those bytes encoded as base64 or hex text (binary keys cannot
+/// travel in an environment variable).
+fn decode_secret_key(data: &[u8], source: &str) -> Result<wasmsign2::SecretKey> {
+    use ct_codecs::Decoder;
+    if let Ok(sk) = wasmsign2::SecretKey::from_any(data) {
+        return Ok(sk);
+    }
+    let text = std::str::from_utf8(data).unwrap_or_default().trim();
+    let decoded = ct_codecs::Hex::decode_to_vec(text, None)
+        .or_else(|_| ct_codecs::Base64::decode_to_vec(text, Some(b"\r\n ")))
+        .ok();
+    decoded.and_then(|bytes| wasmsign2::SecretKey::from_any(&bytes).ok()).ok_or_else(|| {
+        Refused(format!(
+            "{source}: not a secret key (raw, PEM, DER or OpenSSH Ed25519, or such a key in base64 or hex)"
+        ))
+        .into()
+    })
 }
 
 /// A number of seconds (fractions allowed), as `--replica-wait` takes it.

@@ -2,8 +2,8 @@
 //!
 //! 0 success; 1 a migration failed and was rolled back; 2 usage error
 //! (clap's own); 3 input refused before anything ran; 4 database or
-//! environment error; 6 a replica (or read-only database) that has not
-//! caught up.
+//! environment error; 5 migrations pending (`status --exit-code`); 6 a
+//! replica (or read-only database) that has not caught up.
 
 /// A migration ran and was rolled back.
 pub const MIGRATION_FAILED: u8 = 1;
@@ -15,6 +15,11 @@ pub const ENVIRONMENT: u8 = 4;
 /// nothing was written.
 pub const REPLICA_NOT_CAUGHT_UP: u8 = 6;
 
+/// Usage error (clap's own, and a missing DIR or database no configuration supplies).
+pub const USAGE: u8 = 2;
+/// `status --exit-code` found pending migrations.
+pub const PENDING: u8 = 5;
+
 /// Maps an error to the documented exit code.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<wasmig::Error>() {
@@ -22,6 +27,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         None if e.downcast_ref::<Refused>().is_some() => REFUSED,
         None if let Some(f) = e.downcast_ref::<FleetFailed>() => f.1,
         None if e.downcast_ref::<RehearsalFailed>().is_some() => MIGRATION_FAILED,
+        None if e.downcast_ref::<Pending>().is_some() => PENDING,
+        None if e.downcast_ref::<Usage>().is_some() => USAGE,
         None => ENVIRONMENT,
     }
 }
@@ -60,3 +67,14 @@ pub struct FleetFailed(pub String, pub u8);
 #[derive(Debug, thiserror::Error)]
 #[error("a rehearsed migration failed; the real database was not touched")]
 pub struct RehearsalFailed;
+
+/// `status --exit-code` found this many pending migrations (exit code 5). Not
+/// a failure: `main` prints it as a note, not as an error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} migration(s) pending")]
+pub struct Pending(pub usize);
+
+/// A usage error the CLI finds after clap has parsed (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);

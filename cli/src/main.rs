@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod config;
 mod exit;
 mod output;
 mod scaffold;
@@ -26,7 +27,12 @@ fn main() -> ExitCode {
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if e.downcast_ref::<exit::Pending>().is_some() {
+                // Not a failure: the answer `status --exit-code` was asked for.
+                eprintln!("{e}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(exit::exit_code(&e))
         }
     }

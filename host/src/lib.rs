@@ -22,8 +22,9 @@ mod worlds;
 
 // Applying migrations.
 pub use apply::{
-    Applied, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan, Rehearsal,
-    RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome, expand_databases,
+    Applied, CheckReport, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan,
+    Problem, Rehearsal, RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome,
+    check_dir, expand_databases,
 };
 // Replicas (LiteFS, read-only databases): apply only reads there.
 pub use apply::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};

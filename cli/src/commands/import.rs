@@ -5,13 +5,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use wasmig::{ImportTool, Manifest};
 
-use super::pack::{read_key, write_plugin};
+use super::pack::write_plugin;
 use crate::exit::Refused;
 
-pub fn run(dir: &Path, tool: &str, key: Option<&Path>, out: &Path) -> Result<()> {
+pub fn run(dir: &Path, tool: &str, sk: Option<wasmsign2::SecretKey>, out: &Path) -> Result<()> {
     let tool: ImportTool = tool.parse().map_err(Refused::of)?;
     let found = wasmig::import_dir(dir, tool).map_err(Refused::of)?;
-    let sk = read_key(key)?;
     // Check every script before writing anything, so a bad file leaves no
     // half-imported directory behind.
     let mut components = Vec::with_capacity(found.len());

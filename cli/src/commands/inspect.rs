@@ -33,15 +33,7 @@ pub fn run(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
     let custom: Vec<&str> = sections.iter().filter_map(|s| s.name).collect();
     let (imports, exports) = wasmig::component_interface(&bytes).map_err(Refused::of)?;
     let sig = wasmig::signature_info(&bytes).map_err(Refused::of)?;
-    let verdict = if trust_keys.is_empty() {
-        None
-    } else {
-        let policy = TrustPolicy::from_key_files(trust_keys).map_err(Refused::of)?;
-        Some(match policy.check(&bytes) {
-            Ok(v) => format!("trusted ({})", v.signers().join(", ")),
-            Err(e) => format!("NOT TRUSTED: {e}"),
-        })
-    };
+    let verdict = verdict(&bytes, trust_keys)?;
     if json {
         print_json(&InspectJson {
             file,
@@ -86,4 +78,63 @@ pub fn run(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
         bail!(Refused(format!("{}: not a wasmig plugin", file.display())));
     }
     Ok(())
+}
+
+/// `inspect --sql --json`.
+#[derive(Serialize)]
+struct SqlJson<'a> {
+    file: &'a Path,
+    manifest: &'a Manifest,
+    digest: &'a str,
+    verdict: Option<&'a str>,
+    statements: &'a [String],
+}
+
+/// `inspect --sql`: what a `pack-sql` (or imported) plugin will run. The
+/// statements are read with the host's own recognition, so what is shown
+/// is exactly what `apply` would execute.
+pub fn sql(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
+    let bytes = wasmig::read_plugin_file(file, wasmig::DEFAULT_MAX_FILE_SIZE)?;
+    wasmig::sections(&bytes).map_err(|r| Refused(format!("{}: {r}", file.display())))?;
+    let manifest = wasmig::read_manifest(&bytes)
+        .map_err(|e| Refused(format!("{}: not a wasmig plugin: {e}", file.display())))?;
+    let digest = wasmig::content_digest(&bytes).map_err(Refused::of)?;
+    let verdict = verdict(&bytes, trust_keys)?;
+    let script = wasmig::recognise_sql_component(&bytes).ok_or_else(|| {
+        Refused(format!(
+            "{}: not a pack-sql component (compiled code; there are no statements to show)",
+            file.display()
+        ))
+    })?;
+    if json {
+        print_json(&SqlJson {
+            file,
+            manifest: &manifest,
+            digest: &digest,
+            verdict: verdict.as_deref(),
+            statements: &script.statements,
+        });
+        return Ok(());
+    }
+    println!("-- {} (id {}, name {}, digest sha256:{digest})", file.display(), manifest.id, manifest.name);
+    if let Some(v) = &verdict {
+        println!("-- trust: {v}");
+    }
+    println!("-- {} statement(s), run in this order", script.statements.len());
+    for st in &script.statements {
+        println!("{st}");
+    }
+    Ok(())
+}
+
+/// What `trust_keys` (if any) say about `bytes`.
+fn verdict(bytes: &[u8], trust_keys: &[PathBuf]) -> Result<Option<String>> {
+    if trust_keys.is_empty() {
+        return Ok(None);
+    }
+    let policy = TrustPolicy::from_key_files(trust_keys).map_err(Refused::of)?;
+    Ok(Some(match policy.check(bytes) {
+        Ok(v) => format!("trusted ({})", v.signers().join(", ")),
+        Err(e) => format!("NOT TRUSTED: {e}"),
+    }))
 }

@@ -4,11 +4,14 @@
 
 mod accept_drift;
 mod apply;
+mod check;
+mod config;
 mod import;
 mod inspect;
 mod keygen;
 mod new;
 mod pack;
+mod sign;
 mod status;
 mod test;
 mod verify;
@@ -21,8 +24,10 @@ use rusqlite::{Connection, OpenFlags};
 use wasmig::Options;
 
 use crate::args::Command;
+use crate::config::Config;
 
-/// Runs one parsed subcommand.
+/// Runs one parsed subcommand. DIR, `--db`, trust and limits the command
+/// line leaves out come from the configuration ([`Config`]).
 pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Apply {
@@ -40,12 +45,15 @@ pub fn run(command: Command) -> Result<()> {
             dry_run,
             replica_wait,
         } => {
+            let cfg = Config::discover()?;
+            let dir = cfg.dir(dir)?;
+            let db = if db.is_empty() { vec![path_arg(&cfg.db(None)?)?] } else { db };
             let options = Options {
                 allow_out_of_order,
                 allow_missing,
-                trust: trust.policy()?,
-                limits: limits.limits()?,
-                cache_dir,
+                trust: cfg.trust(trust).policy()?,
+                limits: cfg.limits(limits).limits()?,
+                cache_dir: cfg.cache_dir(cache_dir),
                 single_transaction,
                 replica_wait,
                 ..Options::default()
@@ -53,27 +61,70 @@ pub fn run(command: Command) -> Result<()> {
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)
         }
         Command::Test { db, dir, trust, limits, json } => {
-            let options = Options { trust: trust.policy()?, limits: limits.limits()?, ..Options::default() };
-            test::run(&db, &dir, options, json)
+            let cfg = Config::discover()?;
+            let options = Options {
+                trust: cfg.trust(trust).policy()?,
+                limits: cfg.limits(limits).limits()?,
+                ..Options::default()
+            };
+            test::run(&cfg.db(db)?, &cfg.dir(dir)?, options, json)
         }
-        Command::Status { db, dir, trust, rehearse, json } => {
-            status::run(&db, &dir, trust.policy()?, rehearse, json)
+        Command::Status { db, dir, trust, rehearse, json, exit_code } => {
+            let cfg = Config::discover()?;
+            status::run(&cfg.db(db)?, &cfg.dir(dir)?, cfg.trust(trust).policy()?, rehearse, json, exit_code)
         }
         Command::Keygen { out } => keygen::run(&out),
-        Command::New { name, id, dir, out, sdk } => new::run(&name, id, &dir, &out, sdk),
+        Command::New { name, id, dir, out, sdk: _, sql: true } => new::sql(&name, id, &dir, &out),
+        Command::New { name, id, dir, out, sdk, sql: false } => new::run(&name, id, &dir, &out, sdk),
         Command::Pack { component, plugin } => {
-            pack::pack(&component, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
+            pack::pack(&component, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }
         Command::PackSql { script, plugin } => {
-            pack::pack_sql(&script, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
+            pack::pack_sql(&script, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }
-        Command::Import { dir, from, key, out } => import::run(&dir, &from, key.as_deref(), &out),
-        Command::Verify { dir, trust, json } => verify::run(&dir, &trust.policy()?, json),
+        Command::Import { dir, from, key, out } => import::run(&dir, &from, key.secret_key()?, &out),
+        Command::Verify { dir, trust, json } => {
+            let cfg = Config::discover()?;
+            verify::run(&cfg.dir(dir)?, &cfg.trust(trust).policy()?, json)
+        }
         Command::AcceptDrift { db, id, reason, dir, trust } => {
-            accept_drift::run(&db, id, &reason, &dir, trust.policy()?)
+            let cfg = Config::discover()?;
+            accept_drift::run(&cfg.db(db)?, id, &reason, &cfg.dir(dir)?, cfg.trust(trust).policy()?)
         }
-        Command::Inspect { file, trust, json } => inspect::run(&file, &trust, json),
+        Command::Inspect { file, trust, json, sql: true } => inspect::sql(&file, &trust, json),
+        Command::Inspect { file, trust, json, sql: false } => inspect::run(&file, &trust, json),
+        Command::Sign { dir, key, trust } => {
+            // Only the directory comes from the configuration: `--trust` here
+            // narrows what gets co-signed, which the configured keys must not
+            // do behind the signer's back.
+            let dir = Config::discover()?.dir(dir)?;
+            let require = if trust.is_empty() {
+                None
+            } else {
+                Some(wasmig::TrustPolicy::from_key_files(&trust).map_err(crate::exit::Refused::of)?)
+            };
+            sign::run(&dir, &key.required_secret_key()?, require.as_ref())
+        }
+        Command::Check { db, dir, trust, limits, json, allow_out_of_order, allow_missing } => {
+            let cfg = Config::discover()?;
+            let options = Options {
+                allow_out_of_order,
+                allow_missing,
+                trust: cfg.trust(trust).policy()?,
+                limits: cfg.limits(limits).limits()?,
+                ..Options::default()
+            };
+            check::run(cfg.db_if_any(db).as_deref(), &cfg.dir(dir)?, options, json)
+        }
+        Command::Config { db, dir, trust, json } => config::run(Config::discover()?, db, dir, trust, json),
     }
+}
+
+/// A path as the text `apply --db` takes.
+fn path_arg(p: &Path) -> Result<String> {
+    p.to_str().map(str::to_owned).ok_or_else(|| {
+        crate::exit::Usage(format!("{}: the database path is not valid UTF-8", p.display())).into()
+    })
 }
 
 /// Opens `db` for writing (creating it), waiting `busy_timeout` seconds for

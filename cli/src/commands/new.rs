@@ -30,3 +30,17 @@ pub fn run(name: &str, id: Option<i64>, dir: &Path, out: &Path, sdk: Option<Path
     );
     Ok(())
 }
+
+/// `wasmig new --sql`: an SQL migration file, with the next free id.
+pub fn sql(name: &str, id: Option<i64>, dir: &Path, out: &Path) -> Result<()> {
+    let id = id.unwrap_or_else(|| scaffold::next_free_id(dir));
+    let file = scaffold::scaffold_sql(out, name, id).map_err(Refused)?;
+    println!("created {}", file.display());
+    println!("\nnext:");
+    println!(
+        "  wasmig pack-sql {} --id {id} --name {name} --key KEY --out {}",
+        file.display(),
+        dir.display()
+    );
+    Ok(())
+}

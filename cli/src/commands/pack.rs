@@ -5,29 +5,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use wasmig::{Manifest, Plugin, TrustPolicy, TrustedKey};
+use wasmsign2::SecretKey;
 
 use crate::exit::Refused;
 
-pub fn pack(component: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
+pub fn pack(component: &Path, manifest: Manifest, sk: Option<SecretKey>, out: &Path) -> Result<()> {
     // The input may be an already-signed plugin (adding a signature): read it
     // like any plugin file, bounded and regular files only.
     let bytes = wasmig::read_plugin_file(component, wasmig::DEFAULT_MAX_FILE_SIZE)?;
-    let sk = read_key(key)?;
     write_plugin(component, &bytes, &manifest, sk.as_ref(), out).map(drop)
 }
 
-pub fn pack_sql(script: &Path, manifest: Manifest, key: Option<&Path>, out: &Path) -> Result<()> {
+pub fn pack_sql(script: &Path, manifest: Manifest, sk: Option<SecretKey>, out: &Path) -> Result<()> {
     let text = std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
     let component = wasmig::component_for_sql(&text)
         .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?;
-    let sk = read_key(key)?;
     write_plugin(script, &component, &manifest, sk.as_ref(), out)?;
     Ok(())
-}
-
-/// The secret key given with `--key`, if any.
-pub(super) fn read_key(key: Option<&Path>) -> Result<Option<wasmsign2::SecretKey>> {
-    Ok(key.map(wasmig::read_secret_key).transpose().map_err(Refused::of)?)
 }
 
 /// Packs `bytes` (from `source`) with `manifest`, signs with `sk`, checks the
@@ -42,13 +36,18 @@ pub(super) fn write_plugin(
 ) -> Result<PathBuf> {
     let packed =
         wasmig::pack(bytes, manifest, sk).map_err(|r| Refused(format!("{}: {r}", source.display())))?;
-    let target: PathBuf = if out.is_dir() { out.join(manifest.file_name()) } else { out.to_owned() };
+    let into_dir = names_a_directory(out);
+    let target: PathBuf = if into_dir { out.join(manifest.file_name()) } else { out.to_owned() };
     let mut check = TrustPolicy { allow_unsigned: sk.is_none(), ..TrustPolicy::default() };
     if let Some(sk) = sk {
         let pk = wasmig::public_of(sk);
         check.keys.push(TrustedKey { id: wasmig::key_id(&pk), key: pk, source: PathBuf::new() });
     }
     let plugin = Plugin::from_bytes(&target, packed.clone(), &check, wasmig::DEFAULT_MAX_FILE_SIZE)?;
+    // Only now, with the plugin checked, create where it goes.
+    if let Some(dir) = if into_dir { Some(out) } else { out.parent().filter(|p| !p.as_os_str().is_empty()) } {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     std::fs::write(&target, &packed).with_context(|| format!("writing {}", target.display()))?;
     let signed = match wasmig::signature_info(&packed).map_err(Refused::of)? {
         Some(info) => format!("signed by {}", info.key_ids.join(", ")),
@@ -63,4 +62,15 @@ pub(super) fn write_plugin(
         plugin.digest
     );
     Ok(target)
+}
+
+/// `--out` names a directory to write `<id>_<name>.wasm` into when it is
+/// one, ends with a path separator, or is not a `.wasm` file name (a plugin
+/// file must be called `<id>_<name>.wasm`); missing ones are created.
+fn names_a_directory(out: &Path) -> bool {
+    let text = out.as_os_str().to_string_lossy();
+    out.is_dir()
+        || text.ends_with('/')
+        || text.ends_with(std::path::MAIN_SEPARATOR)
+        || out.extension().is_none_or(|e| e != "wasm")
 }

@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 use wasmig::{MigrationState, Migrator, Options, StatusRow, StepOutcome, TrustPolicy, Verdict};
 
+use crate::exit::Pending;
 use crate::output::{color_enabled, paint, print_json, verdicts, warn_unsigned};
 
 /// `status --json`.
@@ -41,7 +42,14 @@ struct RowJson<'a> {
     untrusted: Option<&'a str>,
 }
 
-pub fn run(db: &Path, dir: &Path, trust: TrustPolicy, rehearse: bool, json: bool) -> Result<()> {
+pub fn run(
+    db: &Path,
+    dir: &Path,
+    trust: TrustPolicy,
+    rehearse: bool,
+    json: bool,
+    exit_code: bool,
+) -> Result<()> {
     let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
     let exists = db.exists();
     let conn = super::open_read_only(db)?;
@@ -96,7 +104,7 @@ pub fn run(db: &Path, dir: &Path, trust: TrustPolicy, rehearse: bool, json: bool
             })
             .collect();
         print_json(&StatusJson { database: db, exists, migrations });
-        return Ok(());
+        return pending_gate(&rows, exit_code);
     }
     warn_unsigned(&migrator);
     if !exists {
@@ -131,6 +139,15 @@ pub fn run(db: &Path, dir: &Path, trust: TrustPolicy, rehearse: bool, json: bool
     failed.sort();
     for (id, why) in failed {
         println!("{id:04} would fail: {}", why.lines().next().unwrap_or_default());
+    }
+    pending_gate(&rows, exit_code)
+}
+
+/// With `--exit-code`, pending migrations end the command with exit code 5.
+fn pending_gate(rows: &[StatusRow], exit_code: bool) -> Result<()> {
+    let pending = rows.iter().filter(|r| r.state == MigrationState::Pending).count();
+    if exit_code && pending > 0 {
+        return Err(Pending(pending).into());
     }
     Ok(())
 }

@@ -8,3 +8,4 @@ mod hostile;
 mod litestream;
 mod processes;
 mod replicas;
+mod workflow;

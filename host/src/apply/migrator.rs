@@ -26,10 +26,12 @@ use crate::plugin::{TrustPolicy, Verdict};
 use crate::sandbox::CompileCache;
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
 
+mod check;
 mod replica;
 mod status;
 mod together;
 
+pub use check::{CheckReport, Problem, check_dir};
 pub use replica::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};
 pub use status::{MigrationState, StatusRow};
 
@@ -251,33 +253,46 @@ impl Migrator {
     }
 
     fn pending_given(&self, ledger: &BTreeMap<i64, LedgerRow>) -> Result<Vec<&Plugin>> {
+        match self.ledger_problems(ledger).into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(self.plugins.iter().filter(|p| !ledger.contains_key(&p.id())).collect()),
+        }
+    }
+
+    /// Every reason the ledger gives to refuse these files, in the order
+    /// `apply` reports them (it stops at the first; `check` lists them all):
+    /// missing files (or a newer database), drift, then out-of-order ids.
+    fn ledger_problems(&self, ledger: &BTreeMap<i64, LedgerRow>) -> Vec<Error> {
+        let mut problems = Vec::new();
         let known: std::collections::BTreeSet<i64> = self.plugins.iter().map(Plugin::id).collect();
         let missing: Vec<i64> = ledger.keys().copied().filter(|id| !known.contains(id)).collect();
         if !missing.is_empty() && !self.options.allow_missing {
             let newest_known = known.iter().next_back().copied().unwrap_or(0);
             let beyond: Vec<i64> = missing.iter().copied().filter(|id| *id > newest_known).collect();
-            if !beyond.is_empty() {
-                return Err(Error::NewerDatabase { ids: beyond, newest_known });
-            }
-            return Err(Error::MissingFiles { ids: missing });
-        }
-        for p in &self.plugins {
-            if let Some(row) = ledger.get(&p.id()) {
-                check_drift(p, row)?;
-            }
-        }
-        let pending: Vec<&Plugin> = self.plugins.iter().filter(|p| !ledger.contains_key(&p.id())).collect();
-        if !self.options.allow_out_of_order
-            && let (Some(&highest), Some(first)) = (ledger.keys().next_back(), pending.first())
-            && first.id() < highest
-        {
-            return Err(Error::OutOfOrder {
-                id: first.id(),
-                name: first.name().to_owned(),
-                highest_applied: highest,
+            problems.push(if beyond.is_empty() {
+                Error::MissingFiles { ids: missing }
+            } else {
+                Error::NewerDatabase { ids: beyond, newest_known }
             });
         }
-        Ok(pending)
+        for p in &self.plugins {
+            if let Some(row) = ledger.get(&p.id())
+                && let Err(e) = check_drift(p, row)
+            {
+                problems.push(e);
+            }
+        }
+        let pending = self.plugins.iter().filter(|p| !ledger.contains_key(&p.id()));
+        if !self.options.allow_out_of_order
+            && let Some(&highest) = ledger.keys().next_back()
+        {
+            problems.extend(pending.filter(|p| p.id() < highest).map(|p| Error::OutOfOrder {
+                id: p.id(),
+                name: p.name().to_owned(),
+                highest_applied: highest,
+            }));
+        }
+        problems
     }
 
     /// Everything `apply` checks before running anything (drift, order,

@@ -414,6 +414,7 @@ fn run_script(state: &mut HostState, statements: &[String]) -> wasmtime::Result<
 
 /// Names the limit (or panic) behind a trap and appends the guest backtrace.
 fn describe_trap(err: &wasmtime::Error, limits: &Limits, budget: &SqliteBudget) -> String {
+    let backtrace = err.downcast_ref::<wasmtime::WasmBacktrace>().map(ToString::to_string);
     let cause = match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => format!("fuel limit exhausted ({} units)", limits.fuel),
         Some(Trap::Interrupt) => {
@@ -428,7 +429,14 @@ fn describe_trap(err: &wasmtime::Error, limits: &Limits, budget: &SqliteBudget) 
         }
         Some(other) => format!("wasm trap: {other}"),
         None => {
-            let msg = format!("{err:#}");
+            // The backtrace is one link of the error's chain; it is appended
+            // once below, so leave it out of the message.
+            let msg = err
+                .chain()
+                .map(ToString::to_string)
+                .filter(|link| Some(link) != backtrace.as_ref())
+                .collect::<Vec<_>>()
+                .join(": ");
             if msg.contains(MEMORY_LIMIT_HIT) || msg.contains("memory minimum size") {
                 format!("memory limit exceeded ({} MiB): {msg}", limits.max_memory_bytes / (1024 * 1024))
             } else if msg.contains(TABLE_LIMIT_HIT) {
@@ -440,7 +448,7 @@ fn describe_trap(err: &wasmtime::Error, limits: &Limits, budget: &SqliteBudget) 
             }
         }
     };
-    match err.downcast_ref::<wasmtime::WasmBacktrace>() {
+    match backtrace {
         Some(bt) => format!("{cause}\n{bt}"),
         None => cause,
     }

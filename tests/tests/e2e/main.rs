@@ -5,6 +5,7 @@
 
 mod apply;
 mod batch;
+mod check;
 mod compile_cache;
 mod differential;
 mod direct_sql;
