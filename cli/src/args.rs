@@ -68,6 +68,14 @@ pub enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Files that declare `destructive` need signatures by at least K
+        /// distinct trusted keys (refused, exit 3, before anything runs).
+        #[arg(long, default_value_t = 0, value_name = "K")]
+        min_signers_destructive: usize,
+        /// Refuse (exit 3) when the schema was changed outside wasmig since
+        /// the last migration, instead of warning.
+        #[arg(long)]
+        strict_schema: bool,
     },
     /// Show every migration's state for the database: applied, pending, missing file, drifted.
     Status {
@@ -155,6 +163,10 @@ pub enum Command {
         /// Directory to write the plugins into (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Declare every imported migration `destructive` (allowed to drop
+        /// or rename tables and columns).
+        #[arg(long)]
+        destructive: bool,
     },
     /// Check every plugin file in DIR against the trust policy; print id, name, signers, verdict.
     Verify {
@@ -230,6 +242,10 @@ pub struct PackArgs {
     /// Output file (named `<id>_<name>.wasm`), or a directory to write it into.
     #[arg(long)]
     pub out: PathBuf,
+    /// The migration drops or renames tables or columns on purpose
+    /// (capability `destructive`); without it apply refuses such a change.
+    #[arg(long)]
+    pub destructive: bool,
 }
 
 impl PackArgs {
@@ -237,6 +253,9 @@ impl PackArgs {
         let mut m = wasmig::Manifest::new(self.id, self.name.clone());
         if self.foreign_keys_off {
             m.capabilities.push(wasmig::CAP_FOREIGN_KEYS_OFF.to_owned());
+        }
+        if self.destructive {
+            m.capabilities.push(wasmig::CAP_DESTRUCTIVE.to_owned());
         }
         m
     }

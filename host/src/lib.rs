@@ -22,8 +22,8 @@ mod worlds;
 
 // Applying migrations.
 pub use apply::{
-    Applied, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan, Rehearsal,
-    RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome, expand_databases,
+    Applied, DbResult, Destruction, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan,
+    Rehearsal, RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome, expand_databases,
 };
 pub use error::{Error, FormatError, KeyError, Result, TrustError};
 pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};
@@ -32,10 +32,10 @@ pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
 // Plugin files: format, manifest, signatures and trust.
 pub use plugin::read_file as read_plugin_file;
 pub use plugin::{
-    CAP_FOREIGN_KEYS_OFF, DEFAULT_MAX_FILE_SIZE, MANIFEST_FORMAT, MANIFEST_SECTION, Manifest, Plugin,
-    SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy, TrustedKey, Verdict, component_interface,
-    content_digest, key_id, keygen, list_dir, pack, pub_path, public_of, read_manifest, read_secret_key,
-    sections, sign, signature_info, validate_name, with_manifest,
+    CAP_DESTRUCTIVE, CAP_FOREIGN_KEYS_OFF, DEFAULT_MAX_FILE_SIZE, MANIFEST_FORMAT, MANIFEST_SECTION,
+    Manifest, Plugin, SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy, TrustedKey, Verdict,
+    component_interface, content_digest, key_id, keygen, list_dir, pack, pub_path, public_of, read_manifest,
+    read_secret_key, sections, sign, signature_info, validate_name, with_manifest,
 };
 pub use worlds::{WORLD, WORLDS};
 

@@ -38,14 +38,25 @@ pub fn run(command: Command) -> Result<()> {
             single_transaction,
             json,
             dry_run,
+            min_signers_destructive,
+            strict_schema,
         } => {
+            let policy = trust.policy()?;
+            if min_signers_destructive > policy.keys.len() && !policy.keys.is_empty() {
+                anyhow::bail!(crate::exit::Refused(format!(
+                    "--min-signers-destructive {min_signers_destructive} but only {} trusted key(s) given",
+                    policy.keys.len()
+                )));
+            }
             let options = Options {
                 allow_out_of_order,
                 allow_missing,
-                trust: trust.policy()?,
+                trust: policy,
                 limits: limits.limits()?,
                 cache_dir,
                 single_transaction,
+                min_signers_destructive,
+                strict_schema,
                 ..Options::default()
             };
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)
@@ -65,7 +76,9 @@ pub fn run(command: Command) -> Result<()> {
         Command::PackSql { script, plugin } => {
             pack::pack_sql(&script, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
         }
-        Command::Import { dir, from, key, out } => import::run(&dir, &from, key.as_deref(), &out),
+        Command::Import { dir, from, key, out, destructive } => {
+            import::run(&dir, &from, key.as_deref(), &out, destructive)
+        }
         Command::Verify { dir, trust, json } => verify::run(&dir, &trust.policy()?, json),
         Command::AcceptDrift { db, id, reason, dir, trust } => {
             accept_drift::run(&db, id, &reason, &dir, trust.policy()?)

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::ledger_guard;
+use super::shape::Shape;
 use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
 use crate::plugin::{self, Plugin};
@@ -57,6 +58,15 @@ pub struct Options {
     /// migration. Refused (before anything runs) when a pending migration
     /// needs foreign keys off, which SQLite cannot switch inside a transaction.
     pub single_transaction: bool,
+    /// Files whose manifest declares `destructive` need signatures by at
+    /// least this many distinct trusted keys (0: no more than any other
+    /// file; 1 or more also refuses an unsigned one). Refused before
+    /// anything runs.
+    pub min_signers_destructive: usize,
+    /// Refuse to apply (before anything runs) when the schema differs from
+    /// the one the ledger recorded after the last migration, instead of
+    /// only reporting it in [`Report::schema_changes`].
+    pub strict_schema: bool,
 }
 
 impl Default for Options {
@@ -69,6 +79,8 @@ impl Default for Options {
             trust: TrustPolicy::default(),
             cache_dir: None,
             single_transaction: false,
+            min_signers_destructive: 0,
+            strict_schema: false,
         }
     }
 }
@@ -401,10 +413,32 @@ impl Migrator {
         // A fleet verifies once and then finds every verdict remembered:
         // spawning checker threads per database would only make them queue
         // for cores the other databases' workers are busy on.
-        if plugins.iter().all(|p| self.verdict_known(p)) {
-            return plugins.iter().map(|p| self.verdict_of(p)).collect();
+        let verdicts: Vec<Verdict> = if plugins.iter().all(|p| self.verdict_known(p)) {
+            plugins.iter().map(|p| self.verdict_of(p)).collect::<Result<_>>()?
+        } else {
+            par_map(plugins, |p| self.verdict_of(p)).into_iter().collect::<Result<_>>()?
+        };
+        for (p, v) in plugins.iter().zip(&verdicts) {
+            self.check_destructive_signers(p, v)?;
         }
-        par_map(plugins, |p| self.verdict_of(p)).into_iter().collect()
+        Ok(verdicts)
+    }
+
+    /// A file declaring `destructive` needs [`Options::min_signers_destructive`]
+    /// distinct trusted signers (an unsigned file has none).
+    fn check_destructive_signers(&self, plugin: &Plugin, verdict: &Verdict) -> Result<()> {
+        let need = self.options.min_signers_destructive;
+        let signers = verdict.signers();
+        if need == 0 || !plugin.manifest.declares_destructive() || signers.len() >= need {
+            return Ok(());
+        }
+        Err(Error::DestructiveNeedsSigners {
+            id: plugin.id(),
+            name: plugin.name().to_owned(),
+            file: plugin.path.clone(),
+            signers: signers.to_vec(),
+            need,
+        })
     }
 
     /// Compiles `plugins` (each once per migrator; several in parallel),
@@ -550,6 +584,9 @@ impl Migrator {
             }
         }
         let watch = ledger_guard::Watch::start(conn)?;
+        // What a migration that did not declare `destructive` must keep.
+        let shape_before =
+            if plugin.manifest.declares_destructive() { None } else { Some(Shape::read(conn)?) };
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
         // The store must own its data ('static), so the connection moves in
         // for the run and comes back after; an idle in-memory connection
@@ -594,6 +631,13 @@ impl Migrator {
         let found = watch.finish(conn)?;
         if !found.is_empty() {
             return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
+        }
+        if let Some(before) = shape_before {
+            let destroyed = before.destroyed(&Shape::read(conn)?);
+            if !destroyed.is_empty() {
+                let changes = destroyed.iter().map(ToString::to_string).collect();
+                return Err(Error::UndeclaredDestructive { id, name, file, changes });
+            }
         }
         let duration = started.elapsed();
         ledger::record(

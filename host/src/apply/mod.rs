@@ -6,9 +6,11 @@ mod fleet;
 mod ledger_guard;
 mod migrator;
 mod rehearse;
+mod shape;
 pub(crate) mod snapshot;
 
 pub use fleet::{DbResult, FleetOptions, FleetReport, expand_databases};
 pub use migrator::*;
 pub use rehearse::{Rehearsal, RehearsedStep, StepOutcome};
+pub use shape::Destruction;
 pub use snapshot::{SchemaObject, Snapshot};

@@ -137,6 +137,7 @@ impl Migrator {
     /// Verifies `plugin` and compiles it (or recognises it as direct SQL).
     fn check_one<'m>(&'m self, plugin: &'m Plugin) -> Result<Step<'m>> {
         let verdict = self.verdict_of(plugin)?;
+        self.check_destructive_signers(plugin, &verdict)?;
         let compiled = self.compile(&[plugin], std::slice::from_ref(&verdict))?.remove(0);
         Ok(Step { plugin, verdict, compiled, sets_up_ledger: false })
     }

@@ -1,0 +1,180 @@
+//! Blast radius, through the real binary on real files: declared destructive
+//! intent (refusing undeclared drops and renames, extra signers for declared
+//! ones), schema attestation (changes made outside wasmig) and the
+//! rehearsal report.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+use wasmig_test_support::*;
+
+/// Runs wasmig; `apply`, `status` and `test` trust test key "dev" unless
+/// `--trust` is given.
+fn wasmig(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    cmd.args(args);
+    let subcommand = args.iter().find(|a| !a.starts_with('-'));
+    if matches!(subcommand, Some(&"apply" | &"status" | &"test")) && !args.contains(&"--trust") {
+        cmd.arg("--trust").arg(test_pub("dev"));
+    }
+    cmd.output().expect("running wasmig")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Packs `sql` as migration `id`/`name` into `dir` with `pack-sql`, signed
+/// by test key "dev", with `extra` flags (`--destructive`).
+fn pack_sql(dir: &Path, id: i64, name: &str, sql: &str, extra: &[&str]) -> PathBuf {
+    let script = dir.parent().unwrap().join(format!("{name}.sql"));
+    std::fs::write(&script, sql).unwrap();
+    let key = test_key("dev");
+    let id = id.to_string();
+    let mut args =
+        vec!["pack-sql", s(&script), "--id", &id, "--name", name, "--key", s(&key), "--out", s(dir)];
+    args.extend_from_slice(extra);
+    let o = wasmig(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    dir.join(format!("{:04}_{name}.wasm", id.parse::<i64>().unwrap()))
+}
+
+const BASELINE: &str = "CREATE TABLE images (id INTEGER PRIMARY KEY, name TEXT NOT NULL, build_size INTEGER);
+CREATE TABLE legacy (id INTEGER PRIMARY KEY, note TEXT);
+CREATE TABLE vms (id INTEGER PRIMARY KEY, image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE, name TEXT);
+INSERT INTO images (name, build_size) VALUES ('a', 10), ('b', NULL), ('c', 30);
+INSERT INTO legacy (note) VALUES ('x'), ('y');
+INSERT INTO vms (image_id, name) VALUES (1, 'v1'), (1, 'v2'), (2, 'v3'), (3, 'v4');
+";
+
+/// A scratch directory with the baseline applied.
+fn baseline() -> Scratch {
+    let e = scratch();
+    pack_sql(&e.dir, 1, "baseline", BASELINE, &[]);
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success(), "{}", text(&o));
+    e
+}
+
+#[test]
+fn an_undeclared_drop_table_is_refused_and_the_file_is_byte_identical_the_declared_one_applies() {
+    let e = baseline();
+    let before = std::fs::read(&e.db).unwrap();
+    pack_sql(&e.dir, 2, "drop_legacy", "DROP TABLE legacy;", &[]);
+    for extra in [&[][..], &["--single-transaction"][..]] {
+        let mut args = vec!["apply", "--db", s(&e.db), s(&e.dir)];
+        args.extend_from_slice(extra);
+        let o = wasmig(&args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", text(&o));
+        let out = text(&o);
+        assert!(out.contains("drops table legacy") && out.contains("rolled back"), "{out}");
+        assert!(out.contains("--destructive"), "says how to declare it: {out}");
+        assert_eq!(std::fs::read(&e.db).unwrap(), before, "{extra:?}: the file is byte-identical");
+    }
+    // The same SQL, declared, applies.
+    pack_sql(&e.dir, 2, "drop_legacy", "DROP TABLE legacy;", &["--destructive"]);
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!has_table(&e.db, "legacy"));
+    assert_eq!(ledger_ids(&e.db), [1, 2]);
+}
+
+#[test]
+fn undeclared_column_drops_and_renames_are_refused_but_a_rebuild_keeping_every_column_is_not() {
+    let e = baseline();
+    let before = std::fs::read(&e.db).unwrap();
+    let cases = [
+        ("ALTER TABLE images DROP COLUMN build_size;", "drops column images.build_size"),
+        (
+            "ALTER TABLE images RENAME COLUMN build_size TO size;",
+            "renames column images.build_size to images.size",
+        ),
+        ("ALTER TABLE legacy RENAME TO old_legacy;", "renames table legacy to old_legacy"),
+        (
+            // A rebuild that leaves a column behind.
+            "CREATE TABLE legacy_new (id INTEGER PRIMARY KEY);
+             INSERT INTO legacy_new (id) SELECT id FROM legacy;
+             DROP TABLE legacy;
+             ALTER TABLE legacy_new RENAME TO legacy;",
+            "drops column legacy.note",
+        ),
+    ];
+    for (sql, named) in cases {
+        let file = pack_sql(&e.dir, 2, "change", sql, &[]);
+        let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+        assert_eq!(o.status.code(), Some(1), "{sql}: {}", text(&o));
+        assert!(text(&o).contains(named), "{sql}: {}", text(&o));
+        assert_eq!(std::fs::read(&e.db).unwrap(), before, "{sql}");
+        std::fs::remove_file(file).unwrap();
+    }
+    // Create new, copy, drop old, rename new to old, every column kept (and
+    // one added): the table and its data are still there, nothing to declare.
+    pack_sql(
+        &e.dir,
+        2,
+        "rebuild",
+        "CREATE TABLE legacy_new (id INTEGER PRIMARY KEY, note TEXT NOT NULL DEFAULT '', added TEXT);
+         INSERT INTO legacy_new (id, note) SELECT id, note FROM legacy;
+         DROP TABLE legacy;
+         ALTER TABLE legacy_new RENAME TO legacy;",
+        &[],
+    );
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let conn = Connection::open(&e.db).unwrap();
+    assert_eq!(rows(&conn, "SELECT id, note FROM legacy"), ["1 | 'x'", "2 | 'y'"]);
+}
+
+#[test]
+fn a_destructive_file_with_one_signer_is_refused_under_min_signers_destructive_2() {
+    let e = baseline();
+    let (dev, second) = (test_pub("dev"), test_pub("second"));
+    let file = pack_sql(&e.dir, 2, "drop_legacy", "DROP TABLE legacy;", &["--destructive"]);
+    let before = std::fs::read(&e.db).unwrap();
+    let trust = ["--trust", s(&dev), "--trust", s(&second), "--min-signers-destructive", "2"];
+    for extra in [&[][..], &["--single-transaction"][..], &["--dry-run"][..]] {
+        let mut args = vec!["apply", "--db", s(&e.db), s(&e.dir)];
+        args.extend_from_slice(&trust);
+        args.extend_from_slice(extra);
+        let o = wasmig(&args);
+        assert_eq!(o.status.code(), Some(3), "{extra:?}: {}", text(&o));
+        let out = text(&o);
+        assert!(
+            out.contains("migration 2 (drop_legacy) declares destructive") && out.contains("needs 2"),
+            "{out}"
+        );
+        assert_eq!(std::fs::read(&e.db).unwrap(), before);
+    }
+    // More signers than trusted keys can never be met: a usage refusal.
+    let o =
+        wasmig(&["apply", "--db", s(&e.db), s(&e.dir), "--trust", s(&dev), "--min-signers-destructive", "2"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("--min-signers-destructive 2 but only 1 trusted key"), "{}", text(&o));
+    // A non-destructive file is not held to it; a second signature lets the destructive one run.
+    let key2 = test_key("second");
+    let o = wasmig(&[
+        "pack",
+        s(&file),
+        "--key",
+        s(&key2),
+        "--id",
+        "2",
+        "--name",
+        "drop_legacy",
+        "--destructive",
+        "--out",
+        s(&file),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    pack_sql(&e.dir, 3, "add_index", "CREATE INDEX images_name ON images (name);", &[]);
+    let mut args = vec!["apply", "--db", s(&e.db), s(&e.dir)];
+    args.extend_from_slice(&trust);
+    let o = wasmig(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(ledger_ids(&e.db), [1, 2, 3]);
+}
