@@ -62,8 +62,17 @@ struct ApplyJson<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum ApplyResultJson<'a> {
-    Done { already_applied: &'a [i64], applied_concurrently: &'a [i64], elapsed_ms: u64 },
-    Failed { error: ErrorJson },
+    Done {
+        already_applied: &'a [i64],
+        applied_concurrently: &'a [i64],
+        elapsed_ms: u64,
+        /// The schema found compared with the ledger's attestation (null
+        /// without a ledger); `state: "changed"` names what changed outside wasmig.
+        schema: Option<&'a wasmig::SchemaCheck>,
+    },
+    Failed {
+        error: ErrorJson,
+    },
 }
 
 /// `apply --dry-run --json`.
@@ -164,7 +173,10 @@ fn apply_one(
     });
     let applied_json = || applied.iter().map(AppliedJson::of).collect();
     let report = match result {
-        Ok(r) => r,
+        Ok(r) => {
+            warn_schema_changed(r.schema_check.as_ref());
+            r
+        }
         Err(e) => {
             let e = anyhow::Error::from(e);
             if json {
@@ -179,6 +191,7 @@ fn apply_one(
             already_applied: &report.already_applied,
             applied_concurrently: &report.applied_concurrently,
             elapsed_ms: report.elapsed.as_millis() as u64,
+            schema: report.schema_check.as_ref(),
         };
         print_json(&ApplyJson { database: db, applied: applied_json(), result });
     } else {
@@ -288,4 +301,16 @@ fn plan(db: &Path, migrator: &Migrator, json: bool) -> Result<()> {
         println!("{}: {} pending; nothing was changed (dry run)", db.display(), pending.len());
     }
     Ok(())
+}
+
+/// Warns on stderr when the schema was changed outside wasmig (refused
+/// instead under `--strict-schema`).
+pub(super) fn warn_schema_changed(check: Option<&wasmig::SchemaCheck>) {
+    if let Some(c) = check.filter(|c| c.state == wasmig::SchemaState::Changed) {
+        eprintln!(
+            "warning: the schema was changed outside wasmig since migration {} was applied:\n  {}",
+            c.after_id.unwrap_or_default(),
+            c.changes.join("\n  ")
+        );
+    }
 }

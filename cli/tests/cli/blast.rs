@@ -178,3 +178,60 @@ fn a_destructive_file_with_one_signer_is_refused_under_min_signers_destructive_2
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(ledger_ids(&e.db), [1, 2, 3]);
 }
+
+/// Runs `sql` on `db` with the sqlite3 shell, as an operator would (plain
+/// rusqlite when this machine has no shell).
+fn out_of_band(db: &Path, sql: &str) {
+    match Command::new("sqlite3").arg(db).arg(sql).output() {
+        Ok(o) => assert!(o.status.success(), "sqlite3: {}", text(&o)),
+        Err(_) => Connection::open(db).unwrap().execute_batch(sql).unwrap(),
+    }
+}
+
+#[test]
+fn an_index_made_outside_wasmig_is_reported_and_refused_under_strict_schema() {
+    let e = baseline();
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir)]);
+    assert!(text(&o).contains("schema: as recorded after migration 0001"), "{}", text(&o));
+    let conn = Connection::open(&e.db).unwrap();
+    let recorded: String =
+        conn.query_row("SELECT schema_sha256 FROM schema_migrations WHERE id = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(recorded, wasmig::attest_schema(&conn).unwrap().sha256);
+    drop(conn);
+
+    out_of_band(&e.db, "CREATE INDEX images_by_name ON images (name); DROP TABLE legacy;");
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"]["state"], "changed", "{v}");
+    assert_eq!(v["schema"]["after_id"], 1);
+    assert_eq!(
+        v["schema"]["changes"],
+        serde_json::json!(["index images_by_name created", "table legacy dropped"])
+    );
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir)]);
+    assert!(text(&o).contains("CHANGED OUTSIDE WASMIG") && text(&o).contains("index images_by_name created"));
+
+    pack_sql(&e.dir, 2, "add_column", "ALTER TABLE images ADD COLUMN arch TEXT;", &[]);
+    let before = std::fs::read(&e.db).unwrap();
+    for extra in [&[][..], &["--single-transaction"][..]] {
+        let mut args = vec!["apply", "--db", s(&e.db), s(&e.dir), "--strict-schema"];
+        args.extend_from_slice(extra);
+        let o = wasmig(&args);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        assert!(text(&o).contains("changed outside wasmig since migration 1"), "{}", text(&o));
+        assert!(text(&o).contains("index images_by_name created"), "{}", text(&o));
+        assert_eq!(std::fs::read(&e.db).unwrap(), before, "refused before anything ran");
+    }
+    // By default: a warning naming the objects, and the migration applies.
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning: the schema was changed outside wasmig"));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"]["changes"][0], "index images_by_name created", "{v}");
+    // The new attestation includes the index: nothing to report any more.
+    let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir), "--strict-schema"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir)]);
+    assert!(text(&o).contains("schema: as recorded after migration 0002"), "{}", text(&o));
+}

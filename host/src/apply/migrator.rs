@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::attest::{self, SchemaCheck, SchemaState};
 use super::ledger_guard;
 use super::shape::Shape;
 use crate::error::{Error, Result};
@@ -109,6 +110,12 @@ pub struct Report {
     pub applied_concurrently: Vec<i64>,
     /// Wall-clock time of the whole call.
     pub elapsed: Duration,
+    /// How the schema found compared with the one the ledger recorded after
+    /// the last migration (a change made outside wasmig is
+    /// [`SchemaState::Changed`], refused instead under
+    /// [`Options::strict_schema`]); `None` when nothing was compared (no
+    /// ledger yet).
+    pub schema_check: Option<SchemaCheck>,
 }
 
 /// The pending migrations of a database, checked and compiled.
@@ -118,6 +125,9 @@ pub struct Plan<'m> {
     pub steps: Vec<Step<'m>>,
     /// Ids already in the ledger.
     pub already_applied: Vec<i64>,
+    /// The schema found, compared with the recorded one (see
+    /// [`Report::schema_check`]).
+    pub schema_check: Option<SchemaCheck>,
 }
 
 /// One pending migration, verified and compiled.
@@ -323,7 +333,11 @@ impl Migrator {
             return Ok(report);
         }
         let plan = self.plan(conn)?;
-        let mut report = Report { already_applied: plan.already_applied.clone(), ..Report::default() };
+        let mut report = Report {
+            already_applied: plan.already_applied.clone(),
+            schema_check: plan.schema_check.clone(),
+            ..Report::default()
+        };
         for step in &plan.steps {
             match self.apply_step(conn, step)? {
                 Some(applied) => {
@@ -348,9 +362,10 @@ impl Migrator {
         let pending = self.pending_given(&ledger)?;
         let already_applied =
             self.plugins.iter().map(Plugin::id).filter(|id| ledger.contains_key(id)).collect();
+        let schema_check = self.check_schema_found(conn, !ledger.is_empty())?;
         if pending.is_empty() {
             // Nothing to run: no engine, no compilation, no write.
-            return Ok(Plan { steps: Vec::new(), already_applied });
+            return Ok(Plan { steps: Vec::new(), already_applied, schema_check });
         }
         // Verify and compile everything first: a bad file must change nothing.
         let verdicts = self.verify(&pending)?;
@@ -367,7 +382,31 @@ impl Migrator {
                 sets_up_ledger: i == 0,
             })
             .collect();
-        Ok(Plan { steps, already_applied })
+        Ok(Plan { steps, already_applied, schema_check })
+    }
+
+    /// The schema as found, compared with the ledger's last attestation
+    /// (`None` without ledger rows); refused under
+    /// [`Options::strict_schema`] when it changed. Reads only.
+    pub(super) fn check_schema_found(
+        &self,
+        conn: &Connection,
+        has_rows: bool,
+    ) -> Result<Option<SchemaCheck>> {
+        if !has_rows {
+            return Ok(None);
+        }
+        let check = attest::check_schema(conn)?;
+        if check.state == SchemaState::Changed {
+            if self.options.strict_schema {
+                return Err(Error::SchemaChangedOutside {
+                    after_id: check.after_id.unwrap_or_default(),
+                    changes: check.changes,
+                });
+            }
+            tracing::warn!(changes = %check.changes.join(", "), "the schema was changed outside wasmig");
+        }
+        Ok(Some(check))
     }
 
     /// The trust policy's verdict on `plugin` (checking it now if loading
@@ -639,6 +678,8 @@ impl Migrator {
                 return Err(Error::UndeclaredDestructive { id, name, file, changes });
             }
         }
+        // The schema as this migration leaves it, for the next run to compare.
+        let attestation = attest::attest(conn)?;
         let duration = started.elapsed();
         ledger::record(
             conn,
@@ -651,7 +692,9 @@ impl Migrator {
                 signers: Some(step.verdict.signers().join(",")).filter(|s| !s.is_empty()),
                 world: Some(plugin.manifest.world.clone()),
                 host_version: Some(crate::VERSION.to_owned()),
+                schema_sha256: Some(attestation.sha256),
             },
+            Some(&attestation.objects),
         )?;
         Ok(Some(Applied { id, name, duration, stats }))
     }

@@ -2,6 +2,7 @@
 //! parts), fleets of databases, rehearsals on a copy and the database
 //! snapshots rehearsals and tests compare.
 
+mod attest;
 mod fleet;
 mod ledger_guard;
 mod migrator;
@@ -9,6 +10,10 @@ mod rehearse;
 mod shape;
 pub(crate) mod snapshot;
 
+pub use attest::{
+    Attestation, SchemaCheck, SchemaState, attest as attest_schema, check_schema,
+    normal_form as normal_schema,
+};
 pub use fleet::{DbResult, FleetOptions, FleetReport, expand_databases};
 pub use migrator::*;
 pub use rehearse::{Rehearsal, RehearsedStep, StepOutcome};
