@@ -22,9 +22,10 @@ mod worlds;
 
 // Applying migrations.
 pub use apply::{
-    Applied, Attestation, DbResult, Destruction, FleetOptions, FleetReport, MigrationState, Migrator,
-    Options, Plan, Rehearsal, RehearsedStep, Report, SchemaCheck, SchemaObject, SchemaState, Snapshot,
-    StatusRow, Step, StepOutcome, attest_schema, check_schema, expand_databases, normal_schema,
+    Applied, Attestation, BlastRadius, DbResult, Destruction, FleetOptions, FleetReport, MigrationState,
+    Migrator, Options, Plan, Rehearsal, RehearsedStep, Report, SchemaCheck, SchemaObject, SchemaState,
+    Snapshot, StatusRow, Step, StepOutcome, TableRows, attest_schema, check_schema, expand_databases,
+    normal_schema,
 };
 pub use error::{Error, FormatError, KeyError, Result, TrustError};
 pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};

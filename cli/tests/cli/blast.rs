@@ -235,3 +235,161 @@ fn an_index_made_outside_wasmig_is_reported_and_refused_under_strict_schema() {
     let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir)]);
     assert!(text(&o).contains("schema: as recorded after migration 0002"), "{}", text(&o));
 }
+
+/// The JSON Schema documented in `docs/rehearsal-report.md` (its first
+/// `json` block).
+fn documented_schema() -> serde_json::Value {
+    let doc = std::fs::read_to_string(repo_root().join("docs").join("rehearsal-report.md")).unwrap();
+    let start = doc.find("```json\n").expect("a json block") + "```json\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    serde_json::from_str(&doc[start..end]).expect("the documented schema is JSON")
+}
+
+/// Checks `v` against the JSON Schema keywords the document uses (`type`,
+/// `enum`, `properties`, `required`, `additionalProperties: false`,
+/// `items`); every problem found, with its path.
+fn conforms(v: &serde_json::Value, schema: &serde_json::Value, path: &str, problems: &mut Vec<String>) {
+    use serde_json::Value;
+    let type_of = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if let Some(t) = schema.get("type") {
+        let allowed: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => panic!("bad type keyword at {path}"),
+        };
+        if !allowed.contains(&type_of(v)) {
+            problems.push(format!("{path}: {} is not {allowed:?}", type_of(v)));
+            return;
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array)
+        && !e.contains(v)
+    {
+        problems.push(format!("{path}: {v} is not one of {e:?}"));
+    }
+    if let Value::Object(map) = v {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for r in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            let r = r.as_str().unwrap();
+            if !map.contains_key(r) {
+                problems.push(format!("{path}: missing {r}"));
+            }
+        }
+        for (k, child) in map {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => conforms(child, s, &format!("{path}.{k}"), problems),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    problems.push(format!("{path}: {k} is not documented"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(s)) = (v, schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            conforms(item, s, &format!("{path}[{i}]"), problems);
+        }
+    }
+}
+
+#[test]
+fn the_schema_checker_catches_what_it_should() {
+    let schema = documented_schema();
+    let mut problems = Vec::new();
+    let bad = serde_json::json!({"database": 1, "ok": true, "extra": 0, "rehearsal": {"already_applied": [], "steps": [{"outcome": "maybe"}]}});
+    conforms(&bad, &schema, "$", &mut problems);
+    for expected in
+        ["$.database: integer", "$: extra is not documented", "$.rehearsal.steps[0]: missing id", "maybe"]
+    {
+        assert!(problems.iter().any(|p| p.contains(expected)), "{expected}: {problems:?}");
+    }
+}
+
+#[test]
+fn a_rebuild_cascading_into_children_reports_the_rows_lost_and_the_json_matches_its_schema() {
+    let e = baseline();
+    // More images with a build size, so the count needs a separator.
+    Connection::open(&e.db)
+        .unwrap()
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3212)
+             INSERT INTO images (name, build_size) SELECT 'img' || i, i FROM n;",
+        )
+        .unwrap();
+    // A rebuild that keeps every column (so apply does not call it
+    // destructive) but runs with foreign keys on: dropping the old table
+    // deletes its children through ON DELETE CASCADE.
+    pack_sql(
+        &e.dir,
+        2,
+        "rebuild_images",
+        "CREATE TABLE images_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL CHECK (name <> ''), build_size INTEGER);
+         INSERT INTO images_new SELECT id, name, build_size FROM images;
+         DROP TABLE images;
+         ALTER TABLE images_new RENAME TO images;",
+        &[],
+    );
+    pack_sql(&e.dir, 3, "drop_build_size", "ALTER TABLE images DROP COLUMN build_size;", &["--destructive"]);
+    pack_sql(
+        &e.dir,
+        4,
+        "backfill",
+        "UPDATE images SET name = upper(name) WHERE id <= 2; CREATE INDEX images_name ON images (name);",
+        &[],
+    );
+    let before = std::fs::read(&e.db).unwrap();
+
+    let o = wasmig(&["test", "--db", s(&e.db), s(&e.dir)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("    destructive: deletes 4 rows of vms"), "{out}");
+    assert!(out.contains("    rows vms: 4 -> 0 (0 inserted, 0 updated, 4 deleted)"), "{out}");
+    assert!(out.contains("    destructive: drops column images.build_size (3,214 non-null values)"), "{out}");
+    assert!(out.contains("    dropped: column images.build_size"), "{out}");
+    assert!(out.contains("    created: index images_name"), "{out}");
+    assert!(out.contains("    safe: drops and deletes nothing (2 rows updated)"), "{out}");
+    assert!(out.contains("write transaction held"), "{out}");
+
+    let o = wasmig(&["test", "--db", s(&e.db), s(&e.dir), "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut problems = Vec::new();
+    conforms(&v, &documented_schema(), "$", &mut problems);
+    assert!(problems.is_empty(), "{problems:?}\n{v:#}");
+    let steps = v["rehearsal"]["steps"].as_array().unwrap();
+    let rebuild = &steps[0]["blast_radius"];
+    let vms = rebuild["tables"].as_array().unwrap().iter().find(|t| t["table"] == "vms").unwrap();
+    assert_eq!(
+        (vms["rows_before"].as_u64(), vms["rows_after"].as_u64(), vms["deleted"].as_u64()),
+        (Some(4), Some(0), Some(4))
+    );
+    assert_eq!(rebuild["changed"], serde_json::json!(["table images"]), "{rebuild}");
+    assert_eq!(rebuild["destroyed"], serde_json::json!([]));
+    assert_eq!(rebuild["destructive"], true);
+    assert_eq!(
+        steps[1]["blast_radius"]["destroyed"],
+        serde_json::json!([{"kind": "drop-column", "table": "images", "column": "build_size"}])
+    );
+    assert_eq!(steps[2]["blast_radius"]["destructive"], false);
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "only the copy was written");
+
+    // A failed and a not-reached step still match the schema.
+    pack_sql(&e.dir, 5, "broken", "INSERT INTO nowhere VALUES (1);", &[]);
+    pack_sql(&e.dir, 6, "after", "CREATE TABLE later (x);", &[]);
+    let o = wasmig(&["test", "--db", s(&e.db), s(&e.dir), "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut problems = Vec::new();
+    conforms(&v, &documented_schema(), "$", &mut problems);
+    assert!(problems.is_empty(), "{problems:?}\n{v:#}");
+    assert_eq!(v["rehearsal"]["steps"][3]["outcome"], "failed");
+    assert_eq!(v["rehearsal"]["steps"][4]["outcome"], "not-reached");
+}

@@ -3,6 +3,7 @@
 //! snapshots rehearsals and tests compare.
 
 mod attest;
+mod blast;
 mod fleet;
 mod ledger_guard;
 mod migrator;
@@ -14,6 +15,7 @@ pub use attest::{
     Attestation, SchemaCheck, SchemaState, attest as attest_schema, check_schema,
     normal_form as normal_schema,
 };
+pub use blast::{BlastRadius, TableRows};
 pub use fleet::{DbResult, FleetOptions, FleetReport, expand_databases};
 pub use migrator::*;
 pub use rehearse::{Rehearsal, RehearsedStep, StepOutcome};
