@@ -88,28 +88,35 @@ impl std::fmt::Display for Destruction {
 }
 
 impl Shape {
-    /// Reads the tables and columns of `conn`'s main database.
+    /// Reads the tables and columns of `conn`'s main database. A virtual
+    /// table is listed without columns: asking for them would need its
+    /// module, which the connection may lack (its shadow tables are
+    /// ordinary tables and are listed in full).
     pub fn read(conn: &Connection) -> Result<Shape> {
+        let context = || Error::sqlite("reading the tables and columns");
         let mut stmt = conn
             .prepare(
-                "SELECT m.name, p.name FROM main.sqlite_schema AS m, pragma_table_xinfo(m.name, 'main') AS p \
-                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+                "SELECT name, sql LIKE 'CREATE VIRTUAL%' FROM main.sqlite_schema \
+                 WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
             )
-            .map_err(Error::sqlite("reading the tables and columns"))?;
-        let pairs = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(context())?;
+        let found = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(Error::sqlite("reading the tables and columns"))?;
+            .map_err(context())?;
+        let mut columns =
+            conn.prepare("SELECT name FROM pragma_table_xinfo(?1, 'main')").map_err(context())?;
         let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-        for (table, column) in pairs {
-            if is_ledger_name(&table) {
-                continue;
-            }
-            tables
-                .entry(table.to_lowercase())
-                .or_insert_with(|| Table { name: table.clone(), columns: Vec::new() })
-                .columns
-                .push(column);
+        for (name, is_virtual) in found.into_iter().filter(|(n, _)| !is_ledger_name(n)) {
+            let columns = if is_virtual {
+                Vec::new()
+            } else {
+                columns
+                    .query_map([&name], |r| r.get::<_, String>(0))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(context())?
+            };
+            tables.insert(name.to_lowercase(), Table { name, columns });
         }
         Ok(Shape { tables })
     }
@@ -197,6 +204,17 @@ mod tests {
         );
         // The ledger and SQLite's own tables are the host's business.
         assert!(destroyed(SETUP, "DROP TABLE schema_migrations").is_empty());
+    }
+
+    #[test]
+    fn a_virtual_table_is_listed_without_columns_and_its_drop_is_seen() {
+        let setup = "CREATE VIRTUAL TABLE docs USING fts5(body)";
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(setup).unwrap();
+        let shape = Shape::read(&c).unwrap();
+        assert_eq!(shape.tables["docs"].columns, Vec::<String>::new());
+        assert!(!shape.tables["docs_data"].columns.is_empty(), "shadow tables are ordinary");
+        assert!(destroyed(setup, "DROP TABLE docs").contains(&"drops table docs".to_owned()));
     }
 
     #[test]
