@@ -20,6 +20,8 @@ struct AppliedJson<'a> {
     calls: u64,
     rows_changed: u64,
     direct_sql: bool,
+    /// Tables and columns it dropped or renamed (declared `destructive`).
+    destroyed: Vec<String>,
 }
 
 impl<'a> AppliedJson<'a> {
@@ -31,6 +33,7 @@ impl<'a> AppliedJson<'a> {
             calls: m.stats.calls,
             rows_changed: m.stats.rows_changed,
             direct_sql: m.stats.direct_sql,
+            destroyed: m.destroyed.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -169,6 +172,9 @@ fn apply_one(
                 m.stats.calls,
                 m.stats.rows_changed
             );
+            for d in &m.destroyed {
+                println!("    declared destructive: {d}");
+            }
         }
     });
     let applied_json = || applied.iter().map(AppliedJson::of).collect();

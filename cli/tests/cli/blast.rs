@@ -76,10 +76,11 @@ fn an_undeclared_drop_table_is_refused_and_the_file_is_byte_identical_the_declar
         assert!(out.contains("--destructive"), "says how to declare it: {out}");
         assert_eq!(std::fs::read(&e.db).unwrap(), before, "{extra:?}: the file is byte-identical");
     }
-    // The same SQL, declared, applies.
+    // The same SQL, declared, applies, and says what it dropped.
     pack_sql(&e.dir, 2, "drop_legacy", "DROP TABLE legacy;", &["--destructive"]);
     let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir)]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("    declared destructive: drops table legacy"), "{}", text(&o));
     assert!(!has_table(&e.db, "legacy"));
     assert_eq!(ledger_ids(&e.db), [1, 2]);
 }

@@ -97,6 +97,9 @@ pub struct Applied {
     pub duration: Duration,
     /// What the guest did.
     pub stats: RunStats,
+    /// Tables and columns it dropped or renamed; only a migration that
+    /// declared `destructive` can have any (others are rolled back).
+    pub destroyed: Vec<super::shape::Destruction>,
 }
 
 /// What [`Migrator::apply`] did.
@@ -623,9 +626,9 @@ impl Migrator {
             }
         }
         let watch = ledger_guard::Watch::start(conn)?;
-        // What a migration that did not declare `destructive` must keep.
-        let shape_before =
-            if plugin.manifest.declares_destructive() { None } else { Some(Shape::read(conn)?) };
+        // What a migration that did not declare `destructive` must keep (and
+        // what one that did is reported to have dropped).
+        let shape_before = Shape::read(conn)?;
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
         // The store must own its data ('static), so the connection moves in
         // for the run and comes back after; an idle in-memory connection
@@ -671,12 +674,10 @@ impl Migrator {
         if !found.is_empty() {
             return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
         }
-        if let Some(before) = shape_before {
-            let destroyed = before.destroyed(&Shape::read(conn)?);
-            if !destroyed.is_empty() {
-                let changes = destroyed.iter().map(ToString::to_string).collect();
-                return Err(Error::UndeclaredDestructive { id, name, file, changes });
-            }
+        let destroyed = shape_before.destroyed(&Shape::read(conn)?);
+        if !destroyed.is_empty() && !plugin.manifest.declares_destructive() {
+            let changes = destroyed.iter().map(ToString::to_string).collect();
+            return Err(Error::UndeclaredDestructive { id, name, file, changes });
         }
         // The schema as this migration leaves it, for the next run to compare.
         let attestation = attest::attest(conn)?;
@@ -696,7 +697,7 @@ impl Migrator {
             },
             Some(&attestation.objects),
         )?;
-        Ok(Some(Applied { id, name, duration, stats }))
+        Ok(Some(Applied { id, name, duration, stats, destroyed }))
     }
 }
 
