@@ -79,6 +79,14 @@ pub enum Command {
         /// migrations exits 6 at once.
         #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
         replica_wait: Option<Duration>,
+        /// Files that declare `destructive` need signatures by at least K
+        /// distinct trusted keys (refused, exit 3, before anything runs).
+        #[arg(long, default_value_t = 0, value_name = "K")]
+        min_signers_destructive: usize,
+        /// Refuse (exit 3) when the schema was changed outside wasmig since
+        /// the last migration, instead of warning.
+        #[arg(long)]
+        strict_schema: bool,
     },
     /// Show every migration's state for the database: applied, pending, missing file, drifted.
     Status {
@@ -173,6 +181,10 @@ pub enum Command {
         /// Directory to write the plugins into (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Declare every imported migration `destructive` (allowed to drop
+        /// or rename tables and columns).
+        #[arg(long)]
+        destructive: bool,
     },
     /// Check every plugin file in DIR against the trust policy; print id, name, signers, verdict.
     Verify {
@@ -305,6 +317,10 @@ pub struct PackArgs {
     /// Output file (named `<id>_<name>.wasm`), or a directory to write it into.
     #[arg(long)]
     pub out: PathBuf,
+    /// The migration drops or renames tables or columns on purpose
+    /// (capability `destructive`); without it apply refuses such a change.
+    #[arg(long)]
+    pub destructive: bool,
 }
 
 impl PackArgs {
@@ -312,6 +328,9 @@ impl PackArgs {
         let mut m = wasmig::Manifest::new(self.id, self.name.clone());
         if self.foreign_keys_off {
             m.capabilities.push(wasmig::CAP_FOREIGN_KEYS_OFF.to_owned());
+        }
+        if self.destructive {
+            m.capabilities.push(wasmig::CAP_DESTRUCTIVE.to_owned());
         }
         m
     }

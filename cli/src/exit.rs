@@ -1,7 +1,9 @@
 //! The documented exit codes, and the errors the CLI itself raises.
 //!
-//! 0 success; 1 a migration failed and was rolled back; 2 usage error
-//! (clap's own); 3 input refused before anything ran; 4 database or
+//! 0 success; 1 a migration failed and was rolled back (an undeclared
+//! destructive change included); 2 usage error (clap's own); 3 input refused
+//! before anything ran (a destructive file with too few signers, a schema
+//! changed outside wasmig under `--strict-schema` included); 4 database or
 //! environment error; 5 migrations pending (`status --exit-code`); 6 a
 //! replica (or read-only database) that has not caught up.
 

@@ -197,6 +197,64 @@ pub enum Error {
         reason: String,
     },
 
+    /// A migration whose manifest does not declare `destructive` dropped or
+    /// renamed a table or column; rolled back before COMMIT.
+    #[error(
+        "migration {id} ({name}) drops or renames schema objects without declaring it and was rolled \
+         back:\n  {}\n  file: {}\n  (if that is intended, pack it with --destructive)",
+        .changes.join("\n  "),
+        file.display()
+    )]
+    UndeclaredDestructive {
+        /// The migration id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// Its plugin file.
+        file: PathBuf,
+        /// One line per dropped or renamed table or column
+        /// (`drops table legacy`).
+        changes: Vec<String>,
+    },
+
+    /// A file that declares `destructive` has fewer distinct trusted signers
+    /// than `min_signers_destructive` requires; nothing was run.
+    #[error(
+        "migration {id} ({name}) declares destructive changes and needs {need} distinct trusted \
+         signer(s), but is signed by {} ({})\n  file: {}",
+        .signers.len(),
+        if .signers.is_empty() { "none".to_owned() } else { .signers.join(", ") },
+        file.display()
+    )]
+    DestructiveNeedsSigners {
+        /// The migration id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// Its plugin file.
+        file: PathBuf,
+        /// The trusted keys that did sign.
+        signers: Vec<String>,
+        /// How many are required.
+        need: usize,
+    },
+
+    /// The schema differs from the one the ledger recorded after the last
+    /// migration (changed outside wasmig) and the options ask for a strict
+    /// check; nothing was run.
+    #[error(
+        "the schema was changed outside wasmig since migration {after_id} was applied:\n  {}\n  \
+         (refused because of --strict-schema)",
+        .changes.join("\n  ")
+    )]
+    SchemaChangedOutside {
+        /// The last migration whose ledger row attests the schema.
+        after_id: i64,
+        /// One line per object created, dropped or changed since
+        /// (`index images_by_name created`).
+        changes: Vec<String>,
+    },
+
     /// The ledger table exists but is not one this version understands.
     #[error("schema_migrations: {0}")]
     Ledger(String),
@@ -363,6 +421,7 @@ impl Error {
                 | Error::Trap { .. }
                 | Error::ForeignKeyViolations { .. }
                 | Error::LedgerTampering { .. }
+                | Error::UndeclaredDestructive { .. }
         )
     }
 
@@ -386,6 +445,8 @@ impl Error {
                 | Error::MissingFiles { .. }
                 | Error::NewerDatabase { .. }
                 | Error::NotInOneTransaction { .. }
+                | Error::DestructiveNeedsSigners { .. }
+                | Error::SchemaChangedOutside { .. }
                 | Error::Ledger(_)
                 | Error::Format(_)
                 | Error::Trust(_)

@@ -21,6 +21,11 @@ const EXTRA_COLUMNS: &[(&str, &str)] = &[
     ("signers", "TEXT"),
     ("world", "TEXT"),
     ("host_version", "TEXT"),
+    // Schema attestation (see `apply::attest`): the digest of the normalized
+    // schema after the migration, and one digest line per object so that a
+    // later change can be named.
+    ("schema_sha256", "TEXT"),
+    ("schema_objects", "TEXT"),
 ];
 
 const REQUIRED_COLUMNS: &[&str] = &["id", "name", "applied_at"];
@@ -45,6 +50,9 @@ pub struct LedgerRow {
     pub world: Option<String>,
     /// The wasmig version that applied it.
     pub host_version: Option<String>,
+    /// SHA-256 of the normalized schema right after it ran (`None` for rows
+    /// written before wasmig recorded it).
+    pub schema_sha256: Option<String>,
 }
 
 /// True when the database has a ledger table.
@@ -95,7 +103,9 @@ pub(crate) fn ensure_in_tx(conn: &Connection) -> Result<()> {
                 duration_ms INTEGER,
                 signers TEXT,
                 world TEXT,
-                host_version TEXT
+                host_version TEXT,
+                schema_sha256 TEXT,
+                schema_objects TEXT
             )",
         )
         .map_err(Error::sqlite("creating schema_migrations"))?;
@@ -154,12 +164,13 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
         if has(c) { c.to_owned() } else { format!("NULL AS {c}") }
     };
     let sql = format!(
-        "SELECT id, name, applied_at, {}, {}, {}, {}, {} FROM {TABLE} ORDER BY id",
+        "SELECT id, name, applied_at, {}, {}, {}, {}, {}, {} FROM {TABLE} ORDER BY id",
         col("checksum"),
         col("duration_ms"),
         col("signers"),
         col("world"),
-        col("host_version")
+        col("host_version"),
+        col("schema_sha256")
     );
     let mut stmt = conn.prepare(&sql).map_err(Error::sqlite("reading schema_migrations"))?;
     let rows = stmt
@@ -173,6 +184,7 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
                 signers: r.get(5)?,
                 world: r.get(6)?,
                 host_version: r.get(7)?,
+                schema_sha256: r.get(8)?,
             })
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -189,12 +201,14 @@ pub fn is_applied(conn: &Connection, id: i64) -> Result<bool> {
         .map_err(Error::sqlite(format!("checking schema_migrations for id {id}")))
 }
 
-/// Records an applied migration (inside its transaction, before COMMIT).
-pub fn record(conn: &Connection, row: &LedgerRow) -> Result<()> {
+/// Records an applied migration (inside its transaction, before COMMIT),
+/// with `schema_objects`, the per-object digests of the schema attestation.
+pub fn record(conn: &Connection, row: &LedgerRow, schema_objects: Option<&str>) -> Result<()> {
     conn.execute(
         "INSERT INTO schema_migrations
-            (id, name, applied_at, checksum, duration_ms, signers, world, host_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            (id, name, applied_at, checksum, duration_ms, signers, world, host_version,
+             schema_sha256, schema_objects)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             row.id,
             row.name,
@@ -203,11 +217,43 @@ pub fn record(conn: &Connection, row: &LedgerRow) -> Result<()> {
             row.duration_ms,
             row.signers,
             row.world,
-            row.host_version
+            row.host_version,
+            row.schema_sha256,
+            schema_objects
         ],
     )
     .map_err(Error::sqlite(format!("recording migration {} in schema_migrations", row.id)))?;
     Ok(())
+}
+
+/// The schema attestation of the last applied migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastAttestation {
+    /// The migration id.
+    pub id: i64,
+    /// Its recorded schema digest.
+    pub sha256: Option<String>,
+    /// Its recorded per-object digests.
+    pub objects: Option<String>,
+}
+
+/// The last applied migration's row (latest `applied_at`, then highest id),
+/// with its schema attestation; `None` without a ledger or rows. Reads only.
+pub fn last_attestation(conn: &Connection) -> Result<Option<LastAttestation>> {
+    if !exists(conn)? {
+        return Ok(None);
+    }
+    let have = columns(conn)?;
+    let has = |c: &str| have.iter().any(|h| h.eq_ignore_ascii_case(c));
+    let col = |c: &str| if has(c) { c.to_owned() } else { format!("NULL AS {c}") };
+    let sql = format!(
+        "SELECT id, {}, {} FROM {TABLE} ORDER BY applied_at DESC, id DESC LIMIT 1",
+        col("schema_sha256"),
+        col("schema_objects")
+    );
+    conn.query_row(&sql, [], |r| Ok(LastAttestation { id: r.get(0)?, sha256: r.get(1)?, objects: r.get(2)? }))
+        .optional()
+        .map_err(Error::sqlite("reading the last schema attestation"))
 }
 
 /// The audit table recording every accepted change to an applied migration.
@@ -305,13 +351,19 @@ mod tests {
             signers: None,
             world: Some("w".into()),
             host_version: Some("0.1.0".into()),
+            schema_sha256: Some("cd".into()),
         };
-        record(&conn, &row).unwrap();
+        record(&conn, &row, Some("table\tt\t0123")).unwrap();
+        let last = last_attestation(&conn).unwrap().unwrap();
+        assert_eq!(
+            (last.id, last.sha256.as_deref(), last.objects.as_deref()),
+            (3, Some("cd"), Some("table\tt\t0123"))
+        );
         assert!(is_applied(&conn, 3).unwrap());
         assert!(!is_applied(&conn, 2).unwrap());
         assert_eq!(read_all(&conn).unwrap()[&3], row);
         // Recording the same id twice is a constraint error, never a silent overwrite.
-        assert!(record(&conn, &row).is_err());
+        assert!(record(&conn, &row, None).is_err());
     }
 
     #[test]
@@ -328,7 +380,7 @@ mod tests {
         assert_eq!(rows[&1].checksum, None);
         assert_eq!(columns(&conn).unwrap().len(), 3);
         ensure(&conn).unwrap();
-        assert_eq!(columns(&conn).unwrap().len(), 8);
+        assert_eq!(columns(&conn).unwrap().len(), 10);
         let rows = read_all(&conn).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[&1].applied_at, "2026-11-20T09:14:03Z");

@@ -22,9 +22,10 @@ mod worlds;
 
 // Applying migrations.
 pub use apply::{
-    Applied, CheckReport, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan,
-    Problem, Rehearsal, RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome,
-    check_dir, expand_databases,
+    Applied, Attestation, BlastRadius, CheckReport, DbResult, Destruction, FleetOptions, FleetReport,
+    MigrationState, Migrator, Options, Plan, Problem, Rehearsal, RehearsedStep, Report, SchemaCheck,
+    SchemaObject, SchemaState, Snapshot, StatusRow, Step, StepOutcome, TableRows, attest_schema, check_dir,
+    check_schema, expand_databases, normal_schema,
 };
 // Replicas (LiteFS, read-only databases): apply only reads there.
 pub use apply::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};
@@ -35,10 +36,10 @@ pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
 // Plugin files: format, manifest, signatures and trust.
 pub use plugin::read_file as read_plugin_file;
 pub use plugin::{
-    CAP_FOREIGN_KEYS_OFF, DEFAULT_MAX_FILE_SIZE, MANIFEST_FORMAT, MANIFEST_SECTION, Manifest, Plugin,
-    SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy, TrustedKey, Verdict, component_interface,
-    content_digest, key_id, keygen, list_dir, pack, pub_path, public_of, read_manifest, read_secret_key,
-    sections, sign, signature_info, validate_name, with_manifest,
+    CAP_DESTRUCTIVE, CAP_FOREIGN_KEYS_OFF, DEFAULT_MAX_FILE_SIZE, MANIFEST_FORMAT, MANIFEST_SECTION,
+    Manifest, Plugin, SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy, TrustedKey, Verdict,
+    component_interface, content_digest, key_id, keygen, list_dir, pack, pub_path, public_of, read_manifest,
+    read_secret_key, sections, sign, signature_info, validate_name, with_manifest,
 };
 pub use worlds::{WORLD, WORLDS};
 

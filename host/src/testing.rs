@@ -38,7 +38,13 @@ pub fn run_component_with(component: &[u8], conn: &mut Connection, limits: Limit
     };
     let manifest = match plugin::read_manifest(component) {
         Ok(m) => Manifest { id: next_id, ..m },
-        Err(_) => Manifest::new(next_id, "component_under_test"),
+        // A bare component has declared nothing yet: the harness tests what
+        // its SQL does, so it may drop and rename (a packed file keeps its
+        // own manifest, and `apply`'s refusal of undeclared drops with it).
+        Err(_) => Manifest {
+            capabilities: vec![plugin::CAP_DESTRUCTIVE.to_owned()],
+            ..Manifest::new(next_id, "component_under_test")
+        },
     };
     // The world the component really imports, as packing would record it.
     let manifest = manifest.targeting(component).map_err(bad)?;

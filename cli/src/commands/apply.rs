@@ -20,6 +20,8 @@ struct AppliedJson<'a> {
     calls: u64,
     rows_changed: u64,
     direct_sql: bool,
+    /// Tables and columns it dropped or renamed (declared `destructive`).
+    destroyed: Vec<String>,
 }
 
 impl<'a> AppliedJson<'a> {
@@ -31,6 +33,7 @@ impl<'a> AppliedJson<'a> {
             calls: m.stats.calls,
             rows_changed: m.stats.rows_changed,
             direct_sql: m.stats.direct_sql,
+            destroyed: m.destroyed.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -62,8 +65,17 @@ struct ApplyJson<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum ApplyResultJson<'a> {
-    Done { already_applied: &'a [i64], applied_concurrently: &'a [i64], elapsed_ms: u64 },
-    Failed { error: ErrorJson },
+    Done {
+        already_applied: &'a [i64],
+        applied_concurrently: &'a [i64],
+        elapsed_ms: u64,
+        /// The schema found compared with the ledger's attestation (null
+        /// without a ledger); `state: "changed"` names what changed outside wasmig.
+        schema: Option<&'a wasmig::SchemaCheck>,
+    },
+    Failed {
+        error: ErrorJson,
+    },
 }
 
 /// `apply --dry-run --json`.
@@ -163,11 +175,17 @@ fn apply_one(
                 m.stats.calls,
                 m.stats.rows_changed
             );
+            for d in &m.destroyed {
+                println!("    declared destructive: {d}");
+            }
         }
     });
     let applied_json = || applied.iter().map(AppliedJson::of).collect();
     let report = match result {
-        Ok(r) => r,
+        Ok(r) => {
+            warn_schema_changed(r.schema_check.as_ref());
+            r
+        }
         Err(e) => {
             let e = anyhow::Error::from(e);
             if json {
@@ -186,6 +204,7 @@ fn apply_one(
             already_applied: &report.already_applied,
             applied_concurrently: &report.applied_concurrently,
             elapsed_ms: report.elapsed.as_millis() as u64,
+            schema: report.schema_check.as_ref(),
         };
         print_json(&ApplyJson { database: db, applied: applied_json(), result });
     } else {
@@ -385,6 +404,18 @@ fn print_replica(db: &Path, report: &wasmig::Report, replica: &wasmig::ReplicaWa
             replica.cause,
             report.already_applied.len(),
             replica.waited.as_millis()
+        );
+    }
+}
+
+/// Warns on stderr when the schema was changed outside wasmig (refused
+/// instead under `--strict-schema`).
+pub(super) fn warn_schema_changed(check: Option<&wasmig::SchemaCheck>) {
+    if let Some(c) = check.filter(|c| c.state == wasmig::SchemaState::Changed) {
+        eprintln!(
+            "warning: the schema was changed outside wasmig since migration {} was applied:\n  {}",
+            c.after_id.unwrap_or_default(),
+            c.changes.join("\n  ")
         );
     }
 }

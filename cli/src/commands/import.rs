@@ -8,7 +8,7 @@ use wasmig::{ImportTool, Manifest};
 use super::pack::write_plugin;
 use crate::exit::Refused;
 
-pub fn run(dir: &Path, tool: &str, sk: Option<wasmsign2::SecretKey>, out: &Path) -> Result<()> {
+pub fn run(dir: &Path, tool: &str, sk: Option<wasmsign2::SecretKey>, out: &Path, destructive: bool) -> Result<()> {
     let tool: ImportTool = tool.parse().map_err(Refused::of)?;
     let found = wasmig::import_dir(dir, tool).map_err(Refused::of)?;
     // Check every script before writing anything, so a bad file leaves no
@@ -21,7 +21,11 @@ pub fn run(dir: &Path, tool: &str, sk: Option<wasmsign2::SecretKey>, out: &Path)
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for (f, c) in found.iter().zip(&components) {
-        write_plugin(&f.source, c, &Manifest::new(f.id, f.name.clone()), sk.as_ref(), out)?;
+        let mut manifest = Manifest::new(f.id, f.name.clone());
+        if destructive {
+            manifest.capabilities.push(wasmig::CAP_DESTRUCTIVE.to_owned());
+        }
+        write_plugin(&f.source, c, &manifest, sk.as_ref(), out)?;
     }
     println!("imported {} migration(s) from {} into {}", found.len(), dir.display(), out.display());
     Ok(())

@@ -44,18 +44,29 @@ pub fn run(command: Command) -> Result<()> {
             json,
             dry_run,
             replica_wait,
+            min_signers_destructive,
+            strict_schema,
         } => {
             let cfg = Config::discover()?;
             let dir = cfg.dir(dir)?;
             let db = if db.is_empty() { vec![path_arg(&cfg.db(None)?)?] } else { db };
+            let policy = cfg.trust(trust).policy()?;
+            if min_signers_destructive > policy.keys.len() && !policy.keys.is_empty() {
+                anyhow::bail!(crate::exit::Refused(format!(
+                    "--min-signers-destructive {min_signers_destructive} but only {} trusted key(s) given",
+                    policy.keys.len()
+                )));
+            }
             let options = Options {
                 allow_out_of_order,
                 allow_missing,
-                trust: cfg.trust(trust).policy()?,
+                trust: policy,
                 limits: cfg.limits(limits).limits()?,
                 cache_dir: cfg.cache_dir(cache_dir),
                 single_transaction,
                 replica_wait,
+                min_signers_destructive,
+                strict_schema,
                 ..Options::default()
             };
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)
@@ -82,7 +93,9 @@ pub fn run(command: Command) -> Result<()> {
         Command::PackSql { script, plugin } => {
             pack::pack_sql(&script, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }
-        Command::Import { dir, from, key, out } => import::run(&dir, &from, key.secret_key()?, &out),
+        Command::Import { dir, from, key, out, destructive } => {
+            import::run(&dir, &from, key.secret_key()?, &out, destructive)
+        }
         Command::Verify { dir, trust, json } => {
             let cfg = Config::discover()?;
             verify::run(&cfg.dir(dir)?, &cfg.trust(trust).policy()?, json)

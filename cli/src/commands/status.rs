@@ -17,6 +17,8 @@ struct StatusJson<'a> {
     database: &'a Path,
     exists: bool,
     migrations: Vec<RowJson<'a>>,
+    /// The schema compared with the ledger's last attestation.
+    schema: &'a wasmig::SchemaCheck,
 }
 
 /// One migration: the library's status row, with what a rehearsal found
@@ -54,6 +56,7 @@ pub fn run(
     let exists = db.exists();
     let conn = super::open_read_only(db)?;
     let rows = migrator.status(&conn)?;
+    let schema = wasmig::check_schema(&conn)?;
     // id -> why it would fail, from a rehearsal on a copy.
     let failures: HashMap<i64, String> = if rehearse {
         match migrator.rehearse(db) {
@@ -103,7 +106,7 @@ pub fn run(
                 }
             })
             .collect();
-        print_json(&StatusJson { database: db, exists, migrations });
+        print_json(&StatusJson { database: db, exists, migrations, schema: &schema });
         return pending_gate(&rows, exit_code);
     }
     warn_unsigned(&migrator);
@@ -134,6 +137,18 @@ pub fn run(
             r.name,
             r.applied_at.as_deref().unwrap_or("-")
         );
+    }
+    match (&schema.state, schema.after_id) {
+        (wasmig::SchemaState::Unchanged, Some(id)) => {
+            println!("schema: as recorded after migration {id:04} (sha256 {})", &schema.current_sha256[..16])
+        }
+        (wasmig::SchemaState::Changed, id) => println!(
+            "schema: {} since migration {:04}:\n  {}",
+            paint("CHANGED OUTSIDE WASMIG", "1;31", color),
+            id.unwrap_or_default(),
+            schema.changes.join("\n  ")
+        ),
+        _ => println!("schema: not attested (no migration recorded a schema digest yet)"),
     }
     let mut failed: Vec<(&i64, &String)> = failures.iter().collect();
     failed.sort();

@@ -493,8 +493,9 @@ mod tests {
             signers: None,
             world: None,
             host_version: None,
+            schema_sha256: None,
         };
-        let err = ledger::record(&conn, &row).unwrap_err().to_string();
+        let err = ledger::record(&conn, &row, None).unwrap_err().to_string();
         assert!(err.contains("malformed JSON"), "{err}");
         refused(
             "CREATE INDEX ledger_bomb ON schema_migrations (CASE WHEN id > 1 THEN json('{') END)",

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::attest::{self, SchemaCheck, SchemaState};
 use super::ledger_guard;
+use super::shape::Shape;
 use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
 use crate::plugin::{self, Plugin};
@@ -69,6 +71,15 @@ pub struct Options {
     /// [`Error::ReplicaNotCaughtUp`] otherwise; on a writable database it is
     /// not used.
     pub replica_wait: Option<Duration>,
+    /// Files whose manifest declares `destructive` need signatures by at
+    /// least this many distinct trusted keys (0: no more than any other
+    /// file; 1 or more also refuses an unsigned one). Refused before
+    /// anything runs.
+    pub min_signers_destructive: usize,
+    /// Refuse to apply (before anything runs) when the schema differs from
+    /// the one the ledger recorded after the last migration, instead of
+    /// only reporting it in [`Report::schema_changes`].
+    pub strict_schema: bool,
 }
 
 impl Default for Options {
@@ -82,6 +93,8 @@ impl Default for Options {
             cache_dir: None,
             single_transaction: false,
             replica_wait: None,
+            min_signers_destructive: 0,
+            strict_schema: false,
         }
     }
 }
@@ -97,6 +110,9 @@ pub struct Applied {
     pub duration: Duration,
     /// What the guest did.
     pub stats: RunStats,
+    /// Tables and columns it dropped or renamed; only a migration that
+    /// declared `destructive` can have any (others are rolled back).
+    pub destroyed: Vec<super::shape::Destruction>,
 }
 
 /// What [`Migrator::apply`] did.
@@ -113,6 +129,12 @@ pub struct Report {
     /// Set when the database was a replica (or read-only): nothing was
     /// applied, and this says how the ledger was found caught up.
     pub replica: Option<ReplicaWait>,
+    /// How the schema found compared with the one the ledger recorded after
+    /// the last migration (a change made outside wasmig is
+    /// [`SchemaState::Changed`], refused instead under
+    /// [`Options::strict_schema`]); `None` when nothing was compared (no
+    /// ledger yet).
+    pub schema_check: Option<SchemaCheck>,
 }
 
 /// The pending migrations of a database, checked and compiled.
@@ -122,6 +144,9 @@ pub struct Plan<'m> {
     pub steps: Vec<Step<'m>>,
     /// Ids already in the ledger.
     pub already_applied: Vec<i64>,
+    /// The schema found, compared with the recorded one (see
+    /// [`Report::schema_check`]).
+    pub schema_check: Option<SchemaCheck>,
 }
 
 /// One pending migration, verified and compiled.
@@ -344,7 +369,11 @@ impl Migrator {
             return Ok(report);
         }
         let plan = self.plan(conn)?;
-        let mut report = Report { already_applied: plan.already_applied.clone(), ..Report::default() };
+        let mut report = Report {
+            already_applied: plan.already_applied.clone(),
+            schema_check: plan.schema_check.clone(),
+            ..Report::default()
+        };
         for step in &plan.steps {
             match self.apply_step(conn, step)? {
                 Some(applied) => {
@@ -369,9 +398,10 @@ impl Migrator {
         let pending = self.pending_given(&ledger)?;
         let already_applied =
             self.plugins.iter().map(Plugin::id).filter(|id| ledger.contains_key(id)).collect();
+        let schema_check = self.check_schema_found(conn, !ledger.is_empty())?;
         if pending.is_empty() {
             // Nothing to run: no engine, no compilation, no write.
-            return Ok(Plan { steps: Vec::new(), already_applied });
+            return Ok(Plan { steps: Vec::new(), already_applied, schema_check });
         }
         // Steps would write: never on a replica.
         if let Some(cause) = replica::cause_of(conn)? {
@@ -397,7 +427,31 @@ impl Migrator {
                 sets_up_ledger: i == 0,
             })
             .collect();
-        Ok(Plan { steps, already_applied })
+        Ok(Plan { steps, already_applied, schema_check })
+    }
+
+    /// The schema as found, compared with the ledger's last attestation
+    /// (`None` without ledger rows); refused under
+    /// [`Options::strict_schema`] when it changed. Reads only.
+    pub(super) fn check_schema_found(
+        &self,
+        conn: &Connection,
+        has_rows: bool,
+    ) -> Result<Option<SchemaCheck>> {
+        if !has_rows {
+            return Ok(None);
+        }
+        let check = attest::check_schema(conn)?;
+        if check.state == SchemaState::Changed {
+            if self.options.strict_schema {
+                return Err(Error::SchemaChangedOutside {
+                    after_id: check.after_id.unwrap_or_default(),
+                    changes: check.changes,
+                });
+            }
+            tracing::warn!(changes = %check.changes.join(", "), "the schema was changed outside wasmig");
+        }
+        Ok(Some(check))
     }
 
     /// The trust policy's verdict on `plugin` (checking it now if loading
@@ -443,10 +497,32 @@ impl Migrator {
         // A fleet verifies once and then finds every verdict remembered:
         // spawning checker threads per database would only make them queue
         // for cores the other databases' workers are busy on.
-        if plugins.iter().all(|p| self.verdict_known(p)) {
-            return plugins.iter().map(|p| self.verdict_of(p)).collect();
+        let verdicts: Vec<Verdict> = if plugins.iter().all(|p| self.verdict_known(p)) {
+            plugins.iter().map(|p| self.verdict_of(p)).collect::<Result<_>>()?
+        } else {
+            par_map(plugins, |p| self.verdict_of(p)).into_iter().collect::<Result<_>>()?
+        };
+        for (p, v) in plugins.iter().zip(&verdicts) {
+            self.check_destructive_signers(p, v)?;
         }
-        par_map(plugins, |p| self.verdict_of(p)).into_iter().collect()
+        Ok(verdicts)
+    }
+
+    /// A file declaring `destructive` needs [`Options::min_signers_destructive`]
+    /// distinct trusted signers (an unsigned file has none).
+    fn check_destructive_signers(&self, plugin: &Plugin, verdict: &Verdict) -> Result<()> {
+        let need = self.options.min_signers_destructive;
+        let signers = verdict.signers();
+        if need == 0 || !plugin.manifest.declares_destructive() || signers.len() >= need {
+            return Ok(());
+        }
+        Err(Error::DestructiveNeedsSigners {
+            id: plugin.id(),
+            name: plugin.name().to_owned(),
+            file: plugin.path.clone(),
+            signers: signers.to_vec(),
+            need,
+        })
     }
 
     /// Compiles `plugins` (each once per migrator; several in parallel),
@@ -592,6 +668,9 @@ impl Migrator {
             }
         }
         let watch = ledger_guard::Watch::start(conn)?;
+        // What a migration that did not declare `destructive` must keep (and
+        // what one that did is reported to have dropped).
+        let shape_before = Shape::read(conn)?;
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
         // The store must own its data ('static), so the connection moves in
         // for the run and comes back after; an idle in-memory connection
@@ -637,6 +716,13 @@ impl Migrator {
         if !found.is_empty() {
             return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
         }
+        let destroyed = shape_before.destroyed(&Shape::read(conn)?);
+        if !destroyed.is_empty() && !plugin.manifest.declares_destructive() {
+            let changes = destroyed.iter().map(ToString::to_string).collect();
+            return Err(Error::UndeclaredDestructive { id, name, file, changes });
+        }
+        // The schema as this migration leaves it, for the next run to compare.
+        let attestation = attest::attest(conn)?;
         let duration = started.elapsed();
         ledger::record(
             conn,
@@ -649,9 +735,11 @@ impl Migrator {
                 signers: Some(step.verdict.signers().join(",")).filter(|s| !s.is_empty()),
                 world: Some(plugin.manifest.world.clone()),
                 host_version: Some(crate::VERSION.to_owned()),
+                schema_sha256: Some(attestation.sha256),
             },
+            Some(&attestation.objects),
         )?;
-        Ok(Some(Applied { id, name, duration, stats }))
+        Ok(Some(Applied { id, name, duration, stats, destroyed }))
     }
 }
 

@@ -2,13 +2,22 @@
 //! parts), fleets of databases, rehearsals on a copy and the database
 //! snapshots rehearsals and tests compare.
 
+mod attest;
+mod blast;
 mod fleet;
 mod ledger_guard;
 mod migrator;
 mod rehearse;
+mod shape;
 pub(crate) mod snapshot;
 
+pub use attest::{
+    Attestation, SchemaCheck, SchemaState, attest as attest_schema, check_schema,
+    normal_form as normal_schema,
+};
+pub use blast::{BlastRadius, TableRows};
 pub use fleet::{DbResult, FleetOptions, FleetReport, expand_databases};
 pub use migrator::*;
 pub use rehearse::{Rehearsal, RehearsedStep, StepOutcome};
+pub use shape::Destruction;
 pub use snapshot::{SchemaObject, Snapshot};

@@ -3,7 +3,9 @@
 //! The real file is opened read-only and copied with SQLite's backup API;
 //! every pending migration then runs against the copy exactly as `apply`
 //! would run it, and the report says what each did: outcome, time, rows
-//! changed and schema diff. The real database is never opened for writing.
+//! changed, schema diff and its blast radius (see `blast`: objects created,
+//! dropped and changed, rows per table before and after, the verdict). The
+//! real database is never opened for writing.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 
+use super::blast::{self, BlastRadius};
 use super::migrator::Migrator;
 use super::snapshot::Snapshot;
 use crate::error::{Error, Result};
@@ -43,6 +46,12 @@ pub struct RehearsedStep {
     pub rows_changed: u64,
     /// Schema changes (`+`, `~`, `-` lines).
     pub schema_diff: Vec<String>,
+    /// How long its write transaction held the database (`BEGIN
+    /// IMMEDIATE` to `COMMIT`), in milliseconds; 0 unless it applied.
+    pub write_ms: u64,
+    /// What it created, dropped, changed and deleted; `null` unless it
+    /// applied (a failed migration is rolled back and changes nothing).
+    pub blast_radius: Option<BlastRadius>,
 }
 
 /// The result of [`Migrator::rehearse`].
@@ -96,20 +105,26 @@ impl Migrator {
                     duration_ms: 0,
                     rows_changed: 0,
                     schema_diff: Vec::new(),
+                    write_ms: 0,
+                    blast_radius: None,
                 });
                 continue;
             }
             let before = Snapshot::take(conn)?;
+            let measured = blast::Before::take(conn)?;
             let started = std::time::Instant::now();
             let result = self.apply_step(conn, step);
             let duration = started.elapsed();
+            let radius = measured.finish(conn)?;
             let after = Snapshot::take(conn)?;
-            let (outcome, rows_changed) = match result {
-                Ok(Some(applied)) => (StepOutcome::Ok, applied.stats.rows_changed),
-                Ok(None) => (StepOutcome::Ok, 0),
+            let (outcome, rows_changed, write_ms, blast_radius) = match result {
+                Ok(Some(applied)) => {
+                    (StepOutcome::Ok, applied.stats.rows_changed, ms(applied.duration), Some(radius))
+                }
+                Ok(None) => (StepOutcome::Ok, 0, 0, None),
                 Err(e) => {
                     failed = true;
-                    (StepOutcome::Failed(e.to_string()), 0)
+                    (StepOutcome::Failed(e.to_string()), 0, 0, None)
                 }
             };
             steps.push(RehearsedStep {
@@ -119,6 +134,8 @@ impl Migrator {
                 duration_ms: ms(duration),
                 rows_changed,
                 schema_diff: before.schema_diff(&after),
+                write_ms,
+                blast_radius,
             });
         }
         Ok(Rehearsal { already_applied: plan.already_applied, steps })

@@ -15,7 +15,14 @@ pub const MANIFEST_FORMAT: u32 = 1;
 /// `PRAGMA foreign_key_check` before COMMIT, and restores the setting.
 pub const CAP_FOREIGN_KEYS_OFF: &str = "foreign-keys-off";
 
-const KNOWN_CAPABILITIES: &[&str] = &[CAP_FOREIGN_KEYS_OFF];
+/// Capability: the migration drops or renames tables or columns, on
+/// purpose. Without it the host refuses (before COMMIT) a migration whose net
+/// effect on the schema drops or renames a table or column; see
+/// `apply::shape`. Files that declare it may need more signers
+/// (`Options::min_signers_destructive`).
+pub const CAP_DESTRUCTIVE: &str = "destructive";
+
+const KNOWN_CAPABILITIES: &[&str] = &[CAP_FOREIGN_KEYS_OFF, CAP_DESTRUCTIVE];
 
 /// The manifest a plugin carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +36,8 @@ pub struct Manifest {
     pub name: String,
     /// The WIT world the component targets.
     pub world: String,
-    /// Declared capabilities; format 1 knows [`CAP_FOREIGN_KEYS_OFF`].
+    /// Declared capabilities; format 1 knows [`CAP_FOREIGN_KEYS_OFF`] and
+    /// [`CAP_DESTRUCTIVE`].
     #[serde(default)]
     pub capabilities: Vec<String>,
 }
@@ -116,6 +124,11 @@ impl Manifest {
     /// True when the migration declared [`CAP_FOREIGN_KEYS_OFF`].
     pub fn needs_foreign_keys_off(&self) -> bool {
         self.capabilities.iter().any(|c| c == CAP_FOREIGN_KEYS_OFF)
+    }
+
+    /// True when the migration declared [`CAP_DESTRUCTIVE`].
+    pub fn declares_destructive(&self) -> bool {
+        self.capabilities.iter().any(|c| c == CAP_DESTRUCTIVE)
     }
 
     /// The canonical file name for this migration: `<id>_<name>.wasm`, with

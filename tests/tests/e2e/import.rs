@@ -145,7 +145,12 @@ fn every_tools_history_imports_to_the_same_database_as_sqlite() {
         for f in &found {
             let component =
                 wasmig::component_for_sql(&f.sql).unwrap_or_else(|e| panic!("{tool:?} {}: {e}", f.name));
-            let manifest = Manifest::new(f.id, f.name.clone());
+            // The history renames a column and a table: declared, as
+            // `import --destructive` does (undeclared, apply refuses them).
+            let manifest = Manifest {
+                capabilities: vec![wasmig::CAP_DESTRUCTIVE.to_owned()],
+                ..Manifest::new(f.id, f.name.clone())
+            };
             let bytes = wasmig::pack(&component, &manifest, Some(&sk)).unwrap();
             std::fs::write(out.join(manifest.file_name()), bytes).unwrap();
         }

@@ -5,6 +5,7 @@
 
 mod apply;
 mod batch;
+mod blast;
 mod check;
 mod compile_cache;
 mod differential;

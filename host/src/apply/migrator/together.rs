@@ -48,7 +48,8 @@ impl Migrator {
         refuse_foreign_keys_off(&pending)?;
         let already_applied =
             self.plugins.iter().map(Plugin::id).filter(|id| ledger_rows.contains_key(id)).collect();
-        let mut report = Report { already_applied, ..Report::default() };
+        let schema_check = self.check_schema_found(conn, !ledger_rows.is_empty())?;
+        let mut report = Report { already_applied, schema_check, ..Report::default() };
         if pending.is_empty() {
             return Ok(report);
         }
@@ -137,6 +138,7 @@ impl Migrator {
     /// Verifies `plugin` and compiles it (or recognises it as direct SQL).
     fn check_one<'m>(&'m self, plugin: &'m Plugin) -> Result<Step<'m>> {
         let verdict = self.verdict_of(plugin)?;
+        self.check_destructive_signers(plugin, &verdict)?;
         let compiled = self.compile(&[plugin], std::slice::from_ref(&verdict))?.remove(0);
         Ok(Step { plugin, verdict, compiled, sets_up_ledger: false })
     }

@@ -1,0 +1,266 @@
+//! Schema attestation: after each migration the ledger records a SHA-256 of
+//! the database's schema in a normal form, so that `apply` and `status` can
+//! tell when the schema was changed outside wasmig since, and name what.
+//!
+//! The normal form (documented in `docs/authoring.md`, "Schema attestation"):
+//!
+//! - one line per row of `main.sqlite_schema` whose `sql` is not NULL,
+//!   `type TAB name TAB tbl_name TAB sql`, with the SQL's whitespace
+//!   normalized: every run of SQL whitespace outside quoted text
+//!   (`'…'`, `"…"`, `` `…` ``, `[…]`) and comments becomes one space, and
+//!   leading and trailing whitespace is dropped. Quoted text and comments are
+//!   kept byte for byte (they can mean something);
+//! - lines sorted bytewise, each ending in `\n`; an empty schema is empty;
+//! - left out: objects named `sqlite_*` (SQLite's own: `sqlite_sequence`,
+//!   `sqlite_stat1`, automatic indexes, which have no SQL anyway; `ANALYZE`
+//!   or an AUTOINCREMENT insert must not look like a schema change), and
+//!   every object named, or on a table named, `schema_migrations*` (the
+//!   ledger and its audit table: the host itself alters those, adopting an
+//!   older ledger or recording an accepted drift, and the ledger guard
+//!   refuses any other object that touches them).
+//!
+//! To name the objects that changed, the ledger also keeps, next to the
+//! digest, one line per object: `type TAB name TAB` and the first 16 hex
+//! digits of the SHA-256 of that object's normal-form line. That costs
+//! about 40 bytes per object per migration instead of the whole schema
+//! text, and is enough to say "created", "dropped" or "changed" for each
+//! (not how: the old SQL is not stored; `wasmig test` shows diffs).
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+use super::ledger_guard::is_ledger_name;
+use crate::error::{Error, Result};
+use crate::ledger;
+
+/// A schema's attestation, as the ledger records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    /// Lower-case hex SHA-256 of [`normal_form`].
+    pub sha256: String,
+    /// One line per object: `type TAB name TAB digest16`.
+    pub objects: String,
+}
+
+/// The schema of `conn`'s main database in the normal form described in
+/// this module's documentation (and `docs/authoring.md`).
+pub fn normal_form(conn: &Connection) -> Result<String> {
+    let mut out = String::new();
+    for line in lines(conn)? {
+        out.push_str(&line.text);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+struct Line {
+    kind: String,
+    name: String,
+    text: String,
+}
+
+fn lines(conn: &Connection) -> Result<Vec<Line>> {
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM main.sqlite_schema WHERE sql IS NOT NULL")
+        .map_err(Error::sqlite("reading sqlite_schema"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(Error::sqlite("reading sqlite_schema"))?;
+    let internal = |n: &str| n.len() >= 7 && n.as_bytes()[..7].eq_ignore_ascii_case(b"sqlite_");
+    let mut out: Vec<Line> = rows
+        .into_iter()
+        .filter(|(_, name, table, _)| !internal(name) && !is_ledger_name(name) && !is_ledger_name(table))
+        .map(|(kind, name, table, sql)| {
+            let text = format!("{kind}\t{name}\t{table}\t{}", normalize_sql(&sql));
+            Line { kind, name, text }
+        })
+        .collect();
+    out.sort_by(|a, b| a.text.cmp(&b.text));
+    Ok(out)
+}
+
+/// The attestation of `conn`'s schema now.
+pub fn attest(conn: &Connection) -> Result<Attestation> {
+    let lines = lines(conn)?;
+    let mut whole = Sha256::new();
+    let mut objects = String::new();
+    for l in &lines {
+        whole.update(l.text.as_bytes());
+        whole.update(b"\n");
+        let one = hex::encode(Sha256::digest(l.text.as_bytes()));
+        objects.push_str(&format!("{}\t{}\t{}\n", l.kind, l.name, &one[..16]));
+    }
+    Ok(Attestation { sha256: hex::encode(whole.finalize()), objects })
+}
+
+/// SQL's whitespace outside quoted text and comments collapsed to single
+/// spaces, trimmed.
+fn normalize_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut space = false;
+    while let Some(c) = chars.next() {
+        if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c') {
+            space = true;
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        space = false;
+        out.push(c);
+        let close: Option<&str> = match c {
+            '\'' => Some("'"),
+            '"' => Some("\""),
+            '`' => Some("`"),
+            '[' => Some("]"),
+            '-' if chars.peek() == Some(&'-') => Some("\n"),
+            '/' if chars.peek() == Some(&'*') => {
+                out.push(chars.next().expect("peeked"));
+                Some("*/")
+            }
+            _ => None,
+        };
+        if let Some(close) = close {
+            // Verbatim up to and including the closer (a doubled quote
+            // closes and reopens, which copies it just the same).
+            while let Some(d) = chars.next() {
+                out.push(d);
+                if close.starts_with(d)
+                    && (close.len() == 1 || chars.peek() == close[1..].chars().next().as_ref())
+                {
+                    if close.len() == 2 {
+                        out.push(chars.next().expect("peeked"));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How the schema compares with the one the ledger recorded last.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchemaState {
+    /// The schema is the one recorded after the last migration.
+    Unchanged,
+    /// It differs: something changed it outside wasmig.
+    Changed,
+    /// Nothing to compare with: no ledger, an empty one, or its last row
+    /// was written by a wasmig that did not record schemas.
+    Unattested,
+}
+
+/// The result of [`check_schema`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SchemaCheck {
+    /// The verdict.
+    pub state: SchemaState,
+    /// The migration whose ledger row holds the recorded schema (the last
+    /// applied: latest `applied_at`, then highest id).
+    pub after_id: Option<i64>,
+    /// The recorded digest.
+    pub recorded_sha256: Option<String>,
+    /// The digest of the schema now.
+    pub current_sha256: String,
+    /// One line per object created, dropped or changed since
+    /// (`index images_name created`), sorted; empty unless `Changed`.
+    pub changes: Vec<String>,
+}
+
+/// Compares `conn`'s schema with the one the ledger recorded after the last
+/// migration. Reads only (a database without a ledger is `Unattested`).
+pub fn check_schema(conn: &Connection) -> Result<SchemaCheck> {
+    let now = attest(conn)?;
+    let last = ledger::last_attestation(conn)?;
+    let mut check = SchemaCheck {
+        state: SchemaState::Unattested,
+        after_id: last.as_ref().map(|l| l.id),
+        recorded_sha256: None,
+        current_sha256: now.sha256.clone(),
+        changes: Vec::new(),
+    };
+    let Some(last) = last else { return Ok(check) };
+    let Some(recorded) = last.sha256 else { return Ok(check) };
+    check.state = if recorded == now.sha256 { SchemaState::Unchanged } else { SchemaState::Changed };
+    if check.state == SchemaState::Changed {
+        check.changes = match &last.objects {
+            Some(before) => changed_objects(before, &now.objects),
+            None => vec!["(the ledger holds no object list to name the changes)".into()],
+        };
+    }
+    check.recorded_sha256 = Some(recorded);
+    Ok(check)
+}
+
+/// Objects created, dropped or changed between two object lists.
+fn changed_objects(before: &str, after: &str) -> Vec<String> {
+    let parse = |s: &str| -> BTreeMap<(String, String), String> {
+        s.lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(3, '\t');
+                Some(((f.next()?.to_owned(), f.next()?.to_owned()), f.next()?.to_owned()))
+            })
+            .collect()
+    };
+    let (b, a) = (parse(before), parse(after));
+    let mut out = Vec::new();
+    for ((kind, name), digest) in &a {
+        match b.get(&(kind.clone(), name.clone())) {
+            None => out.push(format!("{kind} {name} created")),
+            Some(old) if old != digest => out.push(format!("{kind} {name} changed")),
+            Some(_) => {}
+        }
+    }
+    for (kind, name) in b.keys().filter(|k| !a.contains_key(*k)) {
+        out.push(format!("{kind} {name} dropped"));
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_is_normalized_outside_quotes_and_comments_only() {
+        assert_eq!(normalize_sql("  CREATE\n TABLE\t t (a  TEXT)  "), "CREATE TABLE t (a TEXT)");
+        assert_eq!(normalize_sql("DEFAULT 'a  b''  c'  , \"x  y\""), "DEFAULT 'a  b''  c' , \"x  y\"");
+        assert_eq!(normalize_sql("[a  b]   `c  d`"), "[a  b] `c  d`");
+        assert_eq!(normalize_sql("x -- one  two\n  y /* a   b */  z"), "x -- one  two\n y /* a   b */ z");
+        assert_eq!(normalize_sql("'unterminated  "), "'unterminated  ");
+    }
+
+    #[test]
+    fn the_digest_ignores_layout_and_the_ledger_and_names_changes() {
+        let a = Connection::open_in_memory().unwrap();
+        let b = Connection::open_in_memory().unwrap();
+        a.execute_batch("CREATE TABLE t (x  INTEGER,\n y TEXT); CREATE INDEX ti ON t (x);").unwrap();
+        b.execute_batch("CREATE TABLE t (x INTEGER, y TEXT);\nCREATE   INDEX ti ON t (x);").unwrap();
+        b.execute_batch("CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY); CREATE TABLE s (id INTEGER PRIMARY KEY AUTOINCREMENT); DROP TABLE s; ANALYZE;").unwrap();
+        let (x, y) = (attest(&a).unwrap(), attest(&b).unwrap());
+        assert_eq!(x, y);
+        assert_eq!(
+            normal_form(&a).unwrap(),
+            "index\tti\tt\tCREATE INDEX ti ON t (x)\ntable\tt\tt\tCREATE TABLE t (x INTEGER, y TEXT)\n"
+        );
+        b.execute_batch("CREATE INDEX ty ON t (y); DROP INDEX ti; ALTER TABLE t ADD COLUMN z").unwrap();
+        assert_eq!(
+            changed_objects(&x.objects, &attest(&b).unwrap().objects),
+            ["index ti dropped", "index ty created", "table t changed"]
+        );
+    }
+}
