@@ -146,9 +146,14 @@ pub enum Command {
     Import {
         /// The tool's migration directory.
         dir: PathBuf,
-        /// Its layout: diesel, sqlx, refinery, goose or dbmate.
+        /// Its layout: diesel, sqlx, refinery, goose, dbmate or golang-migrate.
         #[arg(long, value_name = "TOOL")]
         from: String,
+        /// Pack every migration with the foreign-keys-off capability, for a
+        /// history written for a connection without foreign key enforcement
+        /// (the Go tools' SQLite drivers default to that).
+        #[arg(long)]
+        foreign_keys_off: bool,
         /// Secret key to sign with.
         #[arg(long)]
         key: Option<PathBuf>,

@@ -65,7 +65,9 @@ pub fn run(command: Command) -> Result<()> {
         Command::PackSql { script, plugin } => {
             pack::pack_sql(&script, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
         }
-        Command::Import { dir, from, key, out } => import::run(&dir, &from, key.as_deref(), &out),
+        Command::Import { dir, from, foreign_keys_off, key, out } => {
+            import::run(&dir, &from, foreign_keys_off, key.as_deref(), &out)
+        }
         Command::Verify { dir, trust, json } => verify::run(&dir, &trust.policy()?, json),
         Command::AcceptDrift { db, id, reason, dir, trust } => {
             accept_drift::run(&db, id, &reason, &dir, trust.policy()?)
