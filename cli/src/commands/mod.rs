@@ -3,6 +3,7 @@
 //! type that derives `Serialize`.
 
 mod accept_drift;
+mod adopt;
 mod apply;
 mod import;
 mod inspect;
@@ -73,6 +74,10 @@ pub fn run(command: Command) -> Result<()> {
             accept_drift::run(&db, id, &reason, &dir, trust.policy()?)
         }
         Command::Inspect { file, trust, json } => inspect::run(&file, &trust, json),
+        Command::Adopt { db, from, trust, dry_run, dir } => {
+            adopt::adopt(&db, &from, &dir, trust.policy()?, dry_run)
+        }
+        Command::Baseline { db, up_to, trust, dir } => adopt::baseline(&db, up_to, &dir, trust.policy()?),
     }
 }
 
