@@ -121,7 +121,9 @@ fn check_required(have: &[String]) -> Result<()> {
         .collect();
     if !missing.is_empty() {
         return Err(Error::Ledger(format!(
-            "table exists but lacks column(s) {}; it was not written by wasmig or a compatible runner",
+            "table exists but lacks column(s) {}; it was not written by wasmig or a compatible runner \
+             (dbmate and golang-migrate keep their ledger under this name: take the database over with \
+             `wasmig adopt` first)",
             missing.join(", ")
         )));
     }

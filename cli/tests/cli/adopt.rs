@@ -351,6 +351,18 @@ fn adoption_refuses_an_untrusted_plugin_and_a_missing_database() {
 }
 
 #[test]
+fn apply_before_adopting_from_dbmate_is_refused_and_says_adopt() {
+    for tool in ["dbmate", "golang-migrate"] {
+        let sw = switch(tool);
+        let bytes = std::fs::read(&sw.db).unwrap();
+        let o = wasmig(&["apply", "--db", s(&sw.db), s(&sw.out)]);
+        assert_eq!(o.status.code(), Some(3), "{tool}: {}", text(&o));
+        assert!(text(&o).contains("wasmig adopt"), "{tool}: {}", text(&o));
+        assert_eq!(std::fs::read(&sw.db).unwrap(), bytes, "{tool}");
+    }
+}
+
+#[test]
 fn baseline_marks_a_hand_migrated_database_then_apply_runs_the_rest() {
     let sw = switch("sqlx");
     // A database migrated by hand: the same schema, no ledger at all.
@@ -408,4 +420,50 @@ fn import_foreign_keys_off_packs_the_capability_and_inspect_shows_provenance() {
     let plain = sw.src.parent().unwrap().join("plain");
     let o = wasmig(&["import", s(&sw.src), "--from", "goose", "--out", s(&plain)]);
     assert!(text(&o).contains("usually runs with foreign keys off"), "{}", text(&o));
+}
+
+/// The real tools (`tests/tool-peer`, built by `just tool-peer`; `just test`
+/// runs this with `--ignored`) apply the first steps and leave their own
+/// ledger; import, adopt and apply then run nothing again, and the step the
+/// tool had not run applies.
+#[test]
+#[ignore = "needs the real tools: `just test` builds tests/tool-peer and runs this"]
+fn real_tools_leave_a_ledger_that_adopts() {
+    let peer = std::env::var_os("WASMIG_TOOL_PEER").expect("WASMIG_TOOL_PEER names the tool peer binary");
+    for tool in ["diesel", "sqlx", "refinery"] {
+        let tmp = TempDir::new().unwrap();
+        let (src, out, db) = (tmp.path().join("src"), tmp.path().join("out"), tmp.path().join("app.db"));
+        let (files, _) = layout(tool);
+        let write = |later: bool| {
+            for (name, body) in files.iter().filter(|(n, _)| n.contains("tags") == later) {
+                let p = src.join(name);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, body).unwrap();
+            }
+        };
+        write(false);
+        let o = Command::new(&peer).args([tool, s(&src), s(&db)]).output().unwrap();
+        assert!(o.status.success(), "{tool} itself: {}", text(&o));
+        // Adding a migration the tool has not run yet, then switching.
+        write(true);
+        let key = test_key("dev");
+        let o = wasmig(&["import", s(&src), "--from", tool, "--key", s(&key), "--out", s(&out)]);
+        assert!(o.status.success(), "{tool}: {}", text(&o));
+        let before = snapshot(&db);
+        let o = wasmig(&["adopt", "--db", s(&db), "--from", tool, s(&out)]);
+        assert!(o.status.success(), "{tool}: {}", text(&o));
+        assert!(text(&o).contains("recorded 3 migration(s)"), "{tool}: {}", text(&o));
+        let after = user_visible(&db);
+        assert_eq!(
+            (after.schema, after.rows),
+            (before.schema, before.rows),
+            "{tool}: only wasmig's ledger added"
+        );
+        let o = wasmig(&["apply", "--db", s(&db), s(&out)]);
+        assert!(o.status.success(), "{tool}: {}", text(&o));
+        assert!(text(&o).contains("1 applied, 3 already applied"), "{tool}: {}", text(&o));
+        let conn = Connection::open(&db).unwrap();
+        assert_eq!(rows(&conn, "SELECT count(*) FROM users"), vec!["1"], "{tool}: nothing re-ran");
+        assert!(has_table(&db, "tags"), "{tool}");
+    }
 }
