@@ -32,9 +32,17 @@ demo: guests build
     {{wasmig}} apply --db demo/app.db --trust demo/dev.key.pub demo/migrations
     {{wasmig}} status --db demo/app.db --trust demo/dev.key.pub demo/migrations
 
-# Every test: unit, end-to-end (real components, real files) and CLI.
-test: guests
+# Every test: unit, end-to-end (real components, real files) and CLI, then
+# adopting what the real diesel, sqlx and refinery leave behind.
+test: guests tool-peer
     cargo test --workspace
+    WASMIG_TOOL_PEER={{justfile_directory()}}/tests/tool-peer/target/debug/wasmig-tool-peer \
+        cargo test -p wasmig-cli --test cli adopt::real_ -- --ignored
+
+# The real diesel, sqlx and refinery as one program (its own lockfile: their
+# SQLite bindings differ from wasmig's; sqlite features only).
+tool-peer:
+    cd tests/tool-peer && cargo build --locked --quiet
 
 # Formatting and lints, as CI runs them.
 lint:
