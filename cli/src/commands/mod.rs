@@ -3,6 +3,7 @@
 //! type that derives `Serialize`.
 
 mod accept_drift;
+mod adopt;
 mod apply;
 mod check;
 mod config;
@@ -93,8 +94,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::PackSql { script, plugin } => {
             pack::pack_sql(&script, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }
-        Command::Import { dir, from, key, out, destructive } => {
-            import::run(&dir, &from, key.secret_key()?, &out, destructive)
+        Command::Import { dir, from, foreign_keys_off, key, out, destructive } => {
+            import::run(&dir, &from, foreign_keys_off, key.secret_key()?, &out, destructive)
         }
         Command::Verify { dir, trust, json } => {
             let cfg = Config::discover()?;
@@ -130,6 +131,10 @@ pub fn run(command: Command) -> Result<()> {
             check::run(cfg.db_if_any(db).as_deref(), &cfg.dir(dir)?, options, json)
         }
         Command::Config { db, dir, trust, json } => config::run(Config::discover()?, db, dir, trust, json),
+        Command::Adopt { db, from, trust, dry_run, dir } => {
+            adopt::adopt(&db, &from, &dir, trust.policy()?, dry_run)
+        }
+        Command::Baseline { db, up_to, trust, dir } => adopt::baseline(&db, up_to, &dir, trust.policy()?),
     }
 }
 

@@ -3,6 +3,7 @@
 //! One test binary for the CLI; each concern is a module (a new file here
 //! must be added below).
 
+mod adopt;
 mod blast;
 mod commands;
 mod hostile;

@@ -2,15 +2,18 @@
 //! parts), fleets of databases, rehearsals on a copy and the database
 //! snapshots rehearsals and tests compare.
 
+mod adopt;
 mod attest;
 mod blast;
 mod fleet;
+mod foreign_ledger;
 mod ledger_guard;
 mod migrator;
 mod rehearse;
 mod shape;
 pub(crate) mod snapshot;
 
+pub use adopt::{Adoption, Recorded};
 pub use attest::{
     Attestation, SchemaCheck, SchemaState, attest as attest_schema, check_schema,
     normal_form as normal_schema,

@@ -328,7 +328,13 @@ pub fn pack(
     let unsigned = if already_signed {
         let existing = read_manifest(component)
             .map_err(|e| FormatError::Manifest(format!("signed input has no usable manifest: {e}")))?;
-        if existing != *manifest {
+        // Re-signing from the command line gives no provenance: the
+        // existing one stands (it is part of what was signed).
+        let asked = match &manifest.provenance {
+            None => Manifest { provenance: existing.provenance.clone(), ..manifest.clone() },
+            Some(_) => manifest.clone(),
+        };
+        if existing != asked {
             return Err(FormatError::Signed(format!(
                 "the input is already signed as id {} name {:?}; changing its manifest would \
                  invalidate those signatures (pack the unsigned component instead)",

@@ -40,6 +40,66 @@ pub struct Manifest {
     /// [`CAP_DESTRUCTIVE`].
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Where an imported migration came from (see [`Provenance`]); absent,
+    /// and left out of the encoding, for everything else, so manifests
+    /// without it encode exactly as before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// The tool an imported migration came from, the file, the version that
+/// tool records for it and the digest that tool keeps (or SHA-256 of the
+/// file when it keeps none). Signed with the rest of the manifest, so
+/// `wasmig adopt` can hold the other tool's ledger against exactly what was
+/// imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The tool: `diesel`, `sqlx`, `refinery`, `goose`, `dbmate` or `golang-migrate`.
+    pub tool: String,
+    /// The source file, relative to the directory imported
+    /// (`2024-01-01-120000_users/up.sql` for diesel).
+    pub file: String,
+    /// The version as the tool writes it in its own ledger.
+    pub version: String,
+    /// `sha384:<hex>` (sqlx's checksum of the file), `siphash13:<decimal>`
+    /// (refinery's checksum) or `sha256:<hex>` of the file (the others).
+    pub digest: String,
+}
+
+/// The tools a [`Provenance`] may name.
+pub const PROVENANCE_TOOLS: &[&str] = &["diesel", "sqlx", "refinery", "goose", "dbmate", "golang-migrate"];
+
+impl Provenance {
+    fn check(&self) -> Result<(), String> {
+        if !PROVENANCE_TOOLS.contains(&self.tool.as_str()) {
+            return Err(format!(
+                "provenance names tool {:?}; known: {}",
+                self.tool,
+                PROVENANCE_TOOLS.join(", ")
+            ));
+        }
+        if self.file.is_empty() || self.file.len() > 1024 {
+            return Err(format!("provenance file name must be 1 to 1024 bytes, got {}", self.file.len()));
+        }
+        if self.version.is_empty() || self.version.len() > 128 {
+            return Err(format!("provenance version must be 1 to 128 bytes, got {}", self.version.len()));
+        }
+        let hex = |h: &str, n: usize| h.len() == n && h.bytes().all(|b| b.is_ascii_hexdigit());
+        let ok = match self.digest.split_once(':') {
+            Some(("sha256", h)) => hex(h, 64),
+            Some(("sha384", h)) => hex(h, 96),
+            Some(("siphash13", d)) => d.parse::<u64>().is_ok_and(|v| v.to_string() == d),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "provenance digest {:?} is not sha256:<hex>, sha384:<hex> or siphash13:<decimal>",
+                self.digest
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Manifest {
@@ -52,6 +112,7 @@ impl Manifest {
             name: name.into(),
             world: WORLD.to_owned(),
             capabilities: Vec::new(),
+            provenance: None,
         }
     }
 
@@ -105,6 +166,9 @@ impl Manifest {
                 KNOWN_CAPABILITIES.join(", ")
             ));
         }
+        if let Some(p) = &self.provenance {
+            p.check()?;
+        }
         Ok(())
     }
 
@@ -151,4 +215,42 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err(format!("migration name {name:?} contains {c:?}; use letters, digits, '_' and '-'"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_without_provenance_encodes_as_before() {
+        let m = Manifest::new(3, "backfill");
+        assert_eq!(
+            String::from_utf8(m.encode()).unwrap(),
+            r#"{"format":1,"id":3,"name":"backfill","world":"wasmig:migration/migration@0.1.0","capabilities":[]}"#
+        );
+        assert_eq!(Manifest::decode(&m.encode()).unwrap(), m);
+    }
+
+    #[test]
+    fn provenance_round_trips_and_is_checked() {
+        let mut m = Manifest::new(20240101120000, "users");
+        m.provenance = Some(Provenance {
+            tool: "sqlx".into(),
+            file: "20240101120000_users.sql".into(),
+            version: "20240101120000".into(),
+            digest: format!("sha384:{}", "ab".repeat(48)),
+        });
+        assert_eq!(Manifest::decode(&m.encode()).unwrap(), m);
+        let bad = |f: &dyn Fn(&mut Provenance)| {
+            let mut m = m.clone();
+            f(m.provenance.as_mut().unwrap());
+            Manifest::decode(&m.encode()).unwrap_err().to_string()
+        };
+        assert!(bad(&|p| p.tool = "flyway".into()).contains("flyway"));
+        assert!(bad(&|p| p.digest = "sha384:ab".into()).contains("not sha256"));
+        assert!(bad(&|p| p.digest = "siphash13:0123".into()).contains("not sha256"));
+        assert!(bad(&|p| p.version = String::new()).contains("version"));
+        let extra = String::from_utf8(m.encode()).unwrap().replace(r#""tool""#, r#""x":1,"tool""#);
+        assert!(Manifest::decode(extra.as_bytes()).unwrap_err().to_string().contains("unknown field"));
+    }
 }

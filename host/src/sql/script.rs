@@ -47,7 +47,27 @@ pub fn statements(script: &str) -> Result<Vec<Statement>, SqlRefusal> {
 
 /// Builds the migration component for `script`.
 pub fn component_for_sql(script: &str) -> Result<Vec<u8>, SqlRefusal> {
-    let stmts = statements(script)?;
+    build(&statements(script)?)
+}
+
+/// Like [`component_for_sql`], but a script with no statements (only
+/// comments or whitespace) is a migration that does nothing, as the tools
+/// `wasmig import` reads treat it: they apply and record such a step.
+///
+/// ```
+/// let noop = wasmig::component_for_import("-- nothing to do here\n").unwrap();
+/// assert!(wasmig::recognise_sql_component(&noop).unwrap().statements.is_empty());
+/// assert!(wasmig::component_for_sql("-- nothing to do here\n").is_err());
+/// ```
+pub fn component_for_import(script: &str) -> Result<Vec<u8>, SqlRefusal> {
+    let stmts = sqlsplit::split(script)?;
+    for s in &stmts {
+        sqlsplit::check_allowed(s).map_err(|reason| SqlRefusal { line: s.line, reason })?;
+    }
+    build(&stmts)
+}
+
+fn build(stmts: &[Statement]) -> Result<Vec<u8>, SqlRefusal> {
     let sql: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
     let module = core_module(&sql);
     wrap(module).map_err(|e| SqlRefusal { line: 0, reason: format!("building the component: {e:#}") })
@@ -372,7 +392,11 @@ fn read_core_module(module: &[u8]) -> Option<(Vec<String>, u64)> {
         }
     }
     let (image, pages) = (image?, pages?);
-    Some((table_entries(image)?, pages.checked_mul(65_536)?))
+    // An empty image is the one layout without a table: no statements, a
+    // step that does nothing (`component_for_import` of a comment-only
+    // script). Like any other, it is trusted only once regenerated.
+    let statements = if image.is_empty() { Vec::new() } else { table_entries(image)? };
+    Some((statements, pages.checked_mul(65_536)?))
 }
 
 /// The statements of a data image laid out as [`core_module`] lays it out:
