@@ -253,6 +253,41 @@ pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, r
     })
 }
 
+/// Removes reverted migration `id` from the ledger and writes a `revert`
+/// audit row naming the digest it had, inside the caller's transaction (the
+/// one its `down` ran in). Fails when the ledger no longer records `id` with
+/// digest `checksum` (someone else changed it meanwhile).
+pub(crate) fn record_revert(conn: &Connection, id: i64, checksum: Option<&str>, reason: &str) -> Result<()> {
+    let removed = conn
+        .execute("DELETE FROM schema_migrations WHERE id = ?1 AND checksum IS ?2", params![id, checksum])
+        .map_err(Error::sqlite(format!("removing migration {id} from schema_migrations")))?;
+    if removed != 1 {
+        return Err(Error::Ledger(format!(
+            "migration {id} does not have digest {} in the ledger (changed meanwhile?)",
+            checksum.unwrap_or("NULL")
+        )));
+    }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations_audit (
+            at TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            old_checksum TEXT,
+            new_checksum TEXT,
+            reason TEXT NOT NULL,
+            host_version TEXT NOT NULL
+        )",
+    )
+    .map_err(Error::sqlite("creating schema_migrations_audit"))?;
+    conn.execute(
+        "INSERT INTO schema_migrations_audit (at, id, action, old_checksum, new_checksum, reason, host_version)
+         VALUES (?1, ?2, 'revert', ?3, NULL, ?4, ?5)",
+        params![now_rfc3339(), id, checksum, reason, crate::VERSION],
+    )
+    .map_err(Error::sqlite("writing schema_migrations_audit"))?;
+    Ok(())
+}
+
 /// The current time as RFC 3339 UTC with seconds, as the ledger stores it.
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()

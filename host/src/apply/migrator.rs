@@ -26,9 +26,11 @@ use crate::plugin::{TrustPolicy, Verdict};
 use crate::sandbox::CompileCache;
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
 
+mod revert;
 mod status;
 mod together;
 
+pub use revert::{RevertReport, Reverted};
 pub use status::{MigrationState, StatusRow};
 
 /// Settings for a [`Migrator`].

@@ -8,6 +8,7 @@ mod batch;
 mod compile_cache;
 mod differential;
 mod direct_sql;
+mod down;
 mod fleet;
 mod import;
 mod ledger_guard;
