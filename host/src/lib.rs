@@ -23,8 +23,8 @@ mod worlds;
 // Applying migrations.
 pub use apply::{
     Applied, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan, Rehearsal,
-    RehearsedStep, Report, RevertReport, Reverted, SchemaObject, Snapshot, StatusRow, Step, StepOutcome,
-    expand_databases,
+    RehearsedStep, Report, RevertReport, Reverted, RoundTrip, RoundTripOutcome, RoundTripStep, SchemaObject,
+    Snapshot, StatusRow, Step, StepOutcome, expand_databases,
 };
 pub use error::{Error, FormatError, KeyError, Result, TrustError};
 pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};

@@ -4,11 +4,13 @@
 
 mod accept_drift;
 mod apply;
+mod down;
 mod import;
 mod inspect;
 mod keygen;
 mod new;
 mod pack;
+mod round_trip;
 mod status;
 mod test;
 mod verify;
@@ -50,8 +52,11 @@ pub fn run(command: Command) -> Result<()> {
             };
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)
         }
-        Command::Test { db, dir, trust, limits, json } => {
+        Command::Test { db, dir, trust, limits, json, round_trip } => {
             let options = Options { trust: trust.policy()?, limits: limits.limits()?, ..Options::default() };
+            if round_trip {
+                return round_trip::run(&db, &dir, options, json);
+            }
             test::run(&db, &dir, options, json)
         }
         Command::Status { db, dir, trust, rehearse, json } => {
@@ -62,8 +67,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Pack { component, plugin } => {
             pack::pack(&component, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
         }
-        Command::PackSql { script, plugin } => {
-            pack::pack_sql(&script, plugin.manifest(), plugin.key.as_deref(), &plugin.out)
+        Command::PackSql { script, plugin, down } => {
+            pack::pack_sql(&script, down.as_deref(), plugin.manifest(), plugin.key.as_deref(), &plugin.out)
         }
         Command::Import { dir, from, key, out } => import::run(&dir, &from, key.as_deref(), &out),
         Command::Verify { dir, trust, json } => verify::run(&dir, &trust.policy()?, json),
@@ -71,6 +76,10 @@ pub fn run(command: Command) -> Result<()> {
             accept_drift::run(&db, id, &reason, &dir, trust.policy()?)
         }
         Command::Inspect { file, trust, json } => inspect::run(&file, &trust, json),
+        Command::Down { db, to, dir, trust, limits, dry_run, busy_timeout, json } => {
+            let options = Options { trust: trust.policy()?, limits: limits.limits()?, ..Options::default() };
+            down::run(down::DownArgs { db: &db, to, dir: &dir, dry_run, busy_timeout, json }, options)
+        }
     }
 }
 
