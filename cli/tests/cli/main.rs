@@ -4,5 +4,6 @@
 //! must be added below).
 
 mod commands;
+mod down;
 mod hostile;
 mod processes;
