@@ -140,7 +140,8 @@ fn a_failing_down_rolls_back_and_leaves_the_file_byte_identical() {
             Some("DROP TABLE kept;\nSELECT * FROM no_such_table;"),
         )
     };
-    let cases: [(&dyn Fn(&Path), Options, &str); 3] = [
+    type AddFourth<'a> = &'a dyn Fn(&Path);
+    let cases: [(AddFourth<'_>, Options, &str); 3] = [
         (&guest, options(), "down refuses"),
         (&sql, options(), "no_such_table"),
         (&sql, compiled(), "no_such_table"),
