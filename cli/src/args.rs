@@ -209,7 +209,7 @@ pub enum Command {
         #[arg(long)]
         db: PathBuf,
         /// Keep migrations up to and including this id (0: revert them all).
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", value_parser = clap::value_parser!(i64).range(0..))]
         to: i64,
         /// Directory of migration plugin files.
         dir: PathBuf,

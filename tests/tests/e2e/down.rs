@@ -236,3 +236,33 @@ fn packing_records_world_0_3_0_exactly_for_components_with_down() {
     assert_eq!(world(&pack(&s.dir, "testing-reversible", 2, "notes")), wasmig::REVERSIBLE_WORLD);
     assert_eq!(world(&pack(&s.dir, "example-baseline", 3, "baseline")), "wasmig:migration/migration@0.2.0");
 }
+
+#[test]
+fn round_trip_rehearsal_names_each_kind_of_down_and_never_writes() {
+    use wasmig::RoundTripOutcome as O;
+    let s = scratch();
+    reversible_history(&s.dir);
+    pack_sql(&s.dir, 4, "forward", "CREATE TABLE forward (x);", None);
+    pack(&s.dir, "faulty-down-err", 5, "kept");
+    pack_sql(
+        &s.dir,
+        6,
+        "leaky",
+        "CREATE TABLE leaky (x);\nINSERT INTO base (v) VALUES ('c');",
+        Some("DROP TABLE leaky;"),
+    );
+    start(&s.db);
+    let bytes = std::fs::read(&s.db).unwrap();
+    for opts in [options(), compiled()] {
+        let r = Migrator::from_dir_with(&s.dir, opts).unwrap().rehearse_round_trip(&s.db).unwrap();
+        let outcomes: Vec<&O> = r.steps.iter().map(|s| &s.outcome).collect();
+        assert!(matches!(outcomes[..3], [O::Ok, O::Ok, O::Ok]), "{outcomes:?}");
+        assert_eq!(outcomes[3], &O::NoDown);
+        assert!(matches!(outcomes[4], O::DownFailed(why) if why.contains("down refuses")), "{outcomes:?}");
+        assert_eq!(outcomes[5], &O::NotRestored);
+        // Migration 3 added a third row to `base`; 6 adds a fourth its down keeps.
+        assert_eq!(r.steps[5].differences, ["base: 3 rows before up, 4 after down"]);
+        assert!(!r.all_ok());
+        assert_eq!(std::fs::read(&s.db).unwrap(), bytes, "only the copy is written");
+    }
+}
