@@ -5,6 +5,7 @@
 
 mod fleet;
 mod ledger_guard;
+pub(crate) use ledger_guard::is_ledger_name;
 mod migrator;
 mod rehearse;
 mod round_trip;

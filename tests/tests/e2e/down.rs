@@ -266,3 +266,31 @@ fn round_trip_rehearsal_names_each_kind_of_down_and_never_writes() {
         assert_eq!(std::fs::read(&s.db).unwrap(), bytes, "only the copy is written");
     }
 }
+
+#[test]
+fn the_authors_harness_checks_a_round_trip() {
+    let component = guest_bytes("testing-reversible");
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(START).unwrap();
+    let again = wasmig::testing::assert_round_trips(&component, &mut conn);
+    assert_eq!(again.stats.rows_changed, 3, "the second up inserted the rows again");
+    assert_eq!(rows(&conn, "SELECT count(*) FROM notes"), ["3"]);
+
+    // A down that keeps a row `up` inserted fails the check, naming the table.
+    let leaky = wasmig::component_for_sql_with_down(
+        "CREATE TABLE leaky (x);\nINSERT INTO base (v) VALUES ('c');",
+        "DROP TABLE leaky;",
+    )
+    .unwrap();
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(START).unwrap();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wasmig::testing::assert_round_trips(&leaky, &mut conn);
+    }))
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("down did not restore") && message.contains("base: 2 rows before, 3 after"),
+        "{message}"
+    );
+}
