@@ -294,3 +294,55 @@ fn the_authors_harness_checks_a_round_trip() {
         "{message}"
     );
 }
+
+#[test]
+fn a_ledger_row_without_a_digest_cannot_be_reverted() {
+    let s = scratch();
+    reversible_history(&s.dir);
+    applied(&s);
+    // As an earlier runner's adopted row would be.
+    Connection::open(&s.db)
+        .unwrap()
+        .execute_batch("UPDATE schema_migrations SET checksum = NULL WHERE id = 3")
+        .unwrap();
+    let bytes = std::fs::read(&s.db).unwrap();
+    refused(&s, &migrator(&s.dir).unwrap(), &bytes, "migration 3 (tag): the ledger records no digest");
+}
+
+/// Packs `up`/`down` as migration `id` with the foreign-keys-off capability.
+fn pack_sql_fk_off(dir: &Path, id: i64, name: &str, up: &str, down: &str) {
+    let component = wasmig::component_for_sql_with_down(up, down).unwrap();
+    let m =
+        Manifest { capabilities: vec![wasmig::CAP_FOREIGN_KEYS_OFF.to_owned()], ..Manifest::new(id, name) };
+    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
+    std::fs::write(dir.join(m.file_name()), wasmig::pack(&component, &m, Some(&sk)).unwrap()).unwrap();
+}
+
+#[test]
+fn a_foreign_keys_off_down_is_checked_for_violations_and_restores_the_setting() {
+    let fk_start = "CREATE TABLE parent (id INTEGER PRIMARY KEY);\n\
+                    CREATE TABLE child (pid INTEGER REFERENCES parent (id));\n\
+                    INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1);";
+    for (down, ok) in [("DROP TABLE extra;", true), ("DROP TABLE extra;\nDELETE FROM parent;", false)] {
+        let s = scratch();
+        Connection::open(&s.db).unwrap().execute_batch(fk_start).unwrap();
+        pack_sql_fk_off(&s.dir, 1, "extra", "CREATE TABLE extra (x);", down);
+        let m = migrator(&s.dir).unwrap();
+        let mut conn = Connection::open(&s.db).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        m.apply(&mut conn).unwrap();
+        let before = snapshot(&s.db);
+        let result = m.revert_to(&mut conn, 0);
+        let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(fk, 1, "enforcement is back on afterwards");
+        if ok {
+            result.unwrap();
+            assert!(!has_table(&s.db, "extra"));
+        } else {
+            let err = result.unwrap_err();
+            assert!(matches!(err, Error::ForeignKeyViolations { id: 1, .. }), "{err}");
+            assert_eq!(snapshot(&s.db), before, "rolled back");
+            assert_eq!(ledger_ids(&s.db), [1]);
+        }
+    }
+}
