@@ -124,6 +124,11 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Rehearse up, down and up again on the copy, and report every
+        /// migration whose down does not restore the schema and row counts
+        /// it started from.
+        #[arg(long)]
+        round_trip: bool,
     },
     /// Scaffold a guest migration crate: component linker config, an `up`
     /// to fill in, and a test that runs it through the harness.
@@ -168,6 +173,10 @@ pub enum Command {
         script: PathBuf,
         #[command(flatten)]
         plugin: PackArgs,
+        /// An SQL script that reverts this one: the component also exports
+        /// `down` (world 0.3.0), which `wasmig down` runs.
+        #[arg(long, value_name = "DOWN.sql")]
+        down: Option<PathBuf>,
     },
     /// Convert another tool's migration directory (up migrations) into signed plugins.
     Import {
@@ -314,6 +323,31 @@ pub enum Command {
         #[arg(long = "trust", value_name = "KEYS")]
         trust: Vec<PathBuf>,
         /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revert every applied migration with an id above ID, newest first, each
+    /// by its own `down` in its own transaction (audited in schema_migrations_audit).
+    Down {
+        /// The SQLite database file.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Keep migrations up to and including this id (0: revert them all).
+        #[arg(long, value_name = "ID", value_parser = clap::value_parser!(i64).range(0..))]
+        to: i64,
+        /// Directory of migration plugin files.
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// List what would be reverted (after every check) without changing the database.
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds to wait for another writer before giving up.
+        #[arg(long, default_value_t = 30)]
+        busy_timeout: u64,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -117,6 +117,19 @@ pub enum Error {
         actual: String,
     },
 
+    /// A revert was refused before anything ran: a migration it would
+    /// revert has no `down`, no file, or no recorded digest to match.
+    #[error(
+        "cannot revert to migration {to}; nothing was run:\n  {}",
+        .problems.join("\n  ")
+    )]
+    Irreversible {
+        /// The id the revert was asked to go back to.
+        to: i64,
+        /// One line per migration that cannot be reverted, newest first.
+        problems: Vec<String>,
+    },
+
     /// The ledger records migrations that have no file here.
     #[error(
         "the ledger records migration(s) {} but no file with that id is present; restore the files \
@@ -450,6 +463,7 @@ impl Error {
                 | Error::OutOfOrder { .. }
                 | Error::Drift { .. }
                 | Error::MissingFiles { .. }
+                | Error::Irreversible { .. }
                 | Error::NewerDatabase { .. }
                 | Error::NotInOneTransaction { .. }
                 | Error::DestructiveNeedsSigners { .. }

@@ -284,6 +284,23 @@ pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, r
     })
 }
 
+/// Removes reverted migration `id` from the ledger and writes a `revert`
+/// audit row naming the digest it had, inside the caller's transaction (the
+/// one its `down` ran in). Fails when the ledger no longer records `id` with
+/// digest `checksum` (someone else changed it meanwhile).
+pub(crate) fn record_revert(conn: &Connection, id: i64, checksum: Option<&str>, reason: &str) -> Result<()> {
+    let removed = conn
+        .execute("DELETE FROM schema_migrations WHERE id = ?1 AND checksum IS ?2", params![id, checksum])
+        .map_err(Error::sqlite(format!("removing migration {id} from schema_migrations")))?;
+    if removed != 1 {
+        return Err(Error::Ledger(format!(
+            "migration {id} does not have digest {} in the ledger (changed meanwhile?)",
+            checksum.unwrap_or("NULL")
+        )));
+    }
+    audit(conn, id, "revert", checksum, None, reason)
+}
+
 fn ensure_audit(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations_audit (

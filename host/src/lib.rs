@@ -24,8 +24,9 @@ mod worlds;
 pub use apply::{
     Adoption, Applied, Attestation, BlastRadius, CheckReport, DbResult, Destruction, FleetOptions,
     FleetReport, MigrationState, Migrator, Options, Plan, Problem, Recorded, Rehearsal, RehearsedStep, Report,
-    SchemaCheck, SchemaObject, SchemaState, Snapshot, StatusRow, Step, StepOutcome, TableRows, attest_schema,
-    check_dir, check_schema, expand_databases, normal_schema,
+    RevertReport, Reverted, RoundTrip, RoundTripOutcome, RoundTripStep, SchemaCheck, SchemaObject, SchemaState,
+    Snapshot, StatusRow, Step, StepOutcome, TableRows, attest_schema, check_dir, check_schema, expand_databases,
+    normal_schema,
 };
 // Replicas (LiteFS, read-only databases): apply only reads there.
 pub use apply::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};
@@ -41,10 +42,10 @@ pub use plugin::{
     Verdict, component_interface, content_digest, key_id, keygen, list_dir, pack, pub_path, public_of,
     read_manifest, read_secret_key, sections, sign, signature_info, validate_name, with_manifest,
 };
-pub use worlds::{WORLD, WORLDS};
+pub use worlds::{REVERSIBLE_WORLD, WORLD, WORLDS};
 
 // The sandbox's limits, and what a run reports.
-pub use sandbox::{CallLimits, CompileCache, Compiled, Limits, Outcome, RunStats, Sandbox, SqlLimits};
+pub use sandbox::{CallLimits, CompileCache, Compiled, Entry, Limits, Outcome, RunStats, Sandbox, SqlLimits};
 // What a guest's SQL may call (see docs/authoring.md, section 7).
 pub use sandbox::gate::{FUNCTION_ALLOWLIST, FUNCTION_DENYLIST, SQLITE_INTERNAL_FUNCTIONS};
 pub use sql::MAX_JSON_PATHS;
@@ -52,7 +53,7 @@ pub use sql::MAX_JSON_PATHS;
 // SQL scripts: splitting, pack-sql components, importing other tools.
 pub use sql::import::{Found as ImportedMigration, Tool as ImportTool, scan as import_dir};
 pub use sql::script::{
-    Script as SqlScript, SqlRefusal, component_for_import, component_for_sql,
+    Script as SqlScript, SqlRefusal, component_for_import, component_for_sql, component_for_sql_with_down,
     recognise as recognise_sql_component,
 };
 pub use sql::split::{Statement as SqlStatement, is_complete as is_complete_sql, split as split_sql};

@@ -30,6 +30,14 @@ use crate::sandbox::Limits;
 /// Runs `component` (a bare component or a packed plugin) as the next
 /// migration of `conn`, under `limits`, through the same path as `apply`.
 pub fn run_component_with(component: &[u8], conn: &mut Connection, limits: Limits) -> Result<Applied> {
+    let migrator = migrator_for(component, conn, limits)?;
+    let report = migrator.apply(conn)?;
+    report.applied.into_iter().next().ok_or_else(|| Error::Internal("the component was not run".into()))
+}
+
+/// A migrator holding just `component`, as the next migration of `conn`
+/// (whose ledger it creates), trusting it unsigned.
+fn migrator_for(component: &[u8], conn: &mut Connection, limits: Limits) -> Result<Migrator> {
     ledger::ensure(conn)?;
     let next_id = ledger::read_all(conn)?.keys().next_back().map_or(1, |id| id + 1);
     let bad = |reason: FormatError| Error::BadPlugin {
@@ -65,9 +73,53 @@ pub fn run_component_with(component: &[u8], conn: &mut Connection, limits: Limit
         trust: TrustPolicy { allow_unsigned: true, ..TrustPolicy::default() },
         ..Options::default()
     };
-    let migrator = Migrator::from_plugins(vec![p], options)?;
-    let report = migrator.apply(conn)?;
-    report.applied.into_iter().next().ok_or_else(|| Error::Internal("the component was not run".into()))
+    Migrator::from_plugins(vec![p], options)
+}
+
+/// Runs a reversible `component`'s `up`, then its `down`, then `up` again,
+/// as the next migration of `conn`, and panics unless all three succeed and
+/// `down` left every schema object and every row (wasmig's own ledger
+/// tables aside) exactly as they were before `up`, and `up` ended the same
+/// way both times. Returns the second `up`.
+pub fn assert_round_trips(component: &[u8], conn: &mut Connection) -> Applied {
+    let user = |conn: &Connection| {
+        let mut snap = Snapshot::take(conn).expect("snapshot");
+        snap.schema.retain(|o| !crate::apply::is_ledger_name(&o.table));
+        snap.rows.retain(|t, _| !crate::apply::is_ledger_name(t));
+        snap
+    };
+    ledger::ensure(conn).expect("creating the ledger");
+    let before = user(conn);
+    let migrator = migrator_for(component, conn, Limits::default()).expect("loading the component");
+    let id = migrator.plugins()[0].id();
+    let up = |conn: &mut Connection| match migrator.apply(conn) {
+        Ok(r) if r.applied.len() == 1 => r.applied.into_iter().next().expect("one applied"),
+        Ok(_) => panic!("the migration did not run"),
+        Err(e) => panic!("up was expected to apply but failed:\n{e}"),
+    };
+    up(conn);
+    let after_up = user(conn);
+    if let Err(e) = migrator.revert_to(conn, id - 1) {
+        panic!("down was expected to revert but failed:\n{e}");
+    }
+    let after_down = user(conn);
+    if before != after_down {
+        panic!(
+            "down did not restore the database:\nschema: {:?}\nrows: {:?}",
+            before.schema_diff(&after_down),
+            before.row_changes(&after_down)
+        );
+    }
+    let again = up(conn);
+    let after_again = user(conn);
+    if after_up != after_again {
+        panic!(
+            "up ended differently after down:\nschema: {:?}\nrows: {:?}",
+            after_up.schema_diff(&after_again),
+            after_up.row_changes(&after_again)
+        );
+    }
+    again
 }
 
 fn strip_signature(bytes: &[u8]) -> Result<Vec<u8>> {

@@ -1,8 +1,10 @@
 //! The worlds this release runs: the one place that names them.
 //!
 //! A world is a version of the contract in `wit/` (`wit/migration.wit` is
-//! 0.1.0, `wit/v0.2.0/` is 0.2.0). Each names the one `sql` interface a
-//! component targeting it may import. The generated bindings (see
+//! 0.1.0, `wit/v0.2.0/` is 0.2.0, `wit/v0.3.0/` is 0.3.0). Each names the one
+//! `sql` interface a component targeting it may import. World 0.3.0 adds no
+//! host call (it imports `sql@0.2.0`) but a `down` export: it is the one
+//! reversible world, and a component exporting `down` targets it. The generated bindings (see
 //! `sandbox::bindings`) serve every world listed here, and a unit test there
 //! checks that each world only adds to the one before.
 
@@ -12,7 +14,20 @@
 pub const WORLDS: &[(&str, &str)] = &[
     ("wasmig:migration/migration@0.1.0", "wasmig:migration/sql@0.1.0"),
     ("wasmig:migration/migration@0.2.0", "wasmig:migration/sql@0.2.0"),
+    ("wasmig:migration/migration@0.3.0", "wasmig:migration/sql@0.2.0"),
 ];
+
+/// The world whose components export `down` as well as `up`, so their
+/// migration can be reverted. Every other world is forward-only.
+pub const REVERSIBLE_WORLD: &str = "wasmig:migration/migration@0.3.0";
+
+/// The name of the export that reverts a migration of [`REVERSIBLE_WORLD`].
+pub const DOWN_EXPORT: &str = "down";
+
+/// True when a component targeting `world` exports `down`.
+pub fn is_reversible(world: &str) -> bool {
+    world == REVERSIBLE_WORLD
+}
 
 /// The first world, which every release runs: what [`Manifest::new`]
 /// records until [`pack`] reads the `sql` version the component imports. A

@@ -7,12 +7,14 @@ mod adopt;
 mod apply;
 mod check;
 mod config;
+mod down;
 mod import;
 mod inspect;
 mod keygen;
 mod new;
 mod pack;
 mod sign;
+mod round_trip;
 mod status;
 mod test;
 mod verify;
@@ -72,14 +74,18 @@ pub fn run(command: Command) -> Result<()> {
             };
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)
         }
-        Command::Test { db, dir, trust, limits, json } => {
+        Command::Test { db, dir, trust, limits, json, round_trip } => {
             let cfg = Config::discover()?;
             let options = Options {
                 trust: cfg.trust(trust).policy()?,
                 limits: cfg.limits(limits).limits()?,
                 ..Options::default()
             };
-            test::run(&cfg.db(db)?, &cfg.dir(dir)?, options, json)
+            let (db, dir) = (cfg.db(db)?, cfg.dir(dir)?);
+            if round_trip {
+                return round_trip::run(&db, &dir, options, json);
+            }
+            test::run(&db, &dir, options, json)
         }
         Command::Status { db, dir, trust, rehearse, json, exit_code } => {
             let cfg = Config::discover()?;
@@ -91,8 +97,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Pack { component, plugin } => {
             pack::pack(&component, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }
-        Command::PackSql { script, plugin } => {
-            pack::pack_sql(&script, plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
+        Command::PackSql { script, plugin, down } => {
+            pack::pack_sql(&script, down.as_deref(), plugin.manifest(), plugin.key.secret_key()?, &plugin.out)
         }
         Command::Import { dir, from, foreign_keys_off, key, out, destructive } => {
             import::run(&dir, &from, foreign_keys_off, key.secret_key()?, &out, destructive)
@@ -135,6 +141,16 @@ pub fn run(command: Command) -> Result<()> {
             adopt::adopt(&db, &from, &dir, trust.policy()?, dry_run)
         }
         Command::Baseline { db, up_to, trust, dir } => adopt::baseline(&db, up_to, &dir, trust.policy()?),
+        Command::Down { db, to, dir, trust, limits, dry_run, busy_timeout, json } => {
+            let cfg = Config::discover()?;
+            let options = Options {
+                trust: cfg.trust(trust).policy()?,
+                limits: cfg.limits(limits).limits()?,
+                ..Options::default()
+            };
+            let (db, dir) = (cfg.db(db)?, cfg.dir(dir)?);
+            down::run(down::DownArgs { db: &db, to, dir: &dir, dry_run, busy_timeout, json }, options)
+        }
     }
 }
 

@@ -16,10 +16,29 @@ pub fn pack(component: &Path, manifest: Manifest, sk: Option<SecretKey>, out: &P
     write_plugin(component, &bytes, &manifest, sk.as_ref(), out).map(drop)
 }
 
-pub fn pack_sql(script: &Path, manifest: Manifest, sk: Option<SecretKey>, out: &Path) -> Result<()> {
+pub fn pack_sql(
+    script: &Path,
+    down: Option<&Path>,
+    manifest: Manifest,
+    sk: Option<SecretKey>,
+    out: &Path,
+) -> Result<()> {
     let text = std::fs::read_to_string(script).with_context(|| format!("reading {}", script.display()))?;
-    let component = wasmig::component_for_sql(&text)
-        .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?;
+    let component = match down {
+        None => wasmig::component_for_sql(&text)
+            .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?,
+        Some(down) => {
+            let down_text =
+                std::fs::read_to_string(down).with_context(|| format!("reading {}", down.display()))?;
+            // Check each script alone first, so a refusal names its own file.
+            wasmig::component_for_sql(&text)
+                .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?;
+            wasmig::component_for_sql(&down_text)
+                .map_err(|e| Refused(format!("{}:{}: {}", down.display(), e.line, e.reason)))?;
+            wasmig::component_for_sql_with_down(&text, &down_text)
+                .map_err(|e| Refused(format!("{}:{}: {}", script.display(), e.line, e.reason)))?
+        }
+    };
     write_plugin(script, &component, &manifest, sk.as_ref(), out)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod adopt;
 mod blast;
 mod commands;
+mod down;
 mod hostile;
 mod litestream;
 mod processes;

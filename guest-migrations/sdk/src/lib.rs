@@ -433,6 +433,11 @@ macro_rules! row {
 
 /// Exports `up` (a `fn() -> Result<(), E>` with `E: Display`) as this
 /// component's migration body.
+///
+/// `migration!(up, down)` also exports `down`, the step that reverts `up`
+/// (`wasmig down`); the component then targets world 0.3.0, which hosts
+/// from this release on run. `down` must leave the schema and rows exactly
+/// as they were before `up`.
 #[macro_export]
 macro_rules! migration {
     ($up:path) => {
@@ -446,4 +451,44 @@ macro_rules! migration {
 
         $crate::bindings::__export_migration!(__WasmigMigration);
     };
+    ($up:path, $down:path $(,)?) => {
+        struct __WasmigMigration;
+
+        impl $crate::reversible_bindings::Guest for __WasmigMigration {
+            fn up() -> ::core::result::Result<(), ::std::string::String> {
+                $up().map_err(|e| ::std::string::ToString::to_string(&e))
+            }
+
+            fn down() -> ::core::result::Result<(), ::std::string::String> {
+                $down().map_err(|e| ::std::string::ToString::to_string(&e))
+            }
+        }
+
+        $crate::reversible_bindings::__export_reversible_migration!(__WasmigMigration);
+    };
+}
+
+// World 0.3.0: the same `sql@0.2.0` (reused, not generated again) plus a
+// `down` export. Its export glue, and the world description that makes a
+// component export `down`, are only expanded by `migration!(up, down)`, so
+// a guest written with `migration!(up)` still targets world 0.2.0. The
+// generator names its macros after the world, and both worlds are called
+// `migration`, so 0.3.0 is reached through a local world that includes it
+// (a component's imports and exports are the same either way). It sits at
+// the end of the file so the code above keeps its line numbers, which panic
+// locations compiled into guests record.
+#[doc(hidden)]
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub mod reversible_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/v0.3.0",
+        inline: "package wasmig:guest-sdk;\nworld reversible { include wasmig:migration/migration@0.3.0; }",
+        world: "wasmig:guest-sdk/reversible",
+        with: { "wasmig:migration/sql@0.2.0": crate::bindings::wasmig::migration::sql },
+        pub_export_macro: true,
+        export_macro_name: "__export_reversible_migration",
+        default_bindings_module: "wasmig_guest::reversible_bindings",
+        runtime_path: "wasmig_guest::__wit_bindgen_rt",
+        disable_custom_section_link_helpers: true,
+    });
 }

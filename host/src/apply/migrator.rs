@@ -30,11 +30,13 @@ use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
 
 mod check;
 mod replica;
+mod revert;
 mod status;
 mod together;
 
 pub use check::{CheckReport, Problem, check_dir};
 pub use replica::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};
+pub use revert::{RevertReport, Reverted};
 pub use status::{MigrationState, StatusRow};
 
 /// Settings for a [`Migrator`].

@@ -1,5 +1,6 @@
 //! Applying migrations: the migrator (with its status and single-transaction
-//! parts), fleets of databases, rehearsals on a copy and the database
+//! parts, and reverts), fleets of databases, rehearsals on a copy (also of
+//! up, down and up again: `round_trip`) and the database
 //! snapshots rehearsals and tests compare.
 
 mod adopt;
@@ -8,8 +9,10 @@ mod blast;
 mod fleet;
 mod foreign_ledger;
 mod ledger_guard;
+pub(crate) use ledger_guard::is_ledger_name;
 mod migrator;
 mod rehearse;
+mod round_trip;
 mod shape;
 pub(crate) mod snapshot;
 
@@ -22,5 +25,6 @@ pub use blast::{BlastRadius, TableRows};
 pub use fleet::{DbResult, FleetOptions, FleetReport, expand_databases};
 pub use migrator::*;
 pub use rehearse::{Rehearsal, RehearsedStep, StepOutcome};
+pub use round_trip::{RoundTrip, RoundTripOutcome, RoundTripStep};
 pub use shape::Destruction;
 pub use snapshot::{SchemaObject, Snapshot};

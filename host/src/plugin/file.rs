@@ -482,12 +482,17 @@ mod tests {
             Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.2.0"}"#)
                 .is_ok()
         );
-        let e =
+        assert!(
             Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.3.0"}"#)
+                .unwrap()
+                .is_reversible()
+        );
+        let e =
+            Manifest::decode(br#"{"format":1,"id":1,"name":"x","world":"wasmig:migration/migration@0.4.0"}"#)
                 .unwrap_err();
         assert!(
             e.to_string().contains(
-                "supports \"wasmig:migration/migration@0.1.0\", \"wasmig:migration/migration@0.2.0\""
+                "supports \"wasmig:migration/migration@0.1.0\", \"wasmig:migration/migration@0.2.0\", \"wasmig:migration/migration@0.3.0\""
             ),
             "{e}"
         );

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sections::component_interface;
 use crate::error::FormatError;
-use crate::worlds::{WORLD, WORLDS, sql_import_of};
+use crate::worlds::{DOWN_EXPORT, REVERSIBLE_WORLD, WORLD, WORLDS, sql_import_of};
 
 /// The manifest format this release writes and reads.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -176,13 +176,29 @@ impl Manifest {
     /// `component` imports, so a 0.1.0 component is never labelled 0.2.0 or
     /// the reverse. A component that imports no known `sql` interface keeps
     /// the world given (loading it then names what it imports instead).
+    /// A component that exports `down` targets the reversible world when it
+    /// imports that world's `sql` (or none), so it is never recorded as a
+    /// forward-only world whose hosts would not know to call its `down`.
     pub fn targeting(&self, component: &[u8]) -> Result<Manifest, FormatError> {
-        let (imports, _) = component_interface(component)?;
+        let (imports, exports) = component_interface(component)?;
         let mut m = self.clone();
-        if let Some((world, _)) = WORLDS.iter().find(|(_, sql)| imports.iter().any(|i| i == sql)) {
+        let found = WORLDS.iter().find(|(_, sql)| imports.iter().any(|i| i == sql));
+        if exports.iter().any(|e| e == DOWN_EXPORT) {
+            let reversible_sql = sql_import_of(REVERSIBLE_WORLD);
+            if found.is_none_or(|(_, sql)| Some(*sql) == reversible_sql) {
+                m.world = REVERSIBLE_WORLD.to_owned();
+                return Ok(m);
+            }
+        }
+        if let Some((world, _)) = found {
             m.world = (*world).to_owned();
         }
         Ok(m)
+    }
+
+    /// True when the migration's world exports `down`, so it can be reverted.
+    pub fn is_reversible(&self) -> bool {
+        crate::worlds::is_reversible(&self.world)
     }
 
     /// True when the migration declared [`CAP_FOREIGN_KEYS_OFF`].

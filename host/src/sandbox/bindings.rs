@@ -4,10 +4,13 @@
 //! converts generated values to wasmig's own (moving, never cloning, the
 //! payloads), so the rest of the crate is independent of the code generator.
 //!
-//! Code is generated for the newest world only. Older `sql` interfaces are
-//! served from it by hand ([`add_v0_1`]): each released version is a subset
-//! of the next with identical types, and wasmtime checks imports by
-//! structure, so the newest generated types lift and lower them too.
+//! Code is generated for the newest `sql` interface only (0.2.0). Older
+//! `sql` interfaces are served from it by hand ([`add_v0_1`]): each released
+//! version is a subset of the next with identical types, and wasmtime checks
+//! imports by structure, so the newest generated types lift and lower them
+//! too. World 0.3.0 imports that same `sql@0.2.0` and adds the `down` export,
+//! so its exports are generated on their own (`reversible`), reusing the
+//! `sql` types above.
 
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
@@ -21,6 +24,16 @@ mod generated {
         world: "wasmig:migration/migration@0.2.0",
         // Host calls may trap: a poisoned transaction must stop the guest.
         imports: { default: trappable },
+    });
+}
+
+mod reversible {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.3.0",
+        world: "wasmig:migration/migration@0.3.0",
+        imports: { default: trappable },
+        // The same interface as 0.2.0's world: one set of host types.
+        with: { "wasmig:migration/sql@0.2.0": super::generated::wasmig::migration::sql },
     });
 }
 
@@ -150,21 +163,55 @@ fn add_v0_1(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// A component compiled, linked and type-checked against the migration world.
+/// Which of a migration's exports to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// `up`: apply the migration.
+    Up,
+    /// `down`: revert it (world 0.3.0 only).
+    Down,
+}
+
+/// A component compiled, linked and type-checked against its world.
 #[derive(Clone)]
-pub(crate) struct Prepared(generated::MigrationPre<HostState>);
+pub(crate) enum Prepared {
+    /// Worlds 0.1.0 and 0.2.0: `up` only.
+    Forward(generated::MigrationPre<HostState>),
+    /// World 0.3.0: `up` and `down`.
+    Reversible(reversible::MigrationPre<HostState>),
+}
 
 impl Prepared {
-    /// Type-checks `pre`'s exports against the world.
-    pub(crate) fn new(pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
-        Ok(Prepared(generated::MigrationPre::new(pre)?))
+    /// Type-checks `pre`'s exports against the world: with `down` when
+    /// `reversible` (the manifest names world 0.3.0), else `up` alone.
+    pub(crate) fn new(pre: InstancePre<HostState>, reversible: bool) -> wasmtime::Result<Self> {
+        Ok(if reversible {
+            Prepared::Reversible(reversible::MigrationPre::new(pre)?)
+        } else {
+            Prepared::Forward(generated::MigrationPre::new(pre)?)
+        })
     }
 
-    /// Instantiates and calls `up`. The outer error is a trap or host fault;
-    /// the inner one is the guest's own `Err`.
-    pub(crate) fn call_up(&self, store: &mut Store<HostState>) -> wasmtime::Result<Result<(), String>> {
-        let instance = self.0.instantiate(&mut *store)?;
-        instance.call_up(store)
+    /// True when the component exports `down`.
+    pub(crate) fn has_down(&self) -> bool {
+        matches!(self, Prepared::Reversible(_))
+    }
+
+    /// Instantiates and calls `entry`. The outer error is a trap or host
+    /// fault; the inner one is the guest's own `Err`.
+    pub(crate) fn call(
+        &self,
+        store: &mut Store<HostState>,
+        entry: Entry,
+    ) -> wasmtime::Result<Result<(), String>> {
+        match (self, entry) {
+            (Prepared::Forward(pre), Entry::Up) => pre.instantiate(&mut *store)?.call_up(store),
+            (Prepared::Reversible(pre), Entry::Up) => pre.instantiate(&mut *store)?.call_up(store),
+            (Prepared::Reversible(pre), Entry::Down) => pre.instantiate(&mut *store)?.call_down(store),
+            (Prepared::Forward(_), Entry::Down) => {
+                Err(wasmtime::Error::msg("the component exports no `down`: it is forward-only"))
+            }
+        }
     }
 }
 
@@ -179,9 +226,17 @@ mod tests {
     use super::*;
     use crate::worlds::WORLDS;
 
-    /// Loads the WIT package of `world` from `wit/` into `resolve`.
+    /// Loads the WIT package of `world` from `wit/` into `resolve` (unless
+    /// it is there already, as a dependency of a later version).
     fn load(resolve: &mut wit_parser::Resolve, world: &str) -> wit_parser::WorldId {
         let version = world.rsplit_once('@').unwrap().1;
+        let known = resolve
+            .packages
+            .iter()
+            .find(|(_, p)| p.name.version.as_ref().is_some_and(|v| v.to_string() == version));
+        if let Some((pkg, _)) = known {
+            return resolve.select_world(&[pkg], Some("migration")).unwrap();
+        }
         let dir = if version == "0.1.0" { "../wit".to_owned() } else { format!("../wit/v{version}") };
         let (pkg, _) = resolve.push_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap();
         resolve.select_world(&[pkg], Some("migration")).unwrap()
@@ -210,7 +265,10 @@ mod tests {
             let component = Component::new(&engine, component_of(world)).unwrap();
             assert_eq!(import_names(&engine, &component), vec![sql.to_string()], "{world}");
             let pre = linker.instantiate_pre(&component).unwrap_or_else(|e| panic!("{world}: {e:#}"));
-            Prepared::new(pre).unwrap();
+            let reversible = crate::worlds::is_reversible(world);
+            assert_eq!(Prepared::new(pre.clone(), reversible).unwrap().has_down(), reversible, "{world}");
+            // Every world's component also passes as forward-only (`up`).
+            Prepared::new(pre, false).unwrap();
         }
     }
 
@@ -228,10 +286,33 @@ mod tests {
         // Serving 0.1.0 with 0.2.0's generated types relies on this.
         for pair in WORLDS.windows(2) {
             let mut resolve = wit_parser::Resolve::default();
-            let prev = load(&mut resolve, pair[0].0);
+            // The newer first: 0.3.0 brings 0.2.0 along as its dependency.
             let next = load(&mut resolve, pair[1].0);
+            let prev = load(&mut resolve, pair[0].0);
+            if pair[0].1 == pair[1].1 {
+                // Same `sql`: the new world adds exports only (`down`), which
+                // semver_check (more imports, fewer exports) cannot express.
+                let names = |w: wit_parser::WorldId, imports: bool| -> Vec<String> {
+                    let world = &resolve.worlds[w];
+                    let items = if imports { &world.imports } else { &world.exports };
+                    items.keys().map(|k| resolve.name_world_key(k)).collect()
+                };
+                assert_eq!(names(prev, true), names(next, true), "{} -> {}", pair[0].0, pair[1].0);
+                let mut added = names(next, false);
+                added.retain(|n| !names(prev, false).contains(n));
+                assert_eq!(added, ["down"], "{} -> {}", pair[0].0, pair[1].0);
+                continue;
+            }
             wit_component::semver_check(resolve, prev, next)
                 .unwrap_or_else(|e| panic!("{} -> {}: {e:#}", pair[0].0, pair[1].0));
         }
+    }
+
+    #[test]
+    fn the_copy_of_0_2_0_in_0_3_0_deps_is_byte_identical() {
+        let wit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        let original = std::fs::read(wit.join("v0.2.0/migration.wit")).unwrap();
+        let copy = std::fs::read(wit.join("v0.3.0/deps/v0.2.0/migration.wit")).unwrap();
+        assert!(original == copy, "wit/v0.3.0/deps/v0.2.0 must be the frozen 0.2.0 file");
     }
 }

@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Store, Trap, WasmBacktraceDetails};
 
+pub use super::bindings::Entry;
 use super::bindings::{self, Prepared};
 use super::compile_cache::CompileCache;
 use super::gate::{Denials, SqlLimits};
@@ -141,14 +142,16 @@ pub struct Compiled {
 /// How a migration runs.
 #[derive(Clone)]
 enum Body {
-    /// An instance of the compiled component calls `up`.
+    /// An instance of the compiled component calls `up` (or `down`).
     Component(Prepared),
     /// A component that `pack-sql` generated, recognised byte for byte
     /// ([`crate::sql::script::recognise`]): its `up` would only call `exec` on
     /// these statements in order and return the first error, so the host
     /// makes those same calls itself, with the same gate and limits, and
     /// skips compiling and instantiating code whose every step it knows.
-    Script(Arc<[String]>),
+    /// The second list is what `down` runs, for a component generated with
+    /// a down script.
+    Script(Arc<[String]>, Option<Arc<[String]>>),
 }
 
 impl Compiled {
@@ -156,7 +159,16 @@ impl Compiled {
     /// statements the host runs directly (same host calls, gate and limits;
     /// no code is compiled or instantiated).
     pub fn is_direct_sql(&self) -> bool {
-        matches!(self.body, Body::Script(_))
+        matches!(self.body, Body::Script(..))
+    }
+
+    /// True when the migration exports `down` (world 0.3.0), so it can be
+    /// reverted with [`Sandbox::run_entry`] and [`Entry::Down`].
+    pub fn has_down(&self) -> bool {
+        match &self.body {
+            Body::Component(prepared) => prepared.has_down(),
+            Body::Script(_, down) => down.is_some(),
+        }
     }
 }
 
@@ -241,7 +253,9 @@ impl Sandbox {
     /// would.
     pub fn prepare_cached(&self, plugin: &Plugin, cache: Option<&CompileCache>) -> Result<Compiled> {
         if let Some(script) = self.direct_script(plugin) {
-            return Ok(Compiled { body: Body::Script(script.statements.into()) });
+            return Ok(Compiled {
+                body: Body::Script(script.statements.into(), script.down.map(Into::into)),
+            });
         }
         self.prepare_component(plugin, cache)
     }
@@ -252,17 +266,25 @@ impl Sandbox {
         if !l.direct_sql {
             return None;
         }
-        // A generated component imports world 0.1.0's `sql`; under any
-        // other manifest world the compiled path refuses it, so must this.
-        if plugin::sql_import_of(&plugin.manifest.world) != Some(crate::sql::script::SQL_IMPORT) {
+        // A generated component imports world 0.1.0's `sql` (0.3.0's with
+        // `down`); under any other manifest world the compiled path refuses
+        // it, so must this.
+        let script = crate::sql::script::recognise(&plugin.bytes)?;
+        let (world_sql, reversible) =
+            (plugin::sql_import_of(&plugin.manifest.world), plugin.manifest.is_reversible());
+        let expected = if script.down.is_some() {
+            crate::sql::script::reversible_sql_import()
+        } else {
+            crate::sql::script::SQL_IMPORT
+        };
+        if world_sql != Some(expected) || reversible != script.down.is_some() {
             return None;
         }
-        let script = crate::sql::script::recognise(&plugin.bytes)?;
         // The generated component needs its data segment in memory, a few
         // core instances and a one-entry table, and spends a few dozen fuel
         // units per statement. Well inside the limits it cannot hit one;
         // near them, compile it and let the real thing decide.
-        let n = script.statements.len() as u64;
+        let n = script.statements.len().max(script.down.as_ref().map_or(0, Vec::len)) as u64;
         let roomy = script.memory_bytes.saturating_mul(2) <= l.max_memory_bytes as u64
             && l.fuel >= DIRECT_FUEL_BASE + DIRECT_FUEL_PER_STATEMENT.saturating_mul(n)
             && l.max_instances >= 16
@@ -296,13 +318,29 @@ impl Sandbox {
             )));
         }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
-        let prepared = Prepared::new(pre).map_err(|e| invalid(format!("{e:#}")))?;
+        let prepared =
+            Prepared::new(pre, plugin.manifest.is_reversible()).map_err(|e| invalid(format!("{e:#}")))?;
         Ok(Compiled { body: Body::Component(prepared) })
     }
 
-    /// Runs `compiled` against `conn` (which must be inside the migration's
-    /// transaction) and returns the connection with the outcome.
-    pub fn run(&self, compiled: &Compiled, mut conn: Connection) -> (Connection, Outcome) {
+    /// Runs `compiled`'s `up` against `conn` (which must be inside the
+    /// migration's transaction) and returns the connection with the outcome.
+    pub fn run(&self, compiled: &Compiled, conn: Connection) -> (Connection, Outcome) {
+        self.run_entry(compiled, conn, Entry::Up)
+    }
+
+    /// Like [`Sandbox::run`], calling `entry`: `down` runs under exactly the
+    /// gate and limits `up` does. Calling `down` on a forward-only migration
+    /// is a host error (callers check [`Compiled::has_down`] first).
+    pub fn run_entry(
+        &self,
+        compiled: &Compiled,
+        mut conn: Connection,
+        entry: Entry,
+    ) -> (Connection, Outcome) {
+        if entry == Entry::Down && !compiled.has_down() {
+            return (conn, Outcome::Host(Error::Internal("down called on a forward-only migration".into())));
+        }
         let limits = self.limits;
         let denials = Denials::default();
         let budget = Arc::new(SqliteBudget {
@@ -335,8 +373,12 @@ impl Sandbox {
             cache_statements: !compiled.is_direct_sql(),
         };
         let (result, fuel_used, HostState { mut conn, stats, .. }) = match &compiled.body {
-            Body::Component(prepared) => self.call_component(prepared, state),
-            Body::Script(statements) => {
+            Body::Component(prepared) => self.call_component(prepared, state, entry),
+            Body::Script(up, down) => {
+                let statements = match entry {
+                    Entry::Up => up,
+                    Entry::Down => down.as_ref().unwrap_or(up),
+                };
                 let mut state = state;
                 (run_script(&mut state, statements), 0, state)
             }
@@ -371,12 +413,13 @@ impl Sandbox {
 
 impl Sandbox {
     /// Instantiates the component in a fresh store owning `state` and calls
-    /// `up` under fuel and the epoch deadline; returns the state with the
+    /// `entry` under fuel and the epoch deadline; returns the state with the
     /// result and the fuel burnt.
     fn call_component(
         &self,
         prepared: &Prepared,
         state: HostState,
+        entry: Entry,
     ) -> (wasmtime::Result<Result<(), String>>, u64, HostState) {
         let limits = self.limits;
         let mut store = Store::new(&self.engine, state);
@@ -384,7 +427,7 @@ impl Sandbox {
         let ticks = (limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         let result = match store.set_fuel(limits.fuel) {
-            Ok(()) => prepared.call_up(&mut store),
+            Ok(()) => prepared.call(&mut store, entry),
             Err(e) => Err(e),
         };
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));

@@ -7,6 +7,12 @@
 //! calls `exec` on each in order, returning the first error. The module is
 //! then wrapped as a component of the `migration` world from `wit/`, so the
 //! result is an ordinary plugin: packed, signed and sandboxed like any other.
+//!
+//! With a down script (`pack-sql --down`), the module has a second data
+//! segment with the down statements laid out the same way, and a `down`
+//! export that runs them just as `up` runs its own; it is wrapped as a
+//! component of world 0.3.0, the reversible one. Without one, the output is
+//! byte for byte what it always was.
 
 use wasm_encoder::{
     BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
@@ -23,6 +29,16 @@ const WIT: &str = include_str!("../../../wit/migration.wit");
 
 /// The one interface a generated component imports.
 pub(crate) const SQL_IMPORT: &str = crate::worlds::WORLDS[0].1;
+
+/// World 0.3.0 for generated components with `down`, and the 0.2.0 package
+/// whose `sql` it imports (its one dependency).
+const WIT_REVERSIBLE: &str = include_str!("../../../wit/v0.3.0/migration.wit");
+const WIT_REVERSIBLE_DEP: &str = include_str!("../../../wit/v0.3.0/deps/v0.2.0/migration.wit");
+
+/// The one interface a generated component with `down` imports.
+pub(crate) fn reversible_sql_import() -> &'static str {
+    crate::worlds::sql_import_of(crate::worlds::REVERSIBLE_WORLD).unwrap_or_default()
+}
 
 // Memory layout of the generated module.
 const RET_EXEC: i32 = 16; // exec's result<u64, sql-error>: 24 bytes, align 8
@@ -69,18 +85,33 @@ pub fn component_for_import(script: &str) -> Result<Vec<u8>, SqlRefusal> {
 
 fn build(stmts: &[Statement]) -> Result<Vec<u8>, SqlRefusal> {
     let sql: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
-    let module = core_module(&sql);
-    wrap(module).map_err(|e| SqlRefusal { line: 0, reason: format!("building the component: {e:#}") })
+    let module = core_module(&sql, None);
+    wrap(module, false).map_err(|e| SqlRefusal { line: 0, reason: format!("building the component: {e:#}") })
+}
+
+/// Builds the reversible migration component for `script` and the `down`
+/// script that undoes it (world 0.3.0). Both are checked as
+/// [`component_for_sql`] checks one; a refusal in the down script is
+/// reported with `down script:` before its reason.
+pub fn component_for_sql_with_down(script: &str, down: &str) -> Result<Vec<u8>, SqlRefusal> {
+    let stmts = statements(script)?;
+    let down = statements(down)
+        .map_err(|e| SqlRefusal { line: e.line, reason: format!("down script: {}", e.reason) })?;
+    let up: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
+    let down: Vec<&str> = down.iter().map(|s| s.sql.as_str()).collect();
+    let module = core_module(&up, Some(&down));
+    wrap(module, true).map_err(|e| SqlRefusal { line: 0, reason: format!("building the component: {e:#}") })
 }
 
 fn mem(offset: u64, align: u32) -> MemArg {
     MemArg { offset, align, memory_index: 0 }
 }
 
-fn core_module<S: AsRef<str>>(stmts: &[S]) -> Vec<u8> {
-    // Data image at TABLE: the (ptr, len) table, then every statement's text.
+/// A data image at `base`: the (ptr, len) table, then every statement's
+/// text; and the address just past it.
+fn image_at<S: AsRef<str>>(base: usize, stmts: &[S]) -> (Vec<u8>, usize) {
     let n = stmts.len();
-    let text_start = TABLE as usize + 8 * n;
+    let text_start = base + 8 * n;
     let mut image = Vec::with_capacity(8 * n + stmts.iter().map(|s| s.as_ref().len()).sum::<usize>());
     let mut at = text_start;
     for s in stmts {
@@ -91,17 +122,35 @@ fn core_module<S: AsRef<str>>(stmts: &[S]) -> Vec<u8> {
     for s in stmts {
         image.extend_from_slice(s.as_ref().as_bytes());
     }
-    let heap_start = (at + 7) & !7;
+    (image, at)
+}
+
+fn core_module<S: AsRef<str>>(stmts: &[S], down: Option<&[S]>) -> Vec<u8> {
+    // Data image at TABLE: the (ptr, len) table, then every statement's
+    // text; the down statements' image follows at the next 8-byte boundary.
+    let n = stmts.len();
+    let (image, at) = image_at(TABLE as usize, stmts);
+    let down = down.map(|d| {
+        let base = (at + 7) & !7;
+        let (image, end) = image_at(base, d);
+        (base, d.len(), image, end)
+    });
+    let end = down.as_ref().map_or(at, |d| d.3);
+    let heap_start = (end + 7) & !7;
     let pages = (heap_start as u64 + 65_536).div_ceil(65_536);
+    let sql_import = if down.is_some() { reversible_sql_import() } else { SQL_IMPORT };
 
     let mut types = TypeSection::new();
     types.ty().function([ValType::I32; 5], []); // 0: exec (lowered)
     types.ty().function([], [ValType::I32]); // 1: up
     types.ty().function([ValType::I32; 4], [ValType::I32]); // 2: cabi_realloc
     let mut imports = ImportSection::new();
-    imports.import(SQL_IMPORT, "exec", EntityType::Function(0));
+    imports.import(sql_import, "exec", EntityType::Function(0));
     let mut funcs = FunctionSection::new();
     funcs.function(1).function(2);
+    if down.is_some() {
+        funcs.function(1);
+    }
     let mut memories = MemorySection::new();
     memories.memory(MemoryType {
         minimum: pages,
@@ -119,12 +168,19 @@ fn core_module<S: AsRef<str>>(stmts: &[S]) -> Vec<u8> {
     exports.export("memory", ExportKind::Memory, 0);
     exports.export("up", ExportKind::Func, 1);
     exports.export("cabi_realloc", ExportKind::Func, 2);
+    if down.is_some() {
+        exports.export("down", ExportKind::Func, 3);
+    }
 
     let mut code = CodeSection::new();
-    code.function(&up_body(n as i32));
+    code.function(&up_body(n as i32, TABLE));
     code.function(&realloc_body());
     let mut data = DataSection::new();
     data.active(0, &ConstExpr::i32_const(TABLE), image);
+    if let Some((base, n, image, _)) = down {
+        code.function(&up_body(n as i32, base as i32));
+        data.active(0, &ConstExpr::i32_const(base as i32), image);
+    }
 
     let mut m = Module::new();
     m.section(&types)
@@ -138,9 +194,9 @@ fn core_module<S: AsRef<str>>(stmts: &[S]) -> Vec<u8> {
     m.finish()
 }
 
-/// `up`: exec every statement in order; on the first error return
-/// `err(message)`, else `ok`.
-fn up_body(n: i32) -> Function {
+/// `up` (or `down`, on its own table at `table`): exec every statement in
+/// order; on the first error return `err(message)`, else `ok`.
+fn up_body(n: i32, table: i32) -> Function {
     // local 0: statement index; local 1: address of its table entry.
     let mut f = Function::new([(2, ValType::I32)]);
     for ins in [
@@ -153,7 +209,7 @@ fn up_body(n: i32) -> Function {
         I::LocalGet(0),
         I::I32Const(8),
         I::I32Mul,
-        I::I32Const(TABLE),
+        I::I32Const(table),
         I::I32Add,
         I::LocalTee(1),
         I::I32Load(mem(0, 2)),
@@ -256,9 +312,14 @@ fn realloc_body() -> Function {
     f
 }
 
-fn wrap(mut module: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+fn wrap(mut module: Vec<u8>, reversible: bool) -> anyhow::Result<Vec<u8>> {
     let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve.push_str("migration.wit", WIT)?;
+    let pkg = if reversible {
+        resolve.push_str("deps/v0.2.0/migration.wit", WIT_REVERSIBLE_DEP)?;
+        resolve.push_str("v0.3.0/migration.wit", WIT_REVERSIBLE)?
+    } else {
+        resolve.push_str("migration.wit", WIT)?
+    };
     let world = resolve.select_world(&[pkg], Some("migration"))?;
     wit_component::embed_component_metadata(
         &mut module,
@@ -276,6 +337,8 @@ fn wrap(mut module: Vec<u8>) -> anyhow::Result<Vec<u8>> {
 pub struct Script {
     /// The statements, in the order `up` runs them.
     pub statements: Vec<String>,
+    /// The statements `down` runs, in order, when the component has one.
+    pub down: Option<Vec<String>>,
     /// The linear memory the component starts with, in bytes.
     pub memory_bytes: u64,
 }
@@ -290,23 +353,26 @@ struct Template {
 }
 
 /// Built once per process: wit-component's output around a core module of
-/// this shape depends only on the WIT, which is compiled in.
-fn template() -> Option<&'static Template> {
-    static TEMPLATE: std::sync::OnceLock<Option<Template>> = std::sync::OnceLock::new();
-    TEMPLATE
-        .get_or_init(|| {
-            let module = core_module(&["SELECT 1"]);
-            let component = wrap(module.clone()).ok()?;
-            let secs = own_sections(&component)?;
-            let module_at =
-                secs.iter().position(|s| s.id == CORE_MODULE_SECTION && s.data.starts_with(&module))?;
-            Some(Template {
-                sections: secs.iter().map(|s| component[s.range.clone()].to_vec()).collect(),
-                module_at,
-                module_suffix: secs[module_at].data[module.len()..].to_vec(),
-            })
+/// this shape depends only on the WIT, which is compiled in. `reversible`:
+/// the shape with `down`.
+fn template(reversible: bool) -> Option<&'static Template> {
+    static FORWARD: std::sync::OnceLock<Option<Template>> = std::sync::OnceLock::new();
+    static REVERSIBLE: std::sync::OnceLock<Option<Template>> = std::sync::OnceLock::new();
+    let cell = if reversible { &REVERSIBLE } else { &FORWARD };
+    cell.get_or_init(|| {
+        let down: &[&str] = &["SELECT 2"];
+        let module = core_module(&["SELECT 1"], reversible.then_some(down));
+        let component = wrap(module.clone(), reversible).ok()?;
+        let secs = own_sections(&component)?;
+        let module_at =
+            secs.iter().position(|s| s.id == CORE_MODULE_SECTION && s.data.starts_with(&module))?;
+        Some(Template {
+            sections: secs.iter().map(|s| component[s.range.clone()].to_vec()).collect(),
+            module_at,
+            module_suffix: secs[module_at].data[module.len()..].to_vec(),
         })
-        .as_ref()
+    })
+    .as_ref()
 }
 
 /// Component section id of an embedded core module.
@@ -335,7 +401,9 @@ fn own_sections(bytes: &[u8]) -> Option<Vec<crate::plugin::Section<'_>>> {
 /// each statement, stop at the first error). That lets the host run such a
 /// migration without compiling or instantiating it. Anything else (another
 /// generator's output, a hand-edited module, a component from an older
-/// wasmig whose wrapper differs) is `None` and is compiled as usual.
+/// wasmig whose wrapper differs) is `None` and is compiled as usual. A
+/// component generated with a down script is recognised the same way, and
+/// its down statements are read and regenerated along with the up ones.
 ///
 /// ```
 /// use wasmig::{component_for_sql, recognise_sql_component};
@@ -346,7 +414,12 @@ fn own_sections(bytes: &[u8]) -> Option<Vec<crate::plugin::Section<'_>>> {
 /// assert!(recognise_sql_component(b"\0asm\x0d\x00\x01\x00").is_none());
 /// ```
 pub fn recognise(bytes: &[u8]) -> Option<Script> {
-    let template = template()?;
+    recognise_as(bytes, false).or_else(|| recognise_as(bytes, true))
+}
+
+/// [`recognise`] against one of the two shapes (with `down` or without).
+fn recognise_as(bytes: &[u8], reversible: bool) -> Option<Script> {
+    let template = template(reversible)?;
     let secs = own_sections(bytes)?;
     if secs.len() != template.sections.len() {
         return None;
@@ -360,12 +433,15 @@ pub fn recognise(bytes: &[u8]) -> Option<Script> {
     if module.id != CORE_MODULE_SECTION {
         return None;
     }
-    let (statements, memory_bytes) = read_core_module(module.data)?;
-    let expected = core_module(&statements);
+    let (statements, down, memory_bytes) = read_core_module(module.data)?;
+    if down.is_some() != reversible {
+        return None;
+    }
+    let expected = core_module(&statements, down.as_deref());
     let same = module.data.len() == expected.len() + template.module_suffix.len()
         && module.data.starts_with(&expected)
         && module.data.ends_with(&template.module_suffix);
-    same.then_some(Script { statements, memory_bytes })
+    same.then_some(Script { statements, down, memory_bytes })
 }
 
 /// The statements a generated core module's data segment lays out, and its
@@ -381,13 +457,31 @@ pub fn recognise(bytes: &[u8]) -> Option<Script> {
 /// the file claims before that number has been checked against the file.
 /// Without this, a few kilobytes of table entries all pointing at the same
 /// megabytes of text would make this copy that text once per entry.
-fn read_core_module(module: &[u8]) -> Option<(Vec<String>, u64)> {
-    use wasmparser::{Parser, Payload};
-    let (mut image, mut pages) = (None, None);
+///
+/// A second data segment, if any, holds the down statements laid out the
+/// same way at the address its offset expression gives.
+#[allow(clippy::type_complexity)]
+fn read_core_module(module: &[u8]) -> Option<(Vec<String>, Option<Vec<String>>, u64)> {
+    use wasmparser::{DataKind, Operator, Parser, Payload};
+    let (mut image, mut down, mut pages) = (None, None, None);
     for payload in Parser::new(0).parse_all(module) {
         match payload.ok()? {
             Payload::MemorySection(r) => pages = Some(r.into_iter().next()?.ok()?.initial),
-            Payload::DataSection(r) => image = Some(r.into_iter().next()?.ok()?.data),
+            Payload::DataSection(r) => {
+                let mut segments = r.into_iter();
+                image = Some(segments.next()?.ok()?.data);
+                if let Some(second) = segments.next() {
+                    let second = second.ok()?;
+                    let DataKind::Active { offset_expr, .. } = second.kind else { return None };
+                    let Operator::I32Const { value } = offset_expr.get_operators_reader().read().ok()? else {
+                        return None;
+                    };
+                    down = Some((usize::try_from(value).ok()?, second.data));
+                }
+                if segments.next().is_some() {
+                    return None;
+                }
+            }
             _ => {}
         }
     }
@@ -396,19 +490,28 @@ fn read_core_module(module: &[u8]) -> Option<(Vec<String>, u64)> {
     // step that does nothing (`component_for_import` of a comment-only
     // script). Like any other, it is trusted only once regenerated.
     let statements = if image.is_empty() { Vec::new() } else { table_entries(image)? };
-    Some((statements, pages.checked_mul(65_536)?))
+    let down = match down {
+        Some((base, data)) => Some(table_entries_at(data, base)?),
+        None => None,
+    };
+    Some((statements, down, pages.checked_mul(65_536)?))
 }
 
 /// The statements of a data image laid out as [`core_module`] lays it out:
 /// `n` (ptr, len) pairs, then the statements' text back to back. `None` for
 /// any other layout (see [`read_core_module`] for why this is strict).
 fn table_entries(image: &[u8]) -> Option<Vec<String>> {
+    table_entries_at(image, TABLE as usize)
+}
+
+/// [`table_entries`] for an image placed at address `base`.
+fn table_entries_at(image: &[u8], base: usize) -> Option<Vec<String>> {
     let word = |at: usize| -> Option<usize> {
         let b = image.get(at..at.checked_add(4)?)?;
         Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
     };
     // The table of (ptr, len) pairs ends where the first statement starts.
-    let text_start = word(0)?.checked_sub(TABLE as usize)?;
+    let text_start = word(0)?.checked_sub(base)?;
     if text_start == 0 || text_start % 8 != 0 || text_start > image.len() {
         return None;
     }
@@ -417,7 +520,7 @@ fn table_entries(image: &[u8]) -> Option<Vec<String>> {
     let mut at = text_start;
     for i in 0..n {
         let (ptr, len) = (word(8 * i)?, word(8 * i + 4)?);
-        if ptr.checked_sub(TABLE as usize)? != at {
+        if ptr.checked_sub(base)? != at {
             return None; // a gap, an overlap or an entry out of order
         }
         at = at.checked_add(len).filter(|end| *end <= image.len())?;
@@ -427,7 +530,7 @@ fn table_entries(image: &[u8]) -> Option<Vec<String>> {
     }
     let mut statements = Vec::with_capacity(n);
     for i in 0..n {
-        let start = word(8 * i)? - TABLE as usize;
+        let start = word(8 * i)? - base;
         let text = image.get(start..start + word(8 * i + 4)?)?;
         statements.push(std::str::from_utf8(text).ok()?.to_owned());
     }
@@ -444,6 +547,51 @@ mod tests {
         let (imports, exports) = crate::plugin::component_interface(&c).unwrap();
         assert_eq!(imports, vec!["wasmig:migration/sql@0.1.0"]);
         assert_eq!(exports, vec!["up"]);
+    }
+
+    #[test]
+    fn a_down_script_adds_the_down_export_and_world_0_3_0() {
+        let c = component_for_sql_with_down("CREATE TABLE t (x);", "DROP TABLE t;").unwrap();
+        let (imports, mut exports) = crate::plugin::component_interface(&c).unwrap();
+        exports.sort();
+        assert_eq!(imports, vec!["wasmig:migration/sql@0.2.0"]);
+        assert_eq!(exports, vec!["down", "up"]);
+        let packed = crate::plugin::with_manifest(&c, &crate::Manifest::new(1, "t")).unwrap();
+        assert_eq!(crate::plugin::read_manifest(&packed).unwrap().world, crate::worlds::REVERSIBLE_WORLD);
+        // Without a down script nothing changes: world 0.1.0, `up` only.
+        let forward = component_for_sql("CREATE TABLE t (x);").unwrap();
+        let packed = crate::plugin::with_manifest(&forward, &crate::Manifest::new(1, "t")).unwrap();
+        assert_eq!(crate::plugin::read_manifest(&packed).unwrap().world, crate::worlds::WORLD);
+        let e = component_for_sql_with_down("CREATE TABLE t (x);", "DROP TABLE t;\nCOMMIT;").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.reason.starts_with("down script:") && e.reason.contains("COMMIT"), "{e}");
+    }
+
+    #[test]
+    fn recognise_reads_both_scripts_and_refuses_every_changed_byte_outside_their_text() {
+        let up = "CREATE TABLE t (x);\nINSERT INTO t VALUES ('a;b');";
+        let down = "DELETE FROM t;\nDROP TABLE t;";
+        let component = component_for_sql_with_down(up, down).unwrap();
+        let got = recognise(&component).expect("recognised");
+        assert_eq!(got.statements, ["CREATE TABLE t (x);", "INSERT INTO t VALUES ('a;b');"]);
+        assert_eq!(got.down.as_deref(), Some(&["DELETE FROM t;".to_owned(), "DROP TABLE t;".to_owned()][..]));
+        assert_eq!(recognise(&component_for_sql(up).unwrap()).unwrap().down, None);
+        let texts: Vec<std::ops::Range<usize>> =
+            [got.statements.concat(), got.down.clone().unwrap().concat()]
+                .iter()
+                .map(|t| {
+                    let at = component.windows(t.len()).position(|w| w == t.as_bytes()).unwrap();
+                    at..at + t.len()
+                })
+                .collect();
+        for at in 8..component.len() {
+            let mut mutant = component.clone();
+            mutant[at] ^= 0x01;
+            if let Some(script) = recognise(&mutant) {
+                assert!(texts.iter().any(|r| r.contains(&at)), "byte {at} changed but still recognised");
+                assert!(script.statements != got.statements || script.down != got.down);
+            }
+        }
     }
 
     #[test]

@@ -182,3 +182,57 @@ proptest! {
         prop_assert_eq!(&errors[0], &errors[1], "compiled and direct SQL report alike");
     }
 }
+
+/// Applies then reverts a `pack-sql` component made of `up` and `down`
+/// under `limits`: the outcome of each (errors as text) and the database.
+#[allow(clippy::type_complexity)]
+fn up_then_down(
+    up: &str,
+    down: &str,
+    limits: Limits,
+) -> (Result<(), String>, Option<Result<(), String>>, Snapshot) {
+    let s = wasmig_test_support::scratch();
+    let component = wasmig::component_for_sql_with_down(up, down).unwrap();
+    let m = wasmig::Manifest::new(1, "reversible");
+    std::fs::write(s.dir.join(m.file_name()), wasmig::pack(&component, &m, None).unwrap()).unwrap();
+    let trust = wasmig::TrustPolicy { allow_unsigned: true, ..wasmig::TrustPolicy::default() };
+    let migrator =
+        wasmig::Migrator::from_dir_with(&s.dir, wasmig::Options { trust, limits, ..Default::default() })
+            .unwrap();
+    let mut conn = Connection::open_in_memory().unwrap();
+    seed(&conn);
+    // Each side has its own directory: leave it out of the messages.
+    let dir = s.dir.display().to_string();
+    let text = |e: wasmig::Error| e.to_string().replace(&dir, "<dir>");
+    let applied = migrator.apply(&mut conn).map(drop).map_err(text);
+    let reverted = applied.is_ok().then(|| migrator.revert_to(&mut conn, 0).map(drop).map_err(text));
+    (applied, reverted, without_ledger(Snapshot::take(&conn).unwrap()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// A down script runs alike compiled, as direct SQL and natively: the
+    /// same outcomes and the same database after up and down.
+    #[test]
+    fn down_scripts_run_alike_compiled_direct_and_native(
+        up in proptest::collection::vec(op(), 1..8),
+        down in proptest::collection::vec(op(), 1..8),
+    ) {
+        let up: String = up.iter().map(sql).collect::<Vec<_>>().join("\n");
+        let down: String = down.iter().map(sql).collect::<Vec<_>>().join("\n");
+        let reference = Connection::open_in_memory().unwrap();
+        seed(&reference);
+        let native_up = native(&reference, &up);
+        let native_down = native_up.is_ok().then(|| native(&reference, &down).is_ok());
+        let expected = without_ledger(Snapshot::take(&reference).unwrap());
+        let (c_up, c_down, c_db) = up_then_down(&up, &down, compiled());
+        let (d_up, d_down, d_db) = up_then_down(&up, &down, Limits::default());
+        prop_assert_eq!(&c_up, &d_up);
+        prop_assert_eq!(&c_down, &d_down);
+        prop_assert_eq!(c_up.is_ok(), native_up.is_ok(), "{:?}", c_up);
+        prop_assert_eq!(c_down.as_ref().map(Result::is_ok), native_down, "{:?}", c_down);
+        prop_assert_eq!(&c_db, &expected);
+        prop_assert_eq!(&d_db, &expected);
+    }
+}

@@ -10,6 +10,7 @@ mod check;
 mod compile_cache;
 mod differential;
 mod direct_sql;
+mod down;
 mod fleet;
 mod import;
 mod ledger_guard;
