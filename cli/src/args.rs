@@ -178,7 +178,7 @@ pub enum Command {
         #[arg(long, value_name = "DOWN.sql")]
         down: Option<PathBuf>,
     },
-    /// Convert another tool's migration directory (up migrations) into signed plugins.
+    /// Convert another tool's migration directory (up and down scripts) into signed plugins.
     Import {
         /// The tool's migration directory.
         dir: PathBuf,

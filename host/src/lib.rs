@@ -23,10 +23,10 @@ mod worlds;
 // Applying migrations.
 pub use apply::{
     Adoption, Applied, Attestation, BlastRadius, CheckReport, DbResult, Destruction, FleetOptions,
-    FleetReport, MigrationState, Migrator, Options, Plan, Problem, Recorded, Rehearsal, RehearsedStep, Report,
-    RevertReport, Reverted, RoundTrip, RoundTripOutcome, RoundTripStep, SchemaCheck, SchemaObject, SchemaState,
-    Snapshot, StatusRow, Step, StepOutcome, TableRows, attest_schema, check_dir, check_schema, expand_databases,
-    normal_schema,
+    FleetReport, MigrationState, Migrator, Options, Plan, Problem, Recorded, Rehearsal, RehearsedStep,
+    Report, RevertReport, Reverted, RoundTrip, RoundTripOutcome, RoundTripStep, SchemaCheck, SchemaObject,
+    SchemaState, Snapshot, StatusRow, Step, StepOutcome, TableRows, attest_schema, check_dir, check_schema,
+    expand_databases, normal_schema,
 };
 // Replicas (LiteFS, read-only databases): apply only reads there.
 pub use apply::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};
@@ -37,10 +37,10 @@ pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
 // Plugin files: format, manifest, signatures and trust.
 pub use plugin::read_file as read_plugin_file;
 pub use plugin::{
-    CAP_DESTRUCTIVE, CAP_FOREIGN_KEYS_OFF, DEFAULT_MAX_FILE_SIZE, MANIFEST_FORMAT, MANIFEST_SECTION, Manifest,
-    PROVENANCE_TOOLS, Plugin, Provenance, SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy, TrustedKey,
-    Verdict, component_interface, content_digest, key_id, keygen, list_dir, pack, pub_path, public_of,
-    read_manifest, read_secret_key, sections, sign, signature_info, validate_name, with_manifest,
+    CAP_DESTRUCTIVE, CAP_FOREIGN_KEYS_OFF, DEFAULT_MAX_FILE_SIZE, MANIFEST_FORMAT, MANIFEST_SECTION,
+    Manifest, PROVENANCE_TOOLS, Plugin, Provenance, SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy,
+    TrustedKey, Verdict, component_interface, content_digest, key_id, keygen, list_dir, pack, pub_path,
+    public_of, read_manifest, read_secret_key, sections, sign, signature_info, validate_name, with_manifest,
 };
 pub use worlds::{REVERSIBLE_WORLD, WORLD, WORLDS};
 
@@ -51,10 +51,12 @@ pub use sandbox::gate::{FUNCTION_ALLOWLIST, FUNCTION_DENYLIST, SQLITE_INTERNAL_F
 pub use sql::MAX_JSON_PATHS;
 
 // SQL scripts: splitting, pack-sql components, importing other tools.
-pub use sql::import::{Found as ImportedMigration, Tool as ImportTool, scan as import_dir};
+pub use sql::import::{
+    DownScript as ImportedDown, Found as ImportedMigration, Tool as ImportTool, scan as import_dir,
+};
 pub use sql::script::{
-    Script as SqlScript, SqlRefusal, component_for_import, component_for_sql, component_for_sql_with_down,
-    recognise as recognise_sql_component,
+    Script as SqlScript, SqlRefusal, component_for_import, component_for_import_with_down, component_for_sql,
+    component_for_sql_with_down, recognise as recognise_sql_component,
 };
 pub use sql::split::{Statement as SqlStatement, is_complete as is_complete_sql, split as split_sql};
 

@@ -22,8 +22,20 @@ pub fn run(
     // half-imported directory behind.
     let mut components = Vec::with_capacity(found.len());
     for f in &found {
-        let c = wasmig::component_for_import(&f.sql)
-            .map_err(|e| Refused(format!("{}:{}: {}", f.source.display(), e.line, e.reason)))?;
+        let refused = |source: &Path, e: wasmig::SqlRefusal| {
+            Refused(format!("{}:{}: {}", source.display(), e.line, e.reason))
+        };
+        let c = match &f.down {
+            None => wasmig::component_for_import(&f.sql).map_err(|e| refused(&f.source, e))?,
+            Some(down) => {
+                // Check each part alone first, so a refusal names the file
+                // (and line) it is in.
+                wasmig::component_for_import(&f.sql).map_err(|e| refused(&f.source, e))?;
+                wasmig::component_for_import(&down.sql).map_err(|e| refused(&down.source, e))?;
+                wasmig::component_for_import_with_down(&f.sql, &down.sql)
+                    .map_err(|e| refused(&f.source, e))?
+            }
+        };
         components.push(c);
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -35,7 +47,11 @@ pub fn run(
         write_plugin(&f.source, c, &manifest, sk.as_ref(), out)?;
     }
     let no_ops = found.iter().filter(|f| f.no_op).count();
+    let reversible = found.iter().filter(|f| f.down.is_some()).count();
     let mut notes = Vec::new();
+    if reversible > 0 {
+        notes.push(format!("{reversible} with a down script, which `wasmig down` can run"));
+    }
     if no_ops > 0 {
         notes.push(format!("{no_ops} with no statements, kept as steps that do nothing"));
     }

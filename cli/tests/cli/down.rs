@@ -237,3 +237,105 @@ fn test_round_trip_reports_a_down_that_does_not_restore_and_never_writes() {
     assert!(diffs.contains(&"base: 2 rows before up, 3 after down"), "{diffs:?}");
     assert_eq!(std::fs::read(&e.db).unwrap(), bytes, "the real database is only read");
 }
+
+/// One two-step reversible history, written in `tool`'s layout: its down
+/// scripts as the tool keeps them (own files, a goose section, a dbmate
+/// block), one of them with no statements (it reverts nothing).
+fn write_reversible_history(dir: &Path, tool: &str) {
+    let steps = [
+        (
+            "items",
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO items (v) VALUES ('x');\n",
+            "DROP TABLE items;\n",
+        ),
+        (
+            "tags",
+            "CREATE TABLE tags (t TEXT);\nCREATE INDEX tags_t ON tags (t);\n",
+            "DROP INDEX tags_t;\nDROP TABLE tags;\n",
+        ),
+        ("noted", "UPDATE base SET v = v || '!';\n", "-- nothing to undo on purpose\n"),
+    ];
+    for (i, (name, up, down)) in steps.iter().enumerate() {
+        let n = i + 1;
+        match tool {
+            "sqlx" | "golang-migrate" => {
+                std::fs::write(dir.join(format!("{n}_{name}.up.sql")), up).unwrap();
+                std::fs::write(dir.join(format!("{n}_{name}.down.sql")), down).unwrap();
+            }
+            "diesel" => {
+                let d = dir.join(format!("2024-01-0{n}-000000_{name}"));
+                std::fs::create_dir_all(&d).unwrap();
+                std::fs::write(d.join("up.sql"), up).unwrap();
+                std::fs::write(d.join("down.sql"), down).unwrap();
+            }
+            "goose" => std::fs::write(
+                dir.join(format!("{n}_{name}.sql")),
+                format!("-- +goose Up\n{up}-- +goose Down\n{down}"),
+            )
+            .unwrap(),
+            "dbmate" => std::fs::write(
+                dir.join(format!("2024010100000{n}_{name}.sql")),
+                format!("-- migrate:up\n{up}\n-- migrate:down\n{down}"),
+            )
+            .unwrap(),
+            other => panic!("no reversible layout for {other}"),
+        }
+    }
+}
+
+#[test]
+fn an_imported_history_keeps_each_tools_down_scripts_and_reverts() {
+    for tool in ["sqlx", "diesel", "goose", "dbmate", "golang-migrate"] {
+        let e = scratch();
+        let src = e.tmp.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        write_reversible_history(&src, tool);
+        let key = test_key("dev");
+        let o = wasmig(&[
+            "import",
+            s(&src),
+            "--from",
+            tool,
+            "--key",
+            s(&key),
+            "--out",
+            s(&e.dir),
+            "--destructive",
+        ]);
+        assert!(o.status.success(), "{tool}: {}", out(&o));
+        assert!(out(&o).contains("3 with a down script"), "{tool}: {}", out(&o));
+        Connection::open(&e.db)
+            .unwrap()
+            .execute_batch("CREATE TABLE base (v TEXT); INSERT INTO base VALUES ('a');")
+            .unwrap();
+        let start = snapshot(&e.db);
+        let trust = test_pub("dev");
+        let o = wasmig(&["apply", "--db", s(&e.db), "--trust", s(&trust), s(&e.dir)]);
+        assert!(o.status.success(), "{tool}: {}", out(&o));
+        assert!(has_table(&e.db, "items") && has_table(&e.db, "tags"), "{tool}");
+        let o = wasmig(&["down", "--db", s(&e.db), "--to", "0", "--trust", s(&trust), s(&e.dir)]);
+        assert!(o.status.success(), "{tool}: {}", out(&o));
+        assert_eq!(ledger_ids(&e.db), Vec::<i64>::new(), "{tool}");
+        // Everything the history made is gone; the step whose down does
+        // nothing leaves its data change, exactly as the tool would.
+        let mut end = snapshot(&e.db);
+        end.schema.retain(|o| !o.table.starts_with("schema_migrations"));
+        end.rows.retain(|t, _| !t.starts_with("schema_migrations"));
+        assert_eq!(end.schema, start.schema, "{tool}");
+        assert_eq!(rows(&Connection::open(&e.db).unwrap(), "SELECT v FROM base"), ["'a!'"], "{tool}");
+    }
+}
+
+#[test]
+fn an_imported_down_script_that_is_refused_names_its_own_file() {
+    let e = scratch();
+    let src = e.tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("1_items.up.sql"), "CREATE TABLE items (x);\n").unwrap();
+    std::fs::write(src.join("1_items.down.sql"), "DROP TABLE items;\nVACUUM;\n").unwrap();
+    let key = test_key("dev");
+    let o = wasmig(&["import", s(&src), "--from", "sqlx", "--key", s(&key), "--out", s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(out(&o).contains("1_items.down.sql:2") && out(&o).contains("VACUUM"), "{}", out(&o));
+    assert_eq!(std::fs::read_dir(&e.dir).map(|d| d.count()).unwrap_or(0), 0, "nothing written");
+}

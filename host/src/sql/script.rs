@@ -76,11 +76,33 @@ pub fn component_for_sql(script: &str) -> Result<Vec<u8>, SqlRefusal> {
 /// assert!(wasmig::component_for_sql("-- nothing to do here\n").is_err());
 /// ```
 pub fn component_for_import(script: &str) -> Result<Vec<u8>, SqlRefusal> {
+    build(&checked(script)?)
+}
+
+/// Like [`component_for_sql_with_down`], for imports: either script may
+/// have no statements (a step, or a revert, that does nothing), as the
+/// tools treat such files.
+///
+/// ```
+/// let c = wasmig::component_for_import_with_down("-- no-op\n", "DROP TABLE IF EXISTS t;").unwrap();
+/// let script = wasmig::recognise_sql_component(&c).unwrap();
+/// assert!(script.statements.is_empty());
+/// assert_eq!(script.down.unwrap().len(), 1);
+/// ```
+pub fn component_for_import_with_down(script: &str, down: &str) -> Result<Vec<u8>, SqlRefusal> {
+    let stmts = checked(script)?;
+    let down = checked(down)
+        .map_err(|e| SqlRefusal { line: e.line, reason: format!("down script: {}", e.reason) })?;
+    reversible(&stmts, &down)
+}
+
+/// Splits `script` and checks each statement, allowing none at all.
+fn checked(script: &str) -> Result<Vec<Statement>, SqlRefusal> {
     let stmts = sqlsplit::split(script)?;
     for s in &stmts {
         sqlsplit::check_allowed(s).map_err(|reason| SqlRefusal { line: s.line, reason })?;
     }
-    build(&stmts)
+    Ok(stmts)
 }
 
 fn build(stmts: &[Statement]) -> Result<Vec<u8>, SqlRefusal> {
@@ -97,6 +119,10 @@ pub fn component_for_sql_with_down(script: &str, down: &str) -> Result<Vec<u8>, 
     let stmts = statements(script)?;
     let down = statements(down)
         .map_err(|e| SqlRefusal { line: e.line, reason: format!("down script: {}", e.reason) })?;
+    reversible(&stmts, &down)
+}
+
+fn reversible(stmts: &[Statement], down: &[Statement]) -> Result<Vec<u8>, SqlRefusal> {
     let up: Vec<&str> = stmts.iter().map(|s| s.sql.as_str()).collect();
     let down: Vec<&str> = down.iter().map(|s| s.sql.as_str()).collect();
     let module = core_module(&up, Some(&down));
@@ -491,6 +517,8 @@ fn read_core_module(module: &[u8]) -> Option<(Vec<String>, Option<Vec<String>>, 
     // script). Like any other, it is trusted only once regenerated.
     let statements = if image.is_empty() { Vec::new() } else { table_entries(image)? };
     let down = match down {
+        // As for `up`: an empty image is a down that does nothing.
+        Some((_, [])) => Some(Vec::new()),
         Some((base, data)) => Some(table_entries_at(data, base)?),
         None => None,
     };

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::digest::{refinery_checksum, sha256, sha384};
-use super::{Entry, Order, Tool};
+use super::{DownScript, Entry, Order, Tool};
 
 /// Every migration `tool` would find in `dir`.
 pub(super) fn read(dir: &Path, tool: Tool) -> Result<Vec<Entry>, String> {
@@ -49,7 +49,12 @@ fn read_text(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(io(path))
 }
 
-/// Keeps line numbers: every line of `text` outside the up part is blank.
+/// A down script kept in a file of its own.
+fn read_down(path: &Path) -> Result<DownScript, String> {
+    Ok(DownScript { source: path.to_owned(), sql: read_text(path)? })
+}
+
+/// Keeps line numbers: every line of `text` outside the part being read is blank.
 fn blank_lines(text: &str) -> String {
     "\n".repeat(text.matches('\n').count())
 }
@@ -107,7 +112,7 @@ fn diesel(path: &Path, file: &str) -> Result<Option<Entry>, String> {
         digest: sha256(text.as_bytes()),
         up: text,
         source: up,
-        down: down.is_file().then_some(down),
+        down: down.is_file().then(|| read_down(&down)).transpose()?,
     }))
 }
 
@@ -148,7 +153,7 @@ fn sqlx(path: &Path, file: &str) -> Result<Option<Entry>, String> {
         digest: sha384(text.as_bytes()),
         up: text,
         source: path.to_owned(),
-        down: down.filter(|d| d.is_file()),
+        down: down.filter(|d| d.is_file()).map(|d| read_down(&d)).transpose()?,
     }))
 }
 
@@ -236,7 +241,8 @@ fn goose(path: &Path, file: &str) -> Result<Option<Entry>, String> {
         return Err(format!("{}: Go migrations cannot be imported; port them to SQL", path.display()));
     }
     let text = read_text(path)?;
-    let up = goose_up(&text).map_err(|(line, why)| format!("{}:{line}: {why}", path.display()))?;
+    let (up, down) =
+        goose_sections(&text).map_err(|(line, why)| format!("{}:{line}: {why}", path.display()))?;
     Ok(Some(Entry {
         order: Order::Number(i128::from(version)),
         version: version.to_string(),
@@ -245,7 +251,7 @@ fn goose(path: &Path, file: &str) -> Result<Option<Entry>, String> {
         digest: sha256(text.as_bytes()),
         up,
         source: path.to_owned(),
-        down: None,
+        down: down.map(|sql| DownScript { source: path.to_owned(), sql }),
     }))
 }
 
@@ -259,9 +265,10 @@ fn go_int(s: &str) -> Option<i64> {
 }
 
 /// The up section of a goose file, other lines blanked.
-fn goose_up(text: &str) -> Result<String, (usize, String)> {
+fn goose_sections(text: &str) -> Result<(String, Option<String>), (usize, String)> {
     let mut up = String::with_capacity(text.len());
-    let (mut in_up, mut seen_up) = (false, false);
+    let mut down = String::new();
+    let (mut in_up, mut seen_up, mut in_down) = (false, false, false);
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches(['\n', '\r']);
         let t = bare.trim();
@@ -281,7 +288,7 @@ fn goose_up(text: &str) -> Result<String, (usize, String)> {
                 if !seen_up {
                     return Err((i + 1, "goose needs '-- +goose Up' before '-- +goose Down'".into()));
                 }
-                in_up = false;
+                (in_up, in_down) = (false, true);
             } else if is("NO TRANSACTION") || is("ENVSUB ON") {
                 return Err((
                     i + 1,
@@ -294,16 +301,22 @@ fn goose_up(text: &str) -> Result<String, (usize, String)> {
             }
             // StatementBegin/End only guide goose's own splitter.
             up.push('\n');
+            down.push('\n');
         } else if in_up {
             up.push_str(line);
+            down.push_str(&blank_lines(line));
+        } else if in_down {
+            up.push_str(&blank_lines(line));
+            down.push_str(line);
         } else {
             up.push_str(&blank_lines(line));
+            down.push_str(&blank_lines(line));
         }
     }
     if !seen_up {
         return Err((1, "no '-- +goose Up' annotation, which goose requires".into()));
     }
-    Ok(up)
+    Ok((up, in_down.then_some(down)))
 }
 
 /// dbmate (`pkg/dbmate/db.go`, `FindMigrations`; `migration.go`): files
@@ -321,6 +334,7 @@ fn dbmate(path: &Path, file: &str) -> Result<Option<Entry>, String> {
     let text = read_text(path)?;
     let at = |line: usize, why: &str| format!("{}:{line}: {why}", path.display());
     let mut up = String::with_capacity(text.len());
+    let mut down = String::new();
     let (mut ups, mut downs, mut in_up) = (0, 0, false);
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches(['\n', '\r']);
@@ -341,6 +355,7 @@ fn dbmate(path: &Path, file: &str) -> Result<Option<Entry>, String> {
                 }
                 in_up = true;
                 up.push_str(line);
+                down.push_str(&blank_lines(line));
             }
             Some((_, _)) => {
                 if ups == 0 {
@@ -352,8 +367,16 @@ fn dbmate(path: &Path, file: &str) -> Result<Option<Entry>, String> {
                 downs += 1;
                 in_up = false;
                 up.push_str(&blank_lines(line));
+                down.push_str(&blank_lines(line));
             }
-            None if in_up => up.push_str(line),
+            None if in_up => {
+                up.push_str(line);
+                down.push_str(&blank_lines(line));
+            }
+            None if downs > 0 => {
+                up.push_str(&blank_lines(line));
+                down.push_str(line);
+            }
             None => {
                 let t = bare.trim();
                 if ups == 0 && !t.is_empty() && !t.starts_with("--") {
@@ -363,6 +386,7 @@ fn dbmate(path: &Path, file: &str) -> Result<Option<Entry>, String> {
                     ));
                 }
                 up.push_str(&blank_lines(line));
+                down.push_str(&blank_lines(line));
             }
         }
     }
@@ -381,7 +405,7 @@ fn dbmate(path: &Path, file: &str) -> Result<Option<Entry>, String> {
         digest: sha256(text.as_bytes()),
         up,
         source: path.to_owned(),
-        down: None,
+        down: Some(DownScript { source: path.to_owned(), sql: down }),
     }))
 }
 
@@ -425,7 +449,7 @@ fn golang_migrate(dir: &Path, path: &Path, file: &str) -> Result<Option<Entry>, 
         digest: sha256(text.as_bytes()),
         up: text,
         source: path.to_owned(),
-        down,
+        down: down.map(|d| read_down(&d)).transpose()?,
     }))
 }
 
@@ -462,7 +486,7 @@ fn golang_migrate_down_only(dir: &Path, out: &mut Vec<Entry>) -> Result<(), Stri
             digest: sha256(b""),
             up: String::new(),
             source: path.clone(),
-            down: Some(path.clone()),
+            down: Some(read_down(&path)?),
         });
     }
     Ok(())

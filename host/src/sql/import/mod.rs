@@ -15,9 +15,12 @@
 //! tool keeps (`digest`), which `wasmig adopt` checks the tool's ledger
 //! against.
 //!
-//! Only up scripts are imported. Each layout finds its down script too
-//! (`Entry::down`) and drops it here, so keeping them later means carrying
-//! that field through, not re-reading the layouts.
+//! Down scripts are kept: sqlx `.down.sql`, diesel `down.sql`,
+//! golang-migrate `.down.sql` files, goose's `-- +goose Down` section and
+//! dbmate's `-- migrate:down` block become the plugin's `down` (world
+//! 0.3.0), so `wasmig down` reverts an imported history as the tool would.
+//! refinery keeps no down scripts. A down with no statements reverts
+//! nothing, as the tools run it.
 
 mod digest;
 mod ids;
@@ -109,6 +112,9 @@ pub struct Found {
     pub no_op: bool,
     /// Tool, file, version and digest, for the manifest.
     pub provenance: Provenance,
+    /// The tool's down script for it, if it has one: imported as the
+    /// plugin's `down` (world 0.3.0), so `wasmig down` can revert it.
+    pub down: Option<DownScript>,
 }
 
 impl Found {
@@ -140,9 +146,19 @@ struct Entry {
     up: String,
     /// The digest the tool keeps, as provenance spells it.
     digest: String,
-    /// The down script, when the layout has one. Not imported yet.
-    #[allow(dead_code)]
-    down: Option<PathBuf>,
+    /// The down script, when the layout has one.
+    down: Option<DownScript>,
+}
+
+/// A migration's down script, as the tool keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownScript {
+    /// The file it came from (the up file itself for goose and dbmate,
+    /// which keep both parts in one file).
+    pub source: PathBuf,
+    /// Its SQL, with the tool's own annotations and the up part blanked out
+    /// (line numbers kept).
+    pub sql: String,
 }
 
 /// How a tool sorts its migrations.
@@ -154,7 +170,7 @@ enum Order {
     Text(String),
 }
 
-/// Reads `dir` as `tool` lays it out; returns the up migrations in order.
+/// Reads `dir` as `tool` lays it out; returns its migrations in order.
 pub fn scan(dir: &Path, tool: Tool) -> Result<Vec<Found>, Error> {
     scan_dir(dir, tool).map_err(Error::Import)
 }
@@ -200,6 +216,7 @@ fn scan_dir(dir: &Path, tool: Tool) -> Result<Vec<Found>, String> {
             },
             source: e.source,
             sql: e.up,
+            down: e.down,
         });
     }
     // The tool's order, now with ids: they must rise with it.
