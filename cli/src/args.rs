@@ -81,8 +81,9 @@ pub enum Command {
         replica_wait: Option<Duration>,
         /// Files that declare `destructive` need signatures by at least K
         /// distinct trusted keys (refused, exit 3, before anything runs).
-        #[arg(long, default_value_t = 0, value_name = "K")]
-        min_signers_destructive: usize,
+        /// (Default 0, or `min_signers_destructive` in wasmig.toml.)
+        #[arg(long, value_name = "K")]
+        min_signers_destructive: Option<usize>,
         /// Refuse (exit 3) when the schema was changed outside wasmig since
         /// the last migration, instead of warning.
         #[arg(long)]
@@ -309,6 +310,13 @@ pub enum Command {
         /// As `apply --allow-missing`: ledger rows without files are not a problem.
         #[arg(long)]
         allow_missing: bool,
+        /// As `apply --strict-schema`: a schema changed outside wasmig is a
+        /// problem (otherwise a warning).
+        #[arg(long)]
+        strict_schema: bool,
+        /// As `apply --min-signers-destructive K`.
+        #[arg(long, value_name = "K")]
+        min_signers_destructive: Option<usize>,
     },
     /// Show the effective configuration (wasmig.toml, WASMIG_* variables,
     /// and these flags over them) and where each value came from.

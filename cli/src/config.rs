@@ -167,6 +167,10 @@ settings! {
     cache_dir: PathBuf;
     /// Sandbox limits, named as the flags are (`fuel`, `deadline`, ...).
     limits: LimitArgs;
+    /// Refuse to apply when the schema was changed outside wasmig.
+    strict_schema: bool, env "WASMIG_STRICT_SCHEMA";
+    /// Distinct trusted signers a file declaring `destructive` needs.
+    min_signers_destructive: usize;
 }
 
 /// One key as `wasmig config` shows it.
@@ -237,6 +241,17 @@ impl Config {
         }
         args.min_signers = pick(args.min_signers, &self.min_signers);
         args
+    }
+
+    /// `--strict-schema`, or the configured `strict_schema` (a flag can
+    /// only turn it on).
+    pub fn strict_schema(&self, flag: bool) -> bool {
+        flag || self.strict_schema.as_ref().is_some_and(|s| s.value)
+    }
+
+    /// `--min-signers-destructive`, else the configured value, else 0.
+    pub fn min_signers_destructive(&self, flag: Option<usize>) -> usize {
+        pick(flag, &self.min_signers_destructive).unwrap_or(0)
     }
 
     /// Limit flags with what they leave unset taken from `[limits]`.

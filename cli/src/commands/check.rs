@@ -20,6 +20,8 @@ struct CheckJson<'a> {
     pending: &'a [i64],
     unsigned: &'a [i64],
     problems: Vec<ProblemJson<'a>>,
+    /// With `--db`: the schema against the ledger's last attestation.
+    schema: Option<&'a wasmig::SchemaCheck>,
 }
 
 #[derive(Serialize)]
@@ -52,8 +54,10 @@ pub fn run(db: Option<&Path>, dir: &Path, options: Options, json: bool) -> Resul
             pending: &report.pending,
             unsigned: &report.unsigned,
             problems,
+            schema: report.schema.as_ref(),
         });
     } else {
+        super::apply::warn_schema_changed(report.schema.as_ref());
         for p in &report.problems {
             println!("{}", p.error);
         }

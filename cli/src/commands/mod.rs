@@ -54,6 +54,8 @@ pub fn run(command: Command) -> Result<()> {
             let dir = cfg.dir(dir)?;
             let db = if db.is_empty() { vec![path_arg(&cfg.db(None)?)?] } else { db };
             let policy = cfg.trust(trust).policy()?;
+            let min_signers_destructive = cfg.min_signers_destructive(min_signers_destructive);
+            let strict_schema = cfg.strict_schema(strict_schema);
             if min_signers_destructive > policy.keys.len() && !policy.keys.is_empty() {
                 anyhow::bail!(crate::exit::Refused(format!(
                     "--min-signers-destructive {min_signers_destructive} but only {} trusted key(s) given",
@@ -125,11 +127,23 @@ pub fn run(command: Command) -> Result<()> {
             };
             sign::run(&dir, &key.required_secret_key()?, require.as_ref())
         }
-        Command::Check { db, dir, trust, limits, json, allow_out_of_order, allow_missing } => {
+        Command::Check {
+            db,
+            dir,
+            trust,
+            limits,
+            json,
+            allow_out_of_order,
+            allow_missing,
+            strict_schema,
+            min_signers_destructive,
+        } => {
             let cfg = Config::discover()?;
             let options = Options {
                 allow_out_of_order,
                 allow_missing,
+                strict_schema: cfg.strict_schema(strict_schema),
+                min_signers_destructive: cfg.min_signers_destructive(min_signers_destructive),
                 trust: cfg.trust(trust).policy()?,
                 limits: cfg.limits(limits).limits()?,
                 ..Options::default()

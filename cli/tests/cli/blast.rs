@@ -394,3 +394,49 @@ fn a_rebuild_cascading_into_children_reports_the_rows_lost_and_the_json_matches_
     assert_eq!(v["rehearsal"]["steps"][3]["outcome"], "failed");
     assert_eq!(v["rehearsal"]["steps"][4]["outcome"], "not-reached");
 }
+
+#[test]
+fn check_reports_an_outside_schema_change_and_wasmig_toml_can_make_it_and_destructive_signers_strict() {
+    let e = baseline();
+    out_of_band(&e.db, "CREATE INDEX images_by_name ON images (name);");
+    let before = std::fs::read(&e.db).unwrap();
+    let trust = test_pub("dev");
+    let check = |extra: &[&str], cwd: &Path| {
+        let mut args = vec!["check", "--db", s(&e.db), "--trust", s(&trust)];
+        args.extend_from_slice(extra);
+        args.push(s(&e.dir));
+        Command::new(env!("CARGO_BIN_EXE_wasmig")).args(&args).current_dir(cwd).output().unwrap()
+    };
+    let elsewhere = e.tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    // A warning by default, a problem under --strict-schema.
+    let o = check(&[], &elsewhere);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("warning: the schema was changed outside wasmig"), "{}", text(&o));
+    let o = check(&["--strict-schema", "--json"], &elsewhere);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["problems"][0]["kind"], "schema-changed", "{v}");
+    assert!(v["problems"][0]["message"].as_str().unwrap().contains("index images_by_name created"), "{v}");
+
+    // The same from wasmig.toml, and min_signers_destructive for apply.
+    let project = e.tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("wasmig.toml"), "strict_schema = true\nmin_signers_destructive = 2\n")
+        .unwrap();
+    let o = check(&[], &project);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("index images_by_name created"), "{}", text(&o));
+    std::fs::write(project.join("wasmig.toml"), "min_signers_destructive = 2\n").unwrap();
+    pack_sql(&e.dir, 2, "drop_legacy", "DROP TABLE legacy;", &["--destructive"]);
+    let o = check(&[], &project);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("needs 2 distinct trusted signer(s)"), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+        .args(["apply", "--db", s(&e.db), "--trust", s(&trust), s(&e.dir)])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "nothing ran");
+}

@@ -512,7 +512,7 @@ impl Migrator {
 
     /// A file declaring `destructive` needs [`Options::min_signers_destructive`]
     /// distinct trusted signers (an unsigned file has none).
-    fn check_destructive_signers(&self, plugin: &Plugin, verdict: &Verdict) -> Result<()> {
+    pub(super) fn check_destructive_signers(&self, plugin: &Plugin, verdict: &Verdict) -> Result<()> {
         let need = self.options.min_signers_destructive;
         let signers = verdict.signers();
         if need == 0 || !plugin.manifest.declares_destructive() || signers.len() >= need {

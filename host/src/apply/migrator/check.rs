@@ -38,6 +38,8 @@ impl Problem {
             Error::MissingFiles { .. } => "missing-files",
             Error::NewerDatabase { .. } => "newer-database",
             Error::Ledger(_) => "ledger",
+            Error::DestructiveNeedsSigners { .. } => "destructive-signers",
+            Error::SchemaChangedOutside { .. } => "schema-changed",
             _ => "other",
         }
     }
@@ -56,6 +58,9 @@ pub struct CheckReport {
     /// Every problem, in the order `apply` checks: files (bytes, manifest,
     /// name), duplicate ids, the ledger, signatures, compilation.
     pub problems: Vec<Problem>,
+    /// With a database: its schema compared with the ledger's last
+    /// attestation (`None` when nothing is recorded yet).
+    pub schema: Option<crate::apply::SchemaCheck>,
 }
 
 impl CheckReport {
@@ -128,6 +133,17 @@ pub fn check_dir(dir: &Path, options: Options, conn: Option<&Connection>) -> Res
         }
         Err(e) => return Err(e),
     };
+    if let Some(conn) = conn {
+        // As apply: a schema changed outside wasmig is reported, and is a
+        // problem under `strict_schema`.
+        match migrator.check_schema_found(conn, !ledger.is_empty()) {
+            Ok(found) => report.schema = found,
+            Err(e) if e.is_refused_input() => {
+                report.problems.push(Problem { file: None, id: None, error: e })
+            }
+            Err(e) => return Err(e),
+        }
+    }
     for e in migrator.ledger_problems(&ledger) {
         let (file, id) = match &e {
             Error::Drift { id, path, .. } => (Some(path.clone()), Some(*id)),
@@ -147,7 +163,14 @@ pub fn check_dir(dir: &Path, options: Options, conn: Option<&Connection>) -> Res
                 if matches!(v, Verdict::Unsigned) {
                     report.unsigned.push(p.id());
                 }
-                trusted.push(*p);
+                match migrator.check_destructive_signers(p, &v) {
+                    Ok(()) => trusted.push(*p),
+                    Err(e) => report.problems.push(Problem {
+                        file: Some(p.path.clone()),
+                        id: Some(p.id()),
+                        error: e,
+                    }),
+                }
             }
             Err(e) => {
                 report.problems.push(Problem { file: Some(p.path.clone()), id: Some(p.id()), error: e })
