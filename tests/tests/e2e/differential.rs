@@ -193,7 +193,12 @@ fn up_then_down(
 ) -> (Result<(), String>, Option<Result<(), String>>, Snapshot) {
     let s = wasmig_test_support::scratch();
     let component = wasmig::component_for_sql_with_down(up, down).unwrap();
-    let m = wasmig::Manifest::new(1, "reversible");
+    // The random scripts drop tables: declared, so apply compares them
+    // with SQLite instead of refusing the undeclared drop.
+    let m = wasmig::Manifest {
+        capabilities: vec![wasmig::CAP_DESTRUCTIVE.to_owned()],
+        ..wasmig::Manifest::new(1, "reversible")
+    };
     std::fs::write(s.dir.join(m.file_name()), wasmig::pack(&component, &m, None).unwrap()).unwrap();
     let trust = wasmig::TrustPolicy { allow_unsigned: true, ..wasmig::TrustPolicy::default() };
     let migrator =
