@@ -9,6 +9,7 @@ mod inspect;
 mod keygen;
 mod new;
 mod pack;
+mod prepare;
 mod status;
 mod test;
 mod verify;
@@ -35,6 +36,7 @@ pub fn run(command: Command) -> Result<()> {
             limits,
             busy_timeout,
             cache_dir,
+            no_cache,
             single_transaction,
             json,
             dry_run,
@@ -44,7 +46,7 @@ pub fn run(command: Command) -> Result<()> {
                 allow_missing,
                 trust: trust.policy()?,
                 limits: limits.limits()?,
-                cache_dir,
+                cache_dir: prepare::cache_for_apply(cache_dir, no_cache),
                 single_transaction,
                 ..Options::default()
             };
@@ -71,6 +73,9 @@ pub fn run(command: Command) -> Result<()> {
             accept_drift::run(&db, id, &reason, &dir, trust.policy()?)
         }
         Command::Inspect { file, trust, json } => inspect::run(&file, &trust, json),
+        Command::Prepare { db, dir, trust, limits, cache_dir, json } => {
+            prepare::run(db.as_deref(), &dir, trust.policy()?, limits.limits()?, cache_dir, json)
+        }
     }
 }
 

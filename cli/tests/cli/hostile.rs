@@ -26,6 +26,7 @@ struct Ended {
 fn run(args: &[&str]) -> Ended {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+        .env("XDG_CACHE_HOME", crate::test_cache_home())
         .args(args)
         .arg("--trust")
         .arg(test_pub("dev"))

@@ -12,6 +12,7 @@ use wasmig_test_support::*;
 
 fn wasmig_cmd(db: &Path, dir: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    c.env("XDG_CACHE_HOME", crate::test_cache_home());
     c.arg("apply").arg("--db").arg(db).arg("--trust").arg(test_pub("dev")).args(extra).arg(dir);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c
