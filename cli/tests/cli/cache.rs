@@ -123,3 +123,22 @@ fn prepare_refuses_a_bad_file_like_apply() {
     assert_eq!(o.status.code(), Some(3), "{out}{err}");
     assert!(err.contains("0002_unsigned.wasm"), "{err}");
 }
+
+#[test]
+fn without_an_absolute_xdg_cache_home_the_default_is_under_home() {
+    let e = scratch();
+    pack_examples(&e.dir, 1);
+    let home = e.tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    // A relative XDG_CACHE_HOME is ignored, as the XDG rules say.
+    cmd.env("XDG_CACHE_HOME", "relative/cache").env("HOME", &home).current_dir(e.tmp.path());
+    let o = cmd
+        .args(["apply", "--db", s(&e.db), s(&e.dir), "--trust"])
+        .arg(test_pub("dev"))
+        .output()
+        .expect("running wasmig");
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(entries(&home.join(".cache").join("wasmig")), 1);
+    assert!(!e.tmp.path().join("relative").exists());
+}
