@@ -15,6 +15,13 @@
 //!   floor), and compiled components cold and from the cache.
 //! - B4 fleet: 20 migrations applied to 500 tenant databases vs native
 //!   rusqlite running the same DDL on the same number of files, same threads.
+//! - B6/B7 SDK-built migrations: 20 and 50 distinct one-statement components
+//!   built with the Rust SDK (`testing/bench-one`, a different table name
+//!   written into each copy, so each has its own digest and the SDK's real
+//!   code), applied cold (empty compiled-component cache: every one is
+//!   compiled and stored) and warm (every one loaded from the cache), vs
+//!   native rusqlite running the same statements and ledger rows in the same
+//!   number of transactions.
 //! - Peak RSS of a process applying 50 migrations.
 //!
 //! Databases live on a RAM disk (/dev/shm) when there is one, so that the
@@ -464,6 +471,147 @@ fn b5(ctx: &Ctx) -> Vec<Row> {
     ]
 }
 
+/// `n` signed copies of the SDK-built one-statement guest, each creating its
+/// own table (the number over `0000` in the statement), in a directory.
+fn sdk_history(ctx: &Ctx, guests: &Path, n: usize) -> (PathBuf, Vec<String>) {
+    const PLACEHOLDER: &[u8] = b"bench_one_0000";
+    let component = std::fs::read(guests.join("testing_bench_one.wasm")).expect("build the guests first");
+    let at: Vec<usize> = (0..component.len().saturating_sub(PLACEHOLDER.len()))
+        .filter(|&i| component[i..].starts_with(PLACEHOLDER))
+        .collect();
+    assert_eq!(at.len(), 1, "the statement's table name appears once in the component");
+    let dir = ctx.root.join(format!("sdk{n}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut statements = Vec::new();
+    for i in 1..=n {
+        let table = format!("bench_one_{i:04}");
+        let mut copy = component.clone();
+        copy[at[0]..at[0] + PLACEHOLDER.len()].copy_from_slice(table.as_bytes());
+        let m = Manifest::new(i as i64, format!("sdk{i}"));
+        std::fs::write(dir.join(m.file_name()), wasmig::pack(&copy, &m, Some(&ctx.key)).unwrap()).unwrap();
+        statements.push(format!("CREATE TABLE {table} (id INTEGER PRIMARY KEY, v TEXT NOT NULL)"));
+    }
+    (dir, statements)
+}
+
+/// B6 (cold) and B7 (warm cache) for `n` SDK-built migrations.
+fn b6_b7(ctx: &Ctx, guests: &Path, n: usize) -> Vec<Row> {
+    let (dir, statements) = sdk_history(ctx, guests, n);
+    let cache = ctx.root.join(format!("sdk-cache{n}"));
+    // Times the whole apply, and its parts: reading the directory, planning
+    // (verify every signature, compile or load every component, type-check,
+    // pre-instantiate) and running the steps (instantiate, run, commit).
+    let run = |empty_cache: bool| {
+        if empty_cache {
+            let _ = std::fs::remove_dir_all(&cache);
+        }
+        let db = fresh_db(ctx, "b6.db");
+        let options = Options { cache_dir: Some(cache.clone()), ..options(ctx) };
+        let t = Instant::now();
+        let m = Migrator::from_dir_with(&dir, options).unwrap();
+        let read = t.elapsed();
+        let mut conn = Connection::open(&db).unwrap();
+        let plan = m.plan(&mut conn).unwrap();
+        let planned = t.elapsed();
+        for step in &plan.steps {
+            let applied = m.apply_step(&mut conn, step).unwrap().expect("applied");
+            assert!(!applied.stats.direct_sql);
+        }
+        let elapsed = t.elapsed();
+        assert_eq!(plan.steps.len(), n);
+        [elapsed, read, planned - read, elapsed - planned]
+    };
+    // The same statements, each in its own transaction with the ledger check
+    // and row any migration tool keeps.
+    let native = || {
+        let db = fresh_db(ctx, "b6n.db");
+        let t = Instant::now();
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS ledger (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             applied_at TEXT NOT NULL, checksum TEXT)",
+        )
+        .unwrap();
+        for (id, sql) in statements.iter().enumerate() {
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            let done: Option<i64> =
+                conn.query_row("SELECT 1 FROM ledger WHERE id = ?1", [id as i64], |r| r.get(0)).ok();
+            assert!(done.is_none());
+            conn.execute(sql, []).unwrap();
+            conn.execute(
+                "INSERT INTO ledger VALUES (?1, 'm', '2026-01-01T00:00:00Z', ?2)",
+                rusqlite::params![id as i64, "0".repeat(64)],
+            )
+            .unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        t.elapsed()
+    };
+    let (mut cold, mut warm, mut base) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ctx.runs {
+        base.push(native());
+        cold.push(run(true));
+        warm.push(run(false));
+    }
+    let parts = |runs: &[[Duration; 4]]| -> [Duration; 4] {
+        std::array::from_fn(|i| median(runs.iter().map(|r| r[i]).collect()))
+    };
+    let (cp, wp, b) = (parts(&cold), parts(&warm), median(base));
+    let (c, w) = (cp[0], wp[0]);
+    let split = |p: [Duration; 4]| {
+        format!(
+            "read dir {:.1} ms, verify + compile/load + pre-instantiate {:.1} ms, run {n} steps {:.1} ms \
+             ({:.2}x native)",
+            ms(p[1]),
+            ms(p[2]),
+            ms(p[3]),
+            p[3].as_secs_f64() / b.as_secs_f64()
+        )
+    };
+    let kb = std::fs::metadata(guests.join("testing_bench_one.wasm")).map_or(0, |m| m.len()) as f64 / 1024.0;
+    let row = |case, o: Duration, limit: f64, target, extra: String| {
+        let ratio = o.as_secs_f64() / b.as_secs_f64();
+        Row {
+            case,
+            ours: o,
+            base: b,
+            base_name: "native rusqlite, same transactions",
+            ratio,
+            target,
+            ok: ratio <= limit,
+            extra,
+        }
+    };
+    let per = |d: Duration| ms(d) / n as f64;
+    let (cold_case, warm_case) = if n == 20 {
+        ("B6 cold apply, 20 SDK-built migrations", "B7 same, compiled-component cache warm")
+    } else {
+        ("B6 cold apply, 50 SDK-built migrations", "B7 same (50), cache warm")
+    };
+    vec![
+        row(
+            cold_case,
+            c,
+            3.0,
+            "<= 3x",
+            format!(
+                "{n} distinct {kb:.1} KiB components, one transaction each: verify, compile, store in an \
+                 empty cache, run; {:.2} ms each ({:.2} ms per KiB); {}",
+                per(c),
+                per(c) / kb,
+                split(cp)
+            ),
+        ),
+        row(
+            warm_case,
+            w,
+            1.2,
+            "<= 1.2x",
+            format!("verify, load the compiled code, run; {:.2} ms each; {}", per(w), split(wp)),
+        ),
+    ]
+}
+
 fn peak_rss(ctx: &Ctx, plugins50: &Path) -> (u64, bool) {
     let db = fresh_db(ctx, "rss.db");
     let me = std::env::current_exe().unwrap();
@@ -538,6 +686,11 @@ fn main() {
     if wanted("B5") {
         eprintln!("B5 ...");
         rows.extend(b5(&ctx));
+    }
+    if wanted("B6") || wanted("B7") {
+        eprintln!("B6/B7 ...");
+        rows.extend(b6_b7(&ctx, &guests, 20));
+        rows.extend(b6_b7(&ctx, &guests, 50));
     }
     let (rss, rss_ok) = if wanted("RSS") { peak_rss(&ctx, &plugins50) } else { (0, true) };
 

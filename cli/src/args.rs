@@ -65,6 +65,11 @@ pub enum Command {
         /// whoever can write there can run code as wasmig.
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
+        /// Compile every component afresh and keep nothing (by default
+        /// compiled components are kept in $XDG_CACHE_HOME/wasmig, or
+        /// ~/.cache/wasmig).
+        #[arg(long, conflicts_with = "cache_dir")]
+        no_cache: bool,
         /// Apply every pending migration in one transaction: all of them or
         /// none (refused if one needs foreign keys off).
         #[arg(long)]
@@ -356,6 +361,30 @@ pub enum Command {
         #[arg(long, default_value_t = 30)]
         busy_timeout: u64,
         /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile the migrations in DIR into the compiled-component cache (at
+    /// deploy time), so that `apply` only loads them. Checks each file as
+    /// `apply` would; changes no database.
+    Prepare {
+        /// Only the migrations pending for this database (opened read-only);
+        /// default: every file in DIR.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Directory of migration plugin files.
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// The limits `apply` will run with: compiled code is kept per engine
+        /// configuration, which the memory and stack limits are part of.
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// The cache directory (default: $XDG_CACHE_HOME/wasmig, or
+        /// ~/.cache/wasmig). Must be writable only by this user.
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Print as JSON.
         #[arg(long)]
         json: bool,
     },

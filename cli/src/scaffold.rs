@@ -162,12 +162,15 @@ rusqlite = {{ version = "0.43", features = ["bundled"] }}
 id = {id}
 name = "{name}"
 
+# The measured smallest profile (a one-statement migration is about 15 KB).
+# "debuginfo" drops the standard library's debug info but keeps function
+# names, so a trap still shows a readable backtrace.
 [profile.release]
-opt-level = "s"
+opt-level = "z"
 lto = true
+codegen-units = 1
 panic = "abort"
-# Keep function names: a trap shows a readable backtrace.
-strip = false
+strip = "debuginfo"
 
 # A workspace of its own, so it builds wherever it is placed.
 [workspace]

@@ -45,7 +45,10 @@ pub use plugin::{
 pub use worlds::{REVERSIBLE_WORLD, WORLD, WORLDS};
 
 // The sandbox's limits, and what a run reports.
-pub use sandbox::{CallLimits, CompileCache, Compiled, Entry, Limits, Outcome, RunStats, Sandbox, SqlLimits};
+pub use sandbox::{
+    CallLimits, CompileCache, Compiled, Entry, Limits, Outcome, RunStats, Sandbox, SqlLimits,
+    default_cache_dir,
+};
 // What a guest's SQL may call (see docs/authoring.md, section 7).
 pub use sandbox::gate::{FUNCTION_ALLOWLIST, FUNCTION_DENYLIST, SQLITE_INTERNAL_FUNCTIONS};
 pub use sql::MAX_JSON_PATHS;

@@ -13,6 +13,7 @@ mod inspect;
 mod keygen;
 mod new;
 mod pack;
+mod prepare;
 mod round_trip;
 mod sign;
 mod status;
@@ -43,6 +44,7 @@ pub fn run(command: Command) -> Result<()> {
             limits,
             busy_timeout,
             cache_dir,
+            no_cache,
             single_transaction,
             json,
             dry_run,
@@ -67,7 +69,7 @@ pub fn run(command: Command) -> Result<()> {
                 allow_missing,
                 trust: policy,
                 limits: cfg.limits(limits).limits()?,
-                cache_dir: cfg.cache_dir(cache_dir),
+                cache_dir: prepare::cache_for_apply(cfg.cache_dir(cache_dir), no_cache),
                 single_transaction,
                 replica_wait,
                 min_signers_destructive,
@@ -164,6 +166,17 @@ pub fn run(command: Command) -> Result<()> {
             };
             let (db, dir) = (cfg.db(db)?, cfg.dir(dir)?);
             down::run(down::DownArgs { db: &db, to, dir: &dir, dry_run, busy_timeout, json }, options)
+        }
+        Command::Prepare { db, dir, trust, limits, cache_dir, json } => {
+            let cfg = Config::discover()?;
+            prepare::run(
+                cfg.db_if_any(db).as_deref(),
+                &cfg.dir(dir)?,
+                cfg.trust(trust).policy()?,
+                cfg.limits(limits).limits()?,
+                cfg.cache_dir(cache_dir),
+                json,
+            )
         }
     }
 }

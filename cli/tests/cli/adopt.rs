@@ -15,7 +15,7 @@ use tempfile::TempDir;
 use wasmig_test_support::*;
 
 fn wasmig(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    let mut cmd = crate::wasmig_command();
     cmd.args(args);
     if matches!(args.first(), Some(&"apply" | &"adopt" | &"baseline")) {
         cmd.arg("--trust").arg(test_pub("dev"));
@@ -336,7 +336,7 @@ fn adoption_refuses_a_ledger_that_does_not_match() {
 fn adoption_refuses_an_untrusted_plugin_and_a_missing_database() {
     let sw = switch("sqlx");
     let bytes = std::fs::read(&sw.db).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+    let o = crate::wasmig_command()
         .args(["adopt", "--db", s(&sw.db), "--from", "sqlx", "--trust", s(&test_pub("other")), s(&sw.out)])
         .output()
         .unwrap();

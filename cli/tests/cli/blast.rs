@@ -12,7 +12,7 @@ use wasmig_test_support::*;
 /// Runs wasmig; `apply`, `status` and `test` trust test key "dev" unless
 /// `--trust` is given.
 fn wasmig(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    let mut cmd = crate::wasmig_command();
     cmd.args(args);
     let subcommand = args.iter().find(|a| !a.starts_with('-'));
     if matches!(subcommand, Some(&"apply" | &"status" | &"test")) && !args.contains(&"--trust") {
@@ -405,7 +405,7 @@ fn check_reports_an_outside_schema_change_and_wasmig_toml_can_make_it_and_destru
         let mut args = vec!["check", "--db", s(&e.db), "--trust", s(&trust)];
         args.extend_from_slice(extra);
         args.push(s(&e.dir));
-        Command::new(env!("CARGO_BIN_EXE_wasmig")).args(&args).current_dir(cwd).output().unwrap()
+        crate::wasmig_command().args(&args).current_dir(cwd).output().unwrap()
     };
     let elsewhere = e.tmp.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
@@ -432,7 +432,7 @@ fn check_reports_an_outside_schema_change_and_wasmig_toml_can_make_it_and_destru
     let o = check(&[], &project);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("needs 2 distinct trusted signer(s)"), "{}", text(&o));
-    let o = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+    let o = crate::wasmig_command()
         .args(["apply", "--db", s(&e.db), "--trust", s(&trust), s(&e.dir)])
         .current_dir(&project)
         .output()

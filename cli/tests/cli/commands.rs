@@ -7,17 +7,18 @@ use std::process::{Command, Output};
 use rusqlite::Connection;
 use wasmig_test_support::*;
 
-/// Runs wasmig; `apply`, `status` and `verify` get `--trust` for test key "dev".
-fn wasmig(args: &[&str]) -> Output {
+/// Runs wasmig; `apply`, `status`, `verify` and `prepare` get `--trust` for test key "dev".
+pub(crate) fn wasmig(args: &[&str]) -> Output {
     command(args).output().expect("running wasmig")
 }
 
 /// The command [`wasmig`] runs.
 fn command(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    let mut cmd = crate::wasmig_command();
     cmd.args(args);
     let subcommand = args.iter().find(|a| !a.starts_with('-'));
-    if matches!(subcommand, Some(&"apply" | &"status" | &"verify")) && !args.contains(&"--trust") {
+    if matches!(subcommand, Some(&"apply" | &"status" | &"verify" | &"prepare")) && !args.contains(&"--trust")
+    {
         cmd.arg("--trust").arg(test_pub("dev"));
     }
     cmd
@@ -44,11 +45,11 @@ fn wasmig_or_hang(args: &[&str]) -> Output {
     child.wait_with_output().expect("collecting wasmig's output")
 }
 
-fn text(o: &Output) -> (String, String) {
+pub(crate) fn text(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

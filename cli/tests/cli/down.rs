@@ -3,13 +3,13 @@
 //! refused or failed revert leaves the database byte for byte as it was.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rusqlite::Connection;
 use wasmig_test_support::*;
 
 fn wasmig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmig")).args(args).output().expect("running wasmig")
+    crate::wasmig_command().args(args).output().expect("running wasmig")
 }
 
 fn out(o: &Output) -> String {

@@ -5,7 +5,7 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use wasmig_test_support::*;
@@ -25,7 +25,7 @@ struct Ended {
 /// Runs wasmig with `args` (trusting test key "dev"), killing it past BOUND.
 fn run(args: &[&str]) -> Ended {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmig"))
+    let mut child = crate::wasmig_command()
         .args(args)
         .arg("--trust")
         .arg(test_pub("dev"))

@@ -80,7 +80,7 @@ fn run(cmd: &mut Command, what: &str) -> Output {
 }
 
 fn wasmig_apply(db: &Path, dir: &Path) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    let mut c = crate::wasmig_command();
     c.arg("apply").arg("--db").arg(db).arg("--trust").arg(test_pub("dev")).arg(dir);
     run(&mut c, "wasmig apply")
 }

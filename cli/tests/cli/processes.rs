@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use wasmig_test_support::*;
 
 fn wasmig_cmd(db: &Path, dir: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    let mut c = crate::wasmig_command();
     c.arg("apply").arg("--db").arg(db).arg("--trust").arg(test_pub("dev")).args(extra).arg(dir);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     c

@@ -18,7 +18,7 @@ use wasmig_test_support::*;
 const PRIMARY: &str = "node-a.internal";
 
 fn wasmig(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    let mut c = crate::wasmig_command();
     c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     c
 }

@@ -10,7 +10,7 @@ use wasmig_test_support::*;
 
 /// A `wasmig` command run in `cwd`, with no `WASMIG_*` variables inherited.
 fn cmd_in(cwd: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmig"));
+    let mut cmd = crate::wasmig_command();
     cmd.args(args).current_dir(cwd);
     for var in ["WASMIG_DB", "WASMIG_DIR", "WASMIG_TRUST"] {
         cmd.env_remove(var);

@@ -24,6 +24,7 @@
 
 extern crate self as wasmig_guest;
 
+mod text;
 mod value;
 
 pub use value::{FromValue, Value};
@@ -88,21 +89,37 @@ pub struct SqlError {
 
 impl fmt::Display for SqlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl SqlError {
+    /// The text `Display` shows, built without `core::fmt`: `?` turns a
+    /// `SqlError` into an [`Error`] through this, and a guest that never
+    /// formats anything itself then links no formatting machinery (about a
+    /// fifth of a one-statement migration's code).
+    fn describe(&self) -> String {
         let kind = match self.kind {
             ErrorKind::Sqlite => "sqlite error",
             ErrorKind::Denied => "denied by host policy",
             ErrorKind::Limit => "sandbox limit",
             ErrorKind::Invalid => "invalid call",
         };
-        write!(f, "{kind}")?;
+        let mut out = String::with_capacity(kind.len() + self.message.len() + self.sql.len() + 24);
+        out.push_str(kind);
         if self.code != 0 {
-            write!(f, " (code {})", self.code)?;
+            out.push_str(" (code ");
+            text::push_int(&mut out, i64::from(self.code));
+            out.push(')');
         }
-        write!(f, ": {}", self.message)?;
+        out.push_str(": ");
+        out.push_str(&self.message);
         if !self.sql.is_empty() {
-            write!(f, " [in: {}]", self.sql)?;
+            out.push_str(" [in: ");
+            out.push_str(&self.sql);
+            out.push(']');
         }
-        Ok(())
+        out
     }
 }
 
@@ -147,7 +164,7 @@ impl fmt::Display for Error {
 
 impl From<SqlError> for Error {
     fn from(e: SqlError) -> Self {
-        Error(e.to_string())
+        Error(e.describe())
     }
 }
 
@@ -197,10 +214,24 @@ pub struct BatchError {
 
 impl fmt::Display for BatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl BatchError {
+    /// The text `Display` shows, built without `core::fmt` (see [`SqlError`]).
+    fn describe(&self) -> String {
+        let mut out = String::new();
         match self.run {
-            Some(run) => write!(f, "run {run} of a batch (counting from 0): {}", self.error),
-            None => write!(f, "batch: {}", self.error),
+            Some(run) => {
+                out.push_str("run ");
+                text::push_int(&mut out, i64::from(run));
+                out.push_str(" of a batch (counting from 0): ");
+            }
+            None => out.push_str("batch: "),
         }
+        out.push_str(&self.error.describe());
+        out
     }
 }
 
@@ -208,7 +239,7 @@ impl std::error::Error for BatchError {}
 
 impl From<BatchError> for Error {
     fn from(e: BatchError) -> Self {
-        Error(e.to_string())
+        Error(e.describe())
     }
 }
 
@@ -278,8 +309,12 @@ impl<'a> Batch<'a> {
         if *self.width.get_or_insert(width) != width {
             self.params.truncate(before);
             let run = self.sent.saturating_add(self.buffered);
-            let message =
-                format!("run has {width} value(s) but the batch's first run had {}", self.width.unwrap_or(0));
+            let message = text::concat(&[
+                "run has ",
+                &text::int(width as i64),
+                " value(s) but the batch's first run had ",
+                &text::int(self.width.unwrap_or(0) as i64),
+            ]);
             return Err(BatchError {
                 run: Some(run),
                 error: SqlError { kind: ErrorKind::Invalid, code: 0, message, sql: self.sql.to_owned() },
@@ -320,7 +355,10 @@ impl Drop for Batch<'_> {
             && !std::thread::panicking()
             && let Err(e) = self.flush()
         {
-            panic!("a Batch dropped without finish() failed sending its last runs: {e}");
+            // A panic's message never leaves the guest (panics abort), so
+            // none is formatted; the host reports the trap and rolls back.
+            let _ = e;
+            panic!("a Batch dropped without finish() failed sending its last runs");
         }
     }
 }
@@ -347,7 +385,7 @@ pub fn query(sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
 /// keywords are fine; `decl` must be a single column definition.
 pub fn add_column_if_missing(table: &str, column: &str, decl: &str) -> Result<bool, SqlError> {
     wit::add_column_if_missing(table, column, decl)
-        .map_err(|e| SqlError::from_wit(e, &format!("{table}.{column} {decl}")))
+        .map_err(|e| SqlError::from_wit(e, &text::concat(&[table, ".", column, " ", decl])))
 }
 
 /// The rows a [`query`] returned.
@@ -386,11 +424,16 @@ pub struct Row<'a> {
 impl Row<'_> {
     /// The value at column `index`, converted to `T`.
     pub fn get<T: FromValue>(&self, index: usize) -> Result<T, Error> {
-        let v = self
-            .values
-            .get(index)
-            .ok_or_else(|| Error::new(format!("no column {index} in row of {}", self.values.len())))?;
-        T::from_value(v).map_err(|e| Error::new(format!("column {index}: {e}")))
+        let v = self.values.get(index).ok_or_else(|| {
+            Error::new(text::concat(&[
+                "no column ",
+                &text::int(index as i64),
+                " in row of ",
+                &text::int(self.values.len() as i64),
+            ]))
+        })?;
+        T::from_value(v)
+            .map_err(|e| Error::new(text::concat(&["column ", &text::int(index as i64), ": ", &e])))
     }
 
     /// The value of the column called `name`, converted to `T`.
@@ -399,7 +442,7 @@ impl Row<'_> {
             .columns
             .iter()
             .position(|c| c.eq_ignore_ascii_case(name))
-            .ok_or_else(|| Error::new(format!("no column named {name:?}")))?;
+            .ok_or_else(|| Error::new(text::concat(&["no column named \"", name, "\""])))?;
         self.get(index)
     }
 
@@ -438,6 +481,9 @@ macro_rules! row {
 /// (`wasmig down`); the component then targets world 0.3.0, which hosts
 /// from this release on run. `down` must leave the schema and rows exactly
 /// as they were before `up`.
+///
+/// With this crate's [`Error`] (the default of [`Result`]) the message is
+/// moved to the host as it is; any other `E` is formatted with `Display`.
 #[macro_export]
 macro_rules! migration {
     ($up:path) => {
@@ -445,7 +491,17 @@ macro_rules! migration {
 
         impl $crate::bindings::Guest for __WasmigMigration {
             fn up() -> ::core::result::Result<(), ::std::string::String> {
-                $up().map_err(|e| ::std::string::ToString::to_string(&e))
+                #[allow(unused_imports)]
+                use $crate::__private::{DisplayMessage as _, OwnMessage as _};
+                match $up() {
+                    ::core::result::Result::Ok(()) => ::core::result::Result::Ok(()),
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(
+                        (&&$crate::__private::Failure(::core::cell::Cell::new(
+                            ::core::option::Option::Some(e),
+                        )))
+                            .__wasmig_message(),
+                    ),
+                }
             }
         }
 
@@ -491,4 +547,40 @@ pub mod reversible_bindings {
         runtime_path: "wasmig_guest::__wit_bindgen_rt",
         disable_custom_section_link_helpers: true,
     });
+}
+
+/// Support for [`migration!`]: picks the message of `up`'s error without
+/// `core::fmt` when it is an [`Error`] (method resolution tries the
+/// `&Failure<Error>` impl before the `Display` one), so a guest that never
+/// formats links no formatting code.
+#[doc(hidden)]
+pub mod __private {
+    use std::cell::Cell;
+
+    /// `up`'s error, taken out once by whichever impl resolution picks.
+    pub struct Failure<E>(pub Cell<Option<E>>);
+
+    /// The `Error` case: moves the message.
+    pub trait OwnMessage {
+        /// The message for the host.
+        fn __wasmig_message(&self) -> String;
+    }
+
+    impl OwnMessage for &Failure<crate::Error> {
+        fn __wasmig_message(&self) -> String {
+            self.0.take().map(|e| e.0).unwrap_or_default()
+        }
+    }
+
+    /// Every other error type: its `Display` text.
+    pub trait DisplayMessage {
+        /// The message for the host.
+        fn __wasmig_message(&self) -> String;
+    }
+
+    impl<E: std::fmt::Display> DisplayMessage for Failure<E> {
+        fn __wasmig_message(&self) -> String {
+            self.0.take().map(|e| e.to_string()).unwrap_or_default()
+        }
+    }
 }

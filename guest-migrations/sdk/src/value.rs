@@ -93,7 +93,7 @@ pub trait FromValue: Sized {
 }
 
 fn mismatch(want: &str, got: &Value) -> String {
-    format!("expected {want}, found {}", got.type_name())
+    crate::text::concat(&["expected ", want, ", found ", got.type_name()])
 }
 
 impl FromValue for Value {

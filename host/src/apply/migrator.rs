@@ -334,6 +334,25 @@ impl Migrator {
         Ok(pending)
     }
 
+    /// Verifies and compiles every plugin, pending or not, through the
+    /// compiled-component cache when one is configured, and runs nothing:
+    /// what `wasmig prepare` does at deploy time so that start-up only
+    /// loads compiled code. Returns the plugins in id order.
+    pub fn prepare_all(&self) -> Result<Vec<&Plugin>> {
+        let all: Vec<&Plugin> = self.plugins.iter().collect();
+        if !all.is_empty() {
+            let verdicts = self.verify(&all)?;
+            self.compile(&all, &verdicts)?;
+        }
+        Ok(all)
+    }
+
+    /// True when migration `id` was compiled as a component by this
+    /// migrator (false when it is not compiled yet, or runs as direct SQL).
+    pub fn is_compiled_component(&self, id: i64) -> bool {
+        self.compiled.lock().is_ok_and(|c| c.get(&id).is_some_and(|c| !c.is_direct_sql()))
+    }
+
     /// Applies every pending migration. See [`Migrator::apply_with`].
     pub fn apply(&self, conn: &mut Connection) -> Result<Report> {
         self.apply_with(conn, |_| {})

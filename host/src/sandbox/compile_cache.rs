@@ -73,6 +73,19 @@ impl std::fmt::Debug for CompileCache {
     }
 }
 
+/// The per-user cache directory the CLI uses by default:
+/// `$XDG_CACHE_HOME/wasmig` when that variable holds an absolute path (the
+/// XDG base directory rule), else `$HOME/.cache/wasmig`; `None` when neither
+/// is set. The library itself caches only where [`crate::Options::cache_dir`]
+/// says.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").and_then(absolute) {
+        return Some(xdg.join("wasmig"));
+    }
+    std::env::var_os("HOME").and_then(absolute).map(|home| home.join(".cache").join("wasmig"))
+}
+
 impl CompileCache {
     /// Opens (creating it `0700` if needed) the cache directory `dir`, and
     /// refuses it unless only the current user can write to it.

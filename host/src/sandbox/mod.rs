@@ -11,7 +11,7 @@ pub(crate) mod session;
 pub(crate) mod sqlfuncs;
 pub(crate) mod sqlite_heap;
 
-pub use compile_cache::CompileCache;
+pub use compile_cache::{CompileCache, default_cache_dir};
 pub use engine::*;
 pub use gate::SqlLimits;
 pub use host_sql::CallLimits;

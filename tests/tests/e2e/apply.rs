@@ -85,6 +85,25 @@ fn already_applied_ids_are_skipped_not_rerun() {
 }
 
 #[test]
+fn a_guest_error_of_its_own_type_is_reported_through_display() {
+    // `migration!` moves the SDK's own `Error` to the host without
+    // formatting; any other error type must still arrive as its `Display`.
+    let e = env();
+    pack_examples(&e.dir, 1);
+    apply(&e.dir, &e.db).unwrap();
+    let before = std::fs::read(&e.db).unwrap();
+    pack(&e.dir, "faulty-custom-error", 2, "custom_error");
+    match apply(&e.dir, &e.db).unwrap_err() {
+        Error::GuestFailed { id, message, .. } => {
+            assert_eq!(id, 2);
+            assert!(message.contains("custom error type: custom_scratch has 2 row(s)"), "{message}");
+        }
+        other => panic!("expected GuestFailed, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&e.db).unwrap(), before, "database must be byte-for-byte unchanged");
+}
+
+#[test]
 fn guest_error_rolls_back_everything_it_did() {
     let e = env();
     pack_examples(&e.dir, 1);
