@@ -602,26 +602,9 @@ impl Migrator {
         // SQLite ignores `PRAGMA foreign_keys` inside a transaction, so a
         // migration that needs enforcement off gets it switched before BEGIN
         // and restored after COMMIT or ROLLBACK, whatever happened.
-        let restore_fk = if plugin.manifest.needs_foreign_keys_off() {
-            let was: bool = conn
-                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
-                .map_err(Error::sqlite(format!("migration {id} ({name}): reading foreign_keys")))?;
-            conn.execute_batch("PRAGMA foreign_keys = OFF")
-                .map_err(Error::sqlite(format!("migration {id} ({name}): turning foreign keys off")))?;
-            Some(was)
-        } else {
-            None
-        };
-        let result = self.apply_in_tx(sandbox, conn, step);
-        if let Some(was) = restore_fk {
-            let restored = conn
-                .execute_batch(if was { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
-                .map_err(Error::sqlite(format!("migration {id} ({name}): restoring foreign_keys")));
-            if let (Ok(_), Err(e)) = (&result, restored) {
-                return Err(e);
-            }
-        }
-        result
+        with_foreign_keys_off(conn, plugin, &format!("migration {id} ({name})"), |conn| {
+            self.apply_in_tx(sandbox, conn, step)
+        })
     }
 
     fn apply_in_tx(
@@ -860,5 +843,33 @@ fn rollback(conn: &Connection) {
         // A failing ROLLBACK leaves SQLite to roll back when the connection
         // closes; there is nothing better to do with the error here.
         let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+/// Runs `body` with foreign key enforcement switched off around it when
+/// `plugin` declares that capability, restoring the setting afterwards
+/// whatever happened (`what` names the migration in errors). SQLite ignores
+/// `PRAGMA foreign_keys` inside a transaction, so this wraps BEGIN..COMMIT.
+pub(super) fn with_foreign_keys_off<T>(
+    conn: &mut Connection,
+    plugin: &Plugin,
+    what: &str,
+    body: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<T> {
+    if !plugin.manifest.needs_foreign_keys_off() {
+        return body(conn);
+    }
+    let was: bool = conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .map_err(Error::sqlite(format!("{what}: reading foreign_keys")))?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(Error::sqlite(format!("{what}: turning foreign keys off")))?;
+    let result = body(conn);
+    let restored = conn
+        .execute_batch(if was { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
+        .map_err(Error::sqlite(format!("{what}: restoring foreign_keys")));
+    match (result, restored) {
+        (Ok(_), Err(e)) => Err(e),
+        (result, _) => result,
     }
 }

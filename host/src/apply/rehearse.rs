@@ -76,18 +76,7 @@ impl Migrator {
     /// Refused input (drift, out of order, bad components) is an `Err`, as
     /// it would be for `apply`.
     pub fn rehearse(&self, db: &Path) -> Result<Rehearsal> {
-        let mut copy = Connection::open_in_memory().map_err(Error::sqlite("opening the rehearsal copy"))?;
-        if db.exists() {
-            let src = Connection::open_with_flags(
-                db,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(Error::sqlite(format!("opening {} read-only", db.display())))?;
-            Backup::new(&src, &mut copy)
-                .and_then(|b| b.run_to_completion(1024, Duration::ZERO, None))
-                .map_err(Error::sqlite(format!("copying {}", db.display())))?;
-        }
-        self.rehearse_on(&mut copy)
+        self.rehearse_on(&mut rehearsal_copy(db)?)
     }
 
     /// Rehearses on `conn` itself (a copy the caller made).
@@ -144,4 +133,21 @@ impl Migrator {
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A private in-memory copy of the database at `db` to rehearse on (empty
+/// when the file does not exist); `db` is opened read-only.
+pub(super) fn rehearsal_copy(db: &Path) -> Result<Connection> {
+    let mut copy = Connection::open_in_memory().map_err(Error::sqlite("opening the rehearsal copy"))?;
+    if db.exists() {
+        let src = Connection::open_with_flags(
+            db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(Error::sqlite(format!("opening {} read-only", db.display())))?;
+        Backup::new(&src, &mut copy)
+            .and_then(|b| b.run_to_completion(1024, Duration::ZERO, None))
+            .map_err(Error::sqlite(format!("copying {}", db.display())))?;
+    }
+    Ok(copy)
 }

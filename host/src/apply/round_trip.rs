@@ -9,14 +9,12 @@
 //! database is never opened for writing.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::backup::Backup;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use super::migrator::Migrator;
 use super::snapshot::Snapshot;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// How one migration's round trip went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -77,18 +75,7 @@ impl Migrator {
     /// one whose down does not restore the schema and row counts it found.
     /// Refused input is an `Err`, as for [`Migrator::rehearse`].
     pub fn rehearse_round_trip(&self, db: &Path) -> Result<RoundTrip> {
-        let mut copy = Connection::open_in_memory().map_err(Error::sqlite("opening the rehearsal copy"))?;
-        if db.exists() {
-            let src = Connection::open_with_flags(
-                db,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(Error::sqlite(format!("opening {} read-only", db.display())))?;
-            Backup::new(&src, &mut copy)
-                .and_then(|b| b.run_to_completion(1024, Duration::ZERO, None))
-                .map_err(Error::sqlite(format!("copying {}", db.display())))?;
-        }
-        self.round_trip_on(&mut copy)
+        self.round_trip_on(&mut super::rehearse::rehearsal_copy(db)?)
     }
 
     /// [`Migrator::rehearse_round_trip`] on `conn` itself (a copy the caller made).

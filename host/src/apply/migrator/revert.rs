@@ -182,47 +182,30 @@ impl Migrator {
         to: i64,
     ) -> Result<Option<Reverted>> {
         let (id, name) = (step.plugin.id(), step.plugin.name().to_owned());
-        let restore_fk = if step.plugin.manifest.needs_foreign_keys_off() {
-            let was: bool = conn
-                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
-                .map_err(Error::sqlite(format!("reverting migration {id} ({name}): reading foreign_keys")))?;
-            conn.execute_batch("PRAGMA foreign_keys = OFF").map_err(Error::sqlite(format!(
-                "reverting migration {id} ({name}): turning foreign keys off"
-            )))?;
-            Some(was)
-        } else {
-            None
-        };
-        let started = Instant::now();
-        let result = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(Error::sqlite(format!("reverting migration {id} ({name}): BEGIN IMMEDIATE")))
-            .and_then(|()| self.revert_in_tx(sandbox, conn, step, first, to, started));
-        let result = match result {
-            Ok(Some(done)) => match conn.execute_batch("COMMIT") {
-                Ok(()) => Ok(Some(done)),
-                Err(e) => {
+        let what = format!("reverting migration {id} ({name})");
+        super::with_foreign_keys_off(conn, step.plugin, &what, |conn| {
+            let started = Instant::now();
+            let result = conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(Error::sqlite(format!("reverting migration {id} ({name}): BEGIN IMMEDIATE")))
+                .and_then(|()| self.revert_in_tx(sandbox, conn, step, first, to, started));
+            match result {
+                Ok(Some(done)) => match conn.execute_batch("COMMIT") {
+                    Ok(()) => Ok(Some(done)),
+                    Err(e) => {
+                        rollback(conn);
+                        Err(Error::Sqlite {
+                            context: format!("reverting migration {id} ({name}): COMMIT"),
+                            source: e,
+                        })
+                    }
+                },
+                other => {
                     rollback(conn);
-                    Err(Error::Sqlite {
-                        context: format!("reverting migration {id} ({name}): COMMIT"),
-                        source: e,
-                    })
+                    other
                 }
-            },
-            other => {
-                rollback(conn);
-                other
             }
-        };
-        if let Some(was) = restore_fk {
-            let restored = conn
-                .execute_batch(if was { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" })
-                .map_err(Error::sqlite(format!("reverting migration {id} ({name}): restoring foreign_keys")));
-            if let (Ok(_), Err(e)) = (&result, restored) {
-                return Err(e);
-            }
-        }
-        result
+        })
     }
 
     fn revert_in_tx(
