@@ -68,6 +68,11 @@ pub enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Refuse unless DIR's signed release index (wasmig-release.json) is
+        /// trusted, lists exactly the files present, and is not older than a
+        /// release the database records.
+        #[arg(long)]
+        require_release: bool,
     },
     /// Show every migration's state for the database: applied, pending, missing file, drifted.
     Status {
@@ -85,6 +90,10 @@ pub enum Command {
         /// Print the table as JSON.
         #[arg(long)]
         json: bool,
+        /// Refuse unless DIR's signed release index is trusted, matches the
+        /// files and is not older than the database's (as `apply` does).
+        #[arg(long)]
+        require_release: bool,
     },
     /// Rehearse pending migrations on a copy of the database and report what each
     /// would do; the real database is only read.
@@ -190,6 +199,23 @@ pub enum Command {
         #[arg(long = "trust", value_name = "KEYS")]
         trust: Vec<PathBuf>,
         /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write DIR/wasmig-release.json, the signed index of every migration in
+    /// DIR (id, name, digest) with a release number; run again with another
+    /// key to add its signature (k of n).
+    Release {
+        /// Directory of migration plugin files.
+        dir: PathBuf,
+        /// Secret key to sign the index with.
+        #[arg(long)]
+        key: PathBuf,
+        /// Release number (default: the previous index's number + 1, or 1;
+        /// unchanged when the files are those the index already lists).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+        number: Option<i64>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -21,6 +21,7 @@ const EXTRA_COLUMNS: &[(&str, &str)] = &[
     ("signers", "TEXT"),
     ("world", "TEXT"),
     ("host_version", "TEXT"),
+    ("release", "INTEGER"),
 ];
 
 const REQUIRED_COLUMNS: &[&str] = &["id", "name", "applied_at"];
@@ -45,6 +46,9 @@ pub struct LedgerRow {
     pub world: Option<String>,
     /// The wasmig version that applied it.
     pub host_version: Option<String>,
+    /// The release number of the signed index it arrived with (`NULL` when
+    /// no release was required).
+    pub release: Option<i64>,
 }
 
 /// True when the database has a ledger table.
@@ -95,7 +99,8 @@ pub(crate) fn ensure_in_tx(conn: &Connection) -> Result<()> {
                 duration_ms INTEGER,
                 signers TEXT,
                 world TEXT,
-                host_version TEXT
+                host_version TEXT,
+                release INTEGER
             )",
         )
         .map_err(Error::sqlite("creating schema_migrations"))?;
@@ -154,12 +159,13 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
         if has(c) { c.to_owned() } else { format!("NULL AS {c}") }
     };
     let sql = format!(
-        "SELECT id, name, applied_at, {}, {}, {}, {}, {} FROM {TABLE} ORDER BY id",
+        "SELECT id, name, applied_at, {}, {}, {}, {}, {}, {} FROM {TABLE} ORDER BY id",
         col("checksum"),
         col("duration_ms"),
         col("signers"),
         col("world"),
-        col("host_version")
+        col("host_version"),
+        col("release")
     );
     let mut stmt = conn.prepare(&sql).map_err(Error::sqlite("reading schema_migrations"))?;
     let rows = stmt
@@ -173,6 +179,7 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
                 signers: r.get(5)?,
                 world: r.get(6)?,
                 host_version: r.get(7)?,
+                release: r.get(8)?,
             })
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -193,8 +200,8 @@ pub fn is_applied(conn: &Connection, id: i64) -> Result<bool> {
 pub fn record(conn: &Connection, row: &LedgerRow) -> Result<()> {
     conn.execute(
         "INSERT INTO schema_migrations
-            (id, name, applied_at, checksum, duration_ms, signers, world, host_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            (id, name, applied_at, checksum, duration_ms, signers, world, host_version, release)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             row.id,
             row.name,
@@ -203,7 +210,8 @@ pub fn record(conn: &Connection, row: &LedgerRow) -> Result<()> {
             row.duration_ms,
             row.signers,
             row.world,
-            row.host_version
+            row.host_version,
+            row.release
         ],
     )
     .map_err(Error::sqlite(format!("recording migration {} in schema_migrations", row.id)))?;
@@ -305,6 +313,7 @@ mod tests {
             signers: None,
             world: Some("w".into()),
             host_version: Some("0.1.0".into()),
+            release: Some(2),
         };
         record(&conn, &row).unwrap();
         assert!(is_applied(&conn, 3).unwrap());
@@ -328,7 +337,7 @@ mod tests {
         assert_eq!(rows[&1].checksum, None);
         assert_eq!(columns(&conn).unwrap().len(), 3);
         ensure(&conn).unwrap();
-        assert_eq!(columns(&conn).unwrap().len(), 8);
+        assert_eq!(columns(&conn).unwrap().len(), 9);
         let rows = read_all(&conn).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[&1].applied_at, "2026-11-20T09:14:03Z");

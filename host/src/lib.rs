@@ -25,7 +25,7 @@ pub use apply::{
     Applied, DbResult, FleetOptions, FleetReport, MigrationState, Migrator, Options, Plan, Rehearsal,
     RehearsedStep, Report, SchemaObject, Snapshot, StatusRow, Step, StepOutcome, expand_databases,
 };
-pub use error::{Error, FormatError, KeyError, Result, TrustError};
+pub use error::{Error, FormatError, KeyError, ReleaseError, Result, TrustError};
 pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};
 pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
 
@@ -36,6 +36,11 @@ pub use plugin::{
     SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy, TrustedKey, Verdict, component_interface,
     content_digest, key_id, keygen, list_dir, pack, pub_path, public_of, read_manifest, read_secret_key,
     sections, sign, signature_info, validate_name, with_manifest,
+};
+// The signed release index of a migrations directory.
+pub use plugin::{
+    MadeRelease, RELEASE_FILE, RELEASE_FORMAT, ReleaseEntry, ReleaseIndex, ReleaseSignature, check_release,
+    decode_release, read_release, release_path, write_release,
 };
 pub use worlds::{WORLD, WORLDS};
 

@@ -9,6 +9,7 @@ mod inspect;
 mod keygen;
 mod new;
 mod pack;
+mod release;
 mod status;
 mod test;
 mod verify;
@@ -38,6 +39,7 @@ pub fn run(command: Command) -> Result<()> {
             single_transaction,
             json,
             dry_run,
+            require_release,
         } => {
             let options = Options {
                 allow_out_of_order,
@@ -46,6 +48,7 @@ pub fn run(command: Command) -> Result<()> {
                 limits: limits.limits()?,
                 cache_dir,
                 single_transaction,
+                require_release,
                 ..Options::default()
             };
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)
@@ -54,8 +57,9 @@ pub fn run(command: Command) -> Result<()> {
             let options = Options { trust: trust.policy()?, limits: limits.limits()?, ..Options::default() };
             test::run(&db, &dir, options, json)
         }
-        Command::Status { db, dir, trust, rehearse, json } => {
-            status::run(&db, &dir, trust.policy()?, rehearse, json)
+        Command::Status { db, dir, trust, rehearse, json, require_release } => {
+            let options = Options { trust: trust.policy()?, require_release, ..Options::default() };
+            status::run(&db, &dir, options, rehearse, json)
         }
         Command::Keygen { out } => keygen::run(&out),
         Command::New { name, id, dir, out, sdk } => new::run(&name, id, &dir, &out, sdk),
@@ -71,6 +75,7 @@ pub fn run(command: Command) -> Result<()> {
             accept_drift::run(&db, id, &reason, &dir, trust.policy()?)
         }
         Command::Inspect { file, trust, json } => inspect::run(&file, &trust, json),
+        Command::Release { dir, key, number, json } => release::run(&dir, &key, number, json),
     }
 }
 

@@ -6,3 +6,4 @@
 mod commands;
 mod hostile;
 mod processes;
+mod release;

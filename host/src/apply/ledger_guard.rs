@@ -493,6 +493,7 @@ mod tests {
             signers: None,
             world: None,
             host_version: None,
+            release: None,
         };
         let err = ledger::record(&conn, &row).unwrap_err().to_string();
         assert!(err.contains("malformed JSON"), "{err}");
