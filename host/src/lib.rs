@@ -37,6 +37,8 @@ pub use plugin::{
     content_digest, key_id, keygen, list_dir, pack, pub_path, public_of, read_manifest, read_secret_key,
     sections, sign, signature_info, validate_name, with_manifest,
 };
+// Migrations compiled into the application (written by wasmig-embed).
+pub use plugin::{Embedded, EmbeddedMigration, recheck_embedded};
 // The signed release index of a migrations directory.
 pub use plugin::{
     MadeRelease, RELEASE_FILE, RELEASE_FORMAT, ReleaseEntry, ReleaseIndex, ReleaseSignature, check_release,

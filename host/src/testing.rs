@@ -47,7 +47,7 @@ pub fn run_component_with(component: &[u8], conn: &mut Connection, limits: Limit
     let p = Plugin {
         path: PathBuf::from(manifest.file_name()),
         manifest,
-        bytes,
+        bytes: bytes.into(),
         digest,
         verdict: Verdict::Unsigned,
     };

@@ -26,6 +26,7 @@ use crate::plugin::{ReleaseIndex, TrustPolicy, Verdict};
 use crate::sandbox::CompileCache;
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
 
+mod embedded;
 mod status;
 mod together;
 
@@ -182,6 +183,9 @@ pub struct Migrator {
     /// With [`Options::require_release`]: the checked release index, and
     /// where it came from (for messages).
     release: Option<(PathBuf, ReleaseIndex)>,
+    /// The plugins carry build-time manifests and digests (an embedded
+    /// set): each is checked again from its bytes before it can run.
+    precomputed: bool,
 }
 
 impl Migrator {
@@ -241,6 +245,7 @@ impl Migrator {
         };
         Ok(Migrator {
             release,
+            precomputed: false,
             plugins,
             options,
             sandbox: OnceLock::new(),
@@ -426,6 +431,9 @@ impl Migrator {
                 if ours && let Some(v) = self.verdicts.lock().ok().and_then(|m| m.get(&plugin.id()).cloned())
                 {
                     return Ok(v);
+                }
+                if self.precomputed {
+                    plugin::recheck_embedded(plugin, self.options.max_file_size)?;
                 }
                 let v = self
                     .options

@@ -7,6 +7,7 @@
 //! manifest type; `file` packs and loads whole files using all of them;
 //! `release` is the signed index of a whole set of files.
 
+mod embedded;
 mod file;
 mod manifest;
 mod release;
@@ -15,6 +16,7 @@ mod signing;
 mod trust;
 
 pub(crate) use crate::worlds::sql_import_of;
+pub use embedded::*;
 pub use file::*;
 pub use manifest::*;
 pub use release::*;

@@ -365,6 +365,14 @@ pub fn write_release(
     let signed_by = index.sign(sk);
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir))?;
     std::io::Write::write_all(&mut tmp, &index.encode()).map_err(Error::io(tmp.path().to_owned()))?;
+    // A temporary file is private to its owner; the index is shipped with
+    // the migrations, which anyone who runs them must read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(Error::io(tmp.path().to_owned()))?;
+    }
     tmp.persist(&path).map_err(|e| Error::io(&path)(e.error))?;
     Ok(MadeRelease { index, path, signed_by, added_signature })
 }
