@@ -2,10 +2,8 @@
 //! application binary, from the application's `build.rs`.
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     wasmig_embed::embed_dir("migrations");
-//! }
+//! // the body of build.rs's `fn main`:
+//! wasmig_embed::embed_dir("migrations");
 //! ```
 //!
 //! ```ignore

@@ -187,6 +187,12 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
     Ok(rows.into_iter().map(|r| (r.id, r)).collect())
 }
 
+/// The highest release number the ledger records (`None`: no ledger, or
+/// no migration arrived with a release). Reads only.
+pub fn highest_release(conn: &Connection) -> Result<Option<i64>> {
+    Ok(read_all(conn)?.values().filter_map(|r| r.release).max())
+}
+
 /// True when migration `id` is recorded. Called inside the migration's
 /// transaction, after `BEGIN IMMEDIATE`, so the answer cannot go stale.
 pub fn is_applied(conn: &Connection, id: i64) -> Result<bool> {
@@ -319,6 +325,7 @@ mod tests {
         assert!(is_applied(&conn, 3).unwrap());
         assert!(!is_applied(&conn, 2).unwrap());
         assert_eq!(read_all(&conn).unwrap()[&3], row);
+        assert_eq!(highest_release(&conn).unwrap(), Some(2));
         // Recording the same id twice is a constraint error, never a silent overwrite.
         assert!(record(&conn, &row).is_err());
     }

@@ -27,7 +27,7 @@ pub use apply::{
 };
 pub use error::{Error, FormatError, KeyError, ReleaseError, Result, TrustError};
 pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};
-pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
+pub use ledger::{ensure as ensure_ledger, exists as ledger_exists, highest_release};
 
 // Plugin files: format, manifest, signatures and trust.
 pub use plugin::read_file as read_plugin_file;

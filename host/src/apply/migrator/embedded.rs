@@ -23,11 +23,10 @@ impl Migrator {
         for (name, bytes) in files {
             let path = Path::new(name);
             match path.extension().and_then(|e| e.to_str()) {
-                _ if *name == RELEASE_FILE => {
-                    if options.require_release {
-                        index = Some(plugin::decode_release(path, bytes)?);
-                    }
+                _ if *name == RELEASE_FILE && options.require_release => {
+                    index = Some(plugin::decode_release(path, bytes)?);
                 }
+                _ if *name == RELEASE_FILE => {}
                 Some("wasm") => wasm.push((path, *bytes)),
                 Some("cwasm") => {
                     return Err(Error::bad_plugin(
