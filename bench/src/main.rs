@@ -8,6 +8,9 @@
 //!   the directory, verify signatures, check drift, read the ledger) vs the
 //!   floor of reading and SHA-256-hashing the same files; rusqlite_migration's
 //!   `to_latest` on the same 200-step SQL history is shown too.
+//! - B2 embedded: the same no-op start-up with the 200 migrations embedded
+//!   (`Migrator::from_embedded_set`, digests worked out ahead by
+//!   `wasmig-embed`) vs rusqlite_migration's `to_latest` on the same history.
 //! - B3 cold apply: 50 small signed `pack-sql` migrations on a fresh database
 //!   (verify, run as direct SQL) in one transaction vs rusqlite_migration
 //!   applying the same SQL (also one transaction); for reference, one
@@ -223,6 +226,65 @@ fn b2(ctx: &Ctx, peer_bin: &Path, sql200: &Path, plugins200: &Path) -> Vec<Row> 
             extra: "rusqlite_migration checks no signature or digest".into(),
         },
     ]
+}
+
+/// The plugins of `dir` as an embedded set, described by wasmig-embed's own
+/// function, as `build.rs` would (leaked: generated sets are statics). The
+/// timed path is the one an application with `include_bytes!` runs.
+fn embedded_set(dir: &Path) -> wasmig::Embedded {
+    let migrations: Vec<wasmig::EmbeddedMigration> = wasmig::list_dir(dir)
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let bytes: &'static [u8] = std::fs::read(&f).unwrap().leak();
+            let d = wasmig_embed::describe(bytes).unwrap();
+            let caps: Vec<&'static str> = d.capabilities.into_iter().map(|c| &*c.leak()).collect();
+            wasmig::EmbeddedMigration {
+                file_name: f.file_name().unwrap().to_str().unwrap().to_owned().leak(),
+                bytes,
+                digest: d.digest.leak(),
+                id: d.id,
+                name: d.name.leak(),
+                world: d.world.leak(),
+                capabilities: caps.leak(),
+            }
+        })
+        .collect();
+    wasmig::Embedded { dir: "embedded", migrations: migrations.leak(), release: None }
+}
+
+fn b2_embedded(ctx: &Ctx, peer_bin: &Path, sql200: &Path, plugins200: &Path) -> Row {
+    let set = embedded_set(plugins200);
+    let db = fresh_db(ctx, "b2e.db");
+    Migrator::from_embedded_set(&set, options(ctx))
+        .unwrap()
+        .apply(&mut Connection::open(&db).unwrap())
+        .unwrap();
+    let peer_db = fresh_db(ctx, "b2epeer.db");
+    peer(peer_bin, &peer_db, sql200);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..ctx.runs {
+        let t = Instant::now();
+        let m = Migrator::from_embedded_set(&set, options(ctx)).unwrap();
+        let mut conn = Connection::open(&db).unwrap();
+        let r = m.apply(&mut conn).unwrap();
+        assert!(r.applied.is_empty() && r.already_applied.len() == 200);
+        ours.push(t.elapsed());
+        theirs.push(peer(peer_bin, &peer_db, sql200));
+    }
+    let (o, t) = (median(ours), median(theirs));
+    let ratio = o.as_secs_f64() / t.as_secs_f64();
+    Row {
+        case: "B2 embedded no-op start-up, 200 applied",
+        ours: o,
+        base: t,
+        base_name: "rusqlite_migration to_latest",
+        ratio,
+        target: "<= 1.5x",
+        ok: ratio <= 1.5,
+        extra: "Migrator::from_embedded_set: build-time digests compared with the ledger; nothing hashed"
+            .into(),
+    }
 }
 
 fn b3(ctx: &Ctx, peer_bin: &Path, sql50: &Path, plugins50: &Path) -> Vec<Row> {
@@ -674,6 +736,7 @@ fn main() {
     if wanted("B2") {
         eprintln!("B2 ...");
         rows.extend(b2(&ctx, &peer_bin, &sql200, &plugins200));
+        rows.push(b2_embedded(&ctx, &peer_bin, &sql200, &plugins200));
     }
     if wanted("B3") {
         eprintln!("B3 ...");

@@ -93,6 +93,11 @@ pub enum Command {
         /// the last migration, instead of warning.
         #[arg(long)]
         strict_schema: bool,
+        /// Refuse unless DIR's signed release index (wasmig-release.json) is
+        /// trusted, lists exactly the files present, and is not older than a
+        /// release the database records.
+        #[arg(long)]
+        require_release: bool,
     },
     /// Show every migration's state for the database: applied, pending, missing file, drifted.
     Status {
@@ -114,6 +119,10 @@ pub enum Command {
         /// can gate on it.
         #[arg(long)]
         exit_code: bool,
+        /// Refuse unless DIR's signed release index is trusted, matches the
+        /// files and is not older than the database's (as `apply` does).
+        #[arg(long)]
+        require_release: bool,
     },
     /// Rehearse pending migrations on a copy of the database and report what each
     /// would do; the real database is only read.
@@ -322,6 +331,10 @@ pub enum Command {
         /// As `apply --min-signers-destructive K`.
         #[arg(long, value_name = "K")]
         min_signers_destructive: Option<usize>,
+        /// As `apply --require-release`: the signed release index must be
+        /// trusted, match the files and not be older than the database's.
+        #[arg(long)]
+        require_release: bool,
     },
     /// Show the effective configuration (wasmig.toml, WASMIG_* variables,
     /// and these flags over them) and where each value came from.
@@ -385,6 +398,22 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
         /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write DIR/wasmig-release.json, the signed index of every migration in
+    /// DIR (id, name, digest) with a release number; run again with another
+    /// key to add its signature (k of n).
+    Release {
+        /// Directory of migration plugin files.
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Release number (default: the previous index's number + 1, or 1;
+        /// unchanged when the files are those the index already lists).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+        number: Option<i64>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },

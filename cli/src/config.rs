@@ -171,6 +171,8 @@ settings! {
     strict_schema: bool, env "WASMIG_STRICT_SCHEMA";
     /// Distinct trusted signers a file declaring `destructive` needs.
     min_signers_destructive: usize;
+    /// Refuse unless DIR's signed release index matches (apply, status, check).
+    require_release: bool, env "WASMIG_REQUIRE_RELEASE";
 }
 
 /// One key as `wasmig config` shows it.
@@ -247,6 +249,12 @@ impl Config {
     /// only turn it on).
     pub fn strict_schema(&self, flag: bool) -> bool {
         flag || self.strict_schema.as_ref().is_some_and(|s| s.value)
+    }
+
+    /// `--require-release`, or the configured `require_release` (a flag can
+    /// only turn it on).
+    pub fn require_release(&self, flag: bool) -> bool {
+        flag || self.require_release.as_ref().is_some_and(|s| s.value)
     }
 
     /// `--min-signers-destructive`, else the configured value, else 0.

@@ -351,6 +351,18 @@ pub enum Error {
         waited: Option<Duration>,
     },
 
+    /// The release index (`wasmig-release.json`) was required and refused:
+    /// missing, untrusted, not matching the files, or older than a release
+    /// the ledger records. Nothing ran.
+    #[error("release index {}: {reason}", index.display())]
+    Release {
+        /// The index file.
+        index: PathBuf,
+        /// Why it was refused (boxed: it names files and digests, and
+        /// every `Result` in the crate carries this enum).
+        reason: Box<ReleaseError>,
+    },
+
     /// The compiled-component cache directory was refused (it could let
     /// someone else plant code) or could not be created.
     #[error("compiled-component cache {dir}: {reason}")]
@@ -468,6 +480,7 @@ impl Error {
                 | Error::NotInOneTransaction { .. }
                 | Error::DestructiveNeedsSigners { .. }
                 | Error::SchemaChangedOutside { .. }
+                | Error::Release { .. }
                 | Error::Ledger(_)
                 | Error::Adoption(_)
                 | Error::Format(_)
@@ -578,6 +591,76 @@ pub enum TrustError {
     /// The file (or its signature section) is malformed.
     #[error(transparent)]
     Format(#[from] FormatError),
+}
+
+/// Why a required release index was refused (see [`Error::Release`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// There is no index in the directory.
+    #[error("missing: --require-release needs a signed index (make one with `wasmig release`)")]
+    Missing,
+    /// The index is not a well-formed index (or not a regular file).
+    #[error("{0}")]
+    Malformed(String),
+    /// The index's signatures do not satisfy the trust policy.
+    #[error("refused by the trust policy: {0}")]
+    Untrusted(TrustError),
+    /// The index lists a migration whose file is not there.
+    #[error("withheld: the release lists migration {id} ({name}) but no file with that id is present")]
+    Withheld {
+        /// The listed id.
+        id: i64,
+        /// Its listed name.
+        name: String,
+    },
+    /// A file whose migration the index does not list.
+    #[error("unlisted: {} (migration {id}, {name}) is not part of the release", path.display())]
+    Unlisted {
+        /// Its id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file whose name or digest differs from what the index lists.
+    #[error("changed: {} (migration {id}) is `{actual}` but the release lists `{listed}`", path.display())]
+    Changed {
+        /// Its id.
+        id: i64,
+        /// Its name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// Name and digest the index lists.
+        listed: String,
+        /// Name and digest of the file.
+        actual: String,
+    },
+    /// The index's release is older than one the ledger records (a rollback
+    /// to an older signed set).
+    #[error(
+        "rollback: this is release {release} but the database already has migrations from release {recorded}"
+    )]
+    Rollback {
+        /// The index's release number.
+        release: i64,
+        /// The highest release number in the ledger.
+        recorded: i64,
+    },
+}
+
+impl ReleaseError {
+    /// The migration id the problem is about (0 for the index as a whole).
+    pub fn id(&self) -> i64 {
+        match self {
+            ReleaseError::Withheld { id, .. }
+            | ReleaseError::Unlisted { id, .. }
+            | ReleaseError::Changed { id, .. } => *id,
+            _ => 0,
+        }
+    }
 }
 
 /// A key file that cannot be read, parsed or written.

@@ -26,6 +26,7 @@ const EXTRA_COLUMNS: &[(&str, &str)] = &[
     // later change can be named.
     ("schema_sha256", "TEXT"),
     ("schema_objects", "TEXT"),
+    ("release", "INTEGER"),
 ];
 
 const REQUIRED_COLUMNS: &[&str] = &["id", "name", "applied_at"];
@@ -53,6 +54,9 @@ pub struct LedgerRow {
     /// SHA-256 of the normalized schema right after it ran (`None` for rows
     /// written before wasmig recorded it).
     pub schema_sha256: Option<String>,
+    /// The release number of the signed index it arrived with (`NULL` when
+    /// no release was required).
+    pub release: Option<i64>,
 }
 
 /// True when the database has a ledger table.
@@ -105,7 +109,8 @@ pub(crate) fn ensure_in_tx(conn: &Connection) -> Result<()> {
                 world TEXT,
                 host_version TEXT,
                 schema_sha256 TEXT,
-                schema_objects TEXT
+                schema_objects TEXT,
+                release INTEGER
             )",
         )
         .map_err(Error::sqlite("creating schema_migrations"))?;
@@ -166,13 +171,14 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
         if has(c) { c.to_owned() } else { format!("NULL AS {c}") }
     };
     let sql = format!(
-        "SELECT id, name, applied_at, {}, {}, {}, {}, {}, {} FROM {TABLE} ORDER BY id",
+        "SELECT id, name, applied_at, {}, {}, {}, {}, {}, {}, {} FROM {TABLE} ORDER BY id",
         col("checksum"),
         col("duration_ms"),
         col("signers"),
         col("world"),
         col("host_version"),
-        col("schema_sha256")
+        col("schema_sha256"),
+        col("release")
     );
     let mut stmt = conn.prepare(&sql).map_err(Error::sqlite("reading schema_migrations"))?;
     let rows = stmt
@@ -187,11 +193,18 @@ pub fn read_all(conn: &Connection) -> Result<BTreeMap<i64, LedgerRow>> {
                 world: r.get(6)?,
                 host_version: r.get(7)?,
                 schema_sha256: r.get(8)?,
+                release: r.get(9)?,
             })
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(Error::sqlite("reading schema_migrations"))?;
     Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+}
+
+/// The highest release number the ledger records (`None`: no ledger, or
+/// no migration arrived with a release). Reads only.
+pub fn highest_release(conn: &Connection) -> Result<Option<i64>> {
+    Ok(read_all(conn)?.values().filter_map(|r| r.release).max())
 }
 
 /// True when migration `id` is recorded. Called inside the migration's
@@ -209,8 +222,8 @@ pub fn record(conn: &Connection, row: &LedgerRow, schema_objects: Option<&str>) 
     conn.execute(
         "INSERT INTO schema_migrations
             (id, name, applied_at, checksum, duration_ms, signers, world, host_version,
-             schema_sha256, schema_objects)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             schema_sha256, schema_objects, release)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             row.id,
             row.name,
@@ -221,7 +234,8 @@ pub fn record(conn: &Connection, row: &LedgerRow, schema_objects: Option<&str>) 
             row.world,
             row.host_version,
             row.schema_sha256,
-            schema_objects
+            schema_objects,
+            row.release
         ],
     )
     .map_err(Error::sqlite(format!("recording migration {} in schema_migrations", row.id)))?;
@@ -411,6 +425,7 @@ mod tests {
             world: Some("w".into()),
             host_version: Some("0.1.0".into()),
             schema_sha256: Some("cd".into()),
+            release: Some(2),
         };
         record(&conn, &row, Some("table\tt\t0123")).unwrap();
         let last = last_attestation(&conn).unwrap().unwrap();
@@ -421,6 +436,7 @@ mod tests {
         assert!(is_applied(&conn, 3).unwrap());
         assert!(!is_applied(&conn, 2).unwrap());
         assert_eq!(read_all(&conn).unwrap()[&3], row);
+        assert_eq!(highest_release(&conn).unwrap(), Some(2));
         // Recording the same id twice is a constraint error, never a silent overwrite.
         assert!(record(&conn, &row, None).is_err());
     }
@@ -439,7 +455,7 @@ mod tests {
         assert_eq!(rows[&1].checksum, None);
         assert_eq!(columns(&conn).unwrap().len(), 3);
         ensure(&conn).unwrap();
-        assert_eq!(columns(&conn).unwrap().len(), 10);
+        assert_eq!(columns(&conn).unwrap().len(), 11);
         let rows = read_all(&conn).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[&1].applied_at, "2026-11-20T09:14:03Z");

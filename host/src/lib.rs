@@ -30,9 +30,9 @@ pub use apply::{
 };
 // Replicas (LiteFS, read-only databases): apply only reads there.
 pub use apply::{LITEFS_PRIMARY_FILE, ReplicaWait, litefs_replica};
-pub use error::{Error, FormatError, KeyError, ReadOnlyCause, Result, TrustError};
+pub use error::{Error, FormatError, KeyError, ReadOnlyCause, ReleaseError, Result, TrustError};
 pub use ledger::{AUDIT_TABLE as LEDGER_AUDIT_TABLE, TABLE as LEDGER_TABLE};
-pub use ledger::{ensure as ensure_ledger, exists as ledger_exists};
+pub use ledger::{ensure as ensure_ledger, exists as ledger_exists, highest_release};
 
 // Plugin files: format, manifest, signatures and trust.
 pub use plugin::read_file as read_plugin_file;
@@ -41,6 +41,13 @@ pub use plugin::{
     Manifest, PROVENANCE_TOOLS, Plugin, Provenance, SIGNATURE_SECTION, Section, SignatureInfo, TrustPolicy,
     TrustedKey, Verdict, component_interface, content_digest, key_id, keygen, list_dir, pack, pub_path,
     public_of, read_manifest, read_secret_key, sections, sign, signature_info, validate_name, with_manifest,
+};
+// Migrations compiled into the application (written by wasmig-embed).
+pub use plugin::{Embedded, EmbeddedMigration, recheck_embedded};
+// The signed release index of a migrations directory.
+pub use plugin::{
+    MadeRelease, RELEASE_FILE, RELEASE_FORMAT, ReleaseEntry, ReleaseIndex, ReleaseSignature, check_release,
+    decode_release, read_release, release_path, write_release,
 };
 pub use worlds::{REVERSIBLE_WORLD, WORLD, WORLDS};
 

@@ -61,7 +61,7 @@ fn migrator_for(component: &[u8], conn: &mut Connection, limits: Limits) -> Resu
     let p = Plugin {
         path: PathBuf::from(manifest.file_name()),
         manifest,
-        bytes,
+        bytes: bytes.into(),
         digest,
         verdict: Verdict::Unsigned,
     };

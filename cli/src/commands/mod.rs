@@ -14,6 +14,7 @@ mod keygen;
 mod new;
 mod pack;
 mod prepare;
+mod release;
 mod round_trip;
 mod sign;
 mod status;
@@ -51,6 +52,7 @@ pub fn run(command: Command) -> Result<()> {
             replica_wait,
             min_signers_destructive,
             strict_schema,
+            require_release,
         } => {
             let cfg = Config::discover()?;
             let dir = cfg.dir(dir)?;
@@ -74,6 +76,7 @@ pub fn run(command: Command) -> Result<()> {
                 replica_wait,
                 min_signers_destructive,
                 strict_schema,
+                require_release: cfg.require_release(require_release),
                 ..Options::default()
             };
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)
@@ -91,9 +94,14 @@ pub fn run(command: Command) -> Result<()> {
             }
             test::run(&db, &dir, options, json)
         }
-        Command::Status { db, dir, trust, rehearse, json, exit_code } => {
+        Command::Status { db, dir, trust, rehearse, json, exit_code, require_release } => {
             let cfg = Config::discover()?;
-            status::run(&cfg.db(db)?, &cfg.dir(dir)?, cfg.trust(trust).policy()?, rehearse, json, exit_code)
+            let options = Options {
+                trust: cfg.trust(trust).policy()?,
+                require_release: cfg.require_release(require_release),
+                ..Options::default()
+            };
+            status::run(&cfg.db(db)?, &cfg.dir(dir)?, options, rehearse, json, exit_code)
         }
         Command::Keygen { out } => keygen::run(&out),
         Command::New { name, id, dir, out, sdk: _, sql: true } => new::sql(&name, id, &dir, &out),
@@ -139,9 +147,11 @@ pub fn run(command: Command) -> Result<()> {
             allow_missing,
             strict_schema,
             min_signers_destructive,
+            require_release,
         } => {
             let cfg = Config::discover()?;
             let options = Options {
+                require_release: cfg.require_release(require_release),
                 allow_out_of_order,
                 allow_missing,
                 strict_schema: cfg.strict_schema(strict_schema),
@@ -177,6 +187,9 @@ pub fn run(command: Command) -> Result<()> {
                 cfg.cache_dir(cache_dir),
                 json,
             )
+        }
+        Command::Release { dir, key, number, json } => {
+            release::run(&Config::discover()?.dir(dir)?, &key.required_secret_key()?, number, json)
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
-use wasmig::{MigrationState, Migrator, Options, StatusRow, StepOutcome, TrustPolicy, Verdict};
+use wasmig::{MigrationState, Migrator, Options, StatusRow, StepOutcome, Verdict};
 
 use crate::exit::Pending;
 use crate::output::{color_enabled, paint, print_json, verdicts, warn_unsigned};
@@ -47,12 +47,12 @@ struct RowJson<'a> {
 pub fn run(
     db: &Path,
     dir: &Path,
-    trust: TrustPolicy,
+    options: Options,
     rehearse: bool,
     json: bool,
     exit_code: bool,
 ) -> Result<()> {
-    let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
+    let migrator = Migrator::from_dir_with(dir, options)?;
     let exists = db.exists();
     let conn = super::open_read_only(db)?;
     let rows = migrator.status(&conn)?;

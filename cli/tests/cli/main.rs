@@ -11,6 +11,7 @@ mod down;
 mod hostile;
 mod litestream;
 mod processes;
+mod release;
 mod replicas;
 mod workflow;
 

@@ -264,6 +264,7 @@ impl Migrator {
                     world: Some(p.manifest.world.clone()),
                     host_version: Some(crate::VERSION.to_owned()),
                     schema_sha256: attested.map(|a| a.sha256.clone()),
+                    release: None,
                 },
                 attested.map(|a| a.objects.as_str()),
             )?;

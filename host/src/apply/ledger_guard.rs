@@ -494,6 +494,7 @@ mod tests {
             world: None,
             host_version: None,
             schema_sha256: None,
+            release: None,
         };
         let err = ledger::record(&conn, &row, None).unwrap_err().to_string();
         assert!(err.contains("malformed JSON"), "{err}");

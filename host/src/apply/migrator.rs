@@ -24,11 +24,12 @@ use super::shape::Shape;
 use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
 use crate::plugin::{self, Plugin};
-use crate::plugin::{TrustPolicy, Verdict};
+use crate::plugin::{ReleaseIndex, TrustPolicy, Verdict};
 use crate::sandbox::CompileCache;
 use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
 
 mod check;
+mod embedded;
 mod replica;
 mod revert;
 mod status;
@@ -82,6 +83,13 @@ pub struct Options {
     /// the one the ledger recorded after the last migration, instead of
     /// only reporting it in [`Report::schema_changes`].
     pub strict_schema: bool,
+    /// Refuse, before anything runs, unless the directory's signed release
+    /// index (`wasmig-release.json`, see [`crate::ReleaseIndex`]) is trusted
+    /// by [`Options::trust`] (k of n), lists exactly the files present with
+    /// their digests, and is not older than a release the ledger records.
+    /// Each migration applied records the release number. Off by default:
+    /// then an index in the directory is not read at all.
+    pub require_release: bool,
 }
 
 impl Default for Options {
@@ -97,6 +105,7 @@ impl Default for Options {
             replica_wait: None,
             min_signers_destructive: 0,
             strict_schema: false,
+            require_release: false,
         }
     }
 }
@@ -214,6 +223,12 @@ pub struct Migrator {
     /// The compiled-component cache, opened (and its permissions checked)
     /// the first time something needs compiling.
     cache: OnceLock<Option<CompileCache>>,
+    /// With [`Options::require_release`]: the checked release index, and
+    /// where it came from (for messages).
+    release: Option<(PathBuf, ReleaseIndex)>,
+    /// The plugins carry build-time manifests and digests (an embedded
+    /// set): each is checked again from its bytes before it can run.
+    precomputed: bool,
 }
 
 impl Migrator {
@@ -226,14 +241,37 @@ impl Migrator {
 
     /// Reads every `*.wasm` plugin in `dir`, checking each file's bytes and
     /// refusing duplicate ids (naming both files).
+    ///
+    /// With [`Options::require_release`], also reads and checks the
+    /// directory's release index (see [`Migrator::from_plugins_and_release`]).
     pub fn from_dir_with(dir: impl AsRef<Path>, options: Options) -> Result<Migrator> {
-        let paths = plugin::list_dir(dir.as_ref())?;
+        let dir = dir.as_ref();
+        let paths = plugin::list_dir(dir)?;
         let plugins = load_parallel(&paths, options.max_file_size)?;
-        Migrator::from_plugins(plugins, options)
+        let index = if options.require_release { plugin::read_release(dir)? } else { None };
+        Migrator::from_plugins_and_release(plugins, options, &plugin::release_path(dir), index)
     }
 
-    /// Builds a migrator from already-loaded plugins.
-    pub fn from_plugins(mut plugins: Vec<Plugin>, options: Options) -> Result<Migrator> {
+    /// Builds a migrator from already-loaded plugins. With
+    /// [`Options::require_release`] this refuses (there is no index): use
+    /// [`Migrator::from_plugins_and_release`].
+    pub fn from_plugins(plugins: Vec<Plugin>, options: Options) -> Result<Migrator> {
+        Migrator::from_plugins_and_release(plugins, options, Path::new(plugin::RELEASE_FILE), None)
+    }
+
+    /// Builds a migrator from already-loaded plugins and the release index
+    /// that came with them (`None`: there was none; `index_path` names it in
+    /// messages). With [`Options::require_release`], refuses
+    /// ([`Error::Release`]) an index that is missing, not trusted by
+    /// [`Options::trust`], or does not list exactly these files with these
+    /// digests; the release number is checked against each database's
+    /// ledger before anything runs. Without it, `index` is ignored.
+    pub fn from_plugins_and_release(
+        mut plugins: Vec<Plugin>,
+        options: Options,
+        index_path: &Path,
+        index: Option<ReleaseIndex>,
+    ) -> Result<Migrator> {
         plugins.sort_by(|a, b| a.id().cmp(&b.id()).then_with(|| a.path.cmp(&b.path)));
         if let Some(w) = plugins.windows(2).find(|w| w[0].id() == w[1].id()) {
             return Err(Error::DuplicateId {
@@ -242,7 +280,15 @@ impl Migrator {
                 second: w[1].path.clone(),
             });
         }
+        let release = if options.require_release {
+            let checked = plugin::check_release(index_path, index, &options.trust, &plugins)?;
+            Some((index_path.to_owned(), checked))
+        } else {
+            None
+        };
         Ok(Migrator {
+            release,
+            precomputed: false,
             plugins,
             options,
             sandbox: OnceLock::new(),
@@ -261,6 +307,20 @@ impl Migrator {
     /// The options in force.
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// The checked release index, when [`Options::require_release`] is set.
+    pub fn release(&self) -> Option<&ReleaseIndex> {
+        self.release.as_ref().map(|(_, r)| r)
+    }
+
+    /// Refuses a required release older than one `ledger` records.
+    fn check_release_order(&self, ledger: &BTreeMap<i64, LedgerRow>) -> Result<()> {
+        let Some((path, index)) = &self.release else { return Ok(()) };
+        let highest = ledger.values().filter_map(|r| r.release).max();
+        index
+            .check_not_older(highest)
+            .map_err(|reason| Error::Release { index: path.clone(), reason: Box::new(reason) })
     }
 
     fn cache(&self) -> Result<Option<&CompileCache>> {
@@ -291,6 +351,9 @@ impl Migrator {
     /// missing files (or a newer database), drift, then out-of-order ids.
     fn ledger_problems(&self, ledger: &BTreeMap<i64, LedgerRow>) -> Vec<Error> {
         let mut problems = Vec::new();
+        if let Err(e) = self.check_release_order(ledger) {
+            problems.push(e);
+        }
         let known: std::collections::BTreeSet<i64> = self.plugins.iter().map(Plugin::id).collect();
         let missing: Vec<i64> = ledger.keys().copied().filter(|id| !known.contains(id)).collect();
         if !missing.is_empty() && !self.options.allow_missing {
@@ -487,6 +550,9 @@ impl Migrator {
                 if ours && let Some(v) = self.verdicts.lock().ok().and_then(|m| m.get(&plugin.id()).cloned())
                 {
                     return Ok(v);
+                }
+                if self.precomputed {
+                    plugin::recheck_embedded(plugin, self.options.max_file_size)?;
                 }
                 let v = self
                     .options
@@ -740,6 +806,7 @@ impl Migrator {
                 world: Some(plugin.manifest.world.clone()),
                 host_version: Some(crate::VERSION.to_owned()),
                 schema_sha256: Some(attestation.sha256),
+                release: self.release().map(|r| r.release),
             },
             Some(&attestation.objects),
         )?;

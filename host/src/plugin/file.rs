@@ -15,6 +15,7 @@
 //! sections, decodes the manifest and checks the file name before any
 //! compiler sees the bytes.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -102,7 +103,9 @@ pub struct Plugin {
     /// Its manifest.
     pub manifest: Manifest,
     /// The file's bytes, exactly as checked; these same bytes are compiled.
-    pub bytes: Vec<u8>,
+    /// Borrowed for migrations compiled into the binary (see
+    /// [`Embedded`](super::embedded::Embedded)), owned otherwise.
+    pub bytes: Cow<'static, [u8]>,
     /// Content digest (see [`content_digest`]).
     pub digest: String,
     /// What the trust policy concluded.
@@ -153,7 +156,7 @@ impl Plugin {
         let manifest = read_manifest(&bytes).map_err(|r| Error::bad_plugin(path, r.to_string()))?;
         check_file_name(path, &manifest)?;
         let digest = content_digest(&bytes).map_err(|r| Error::bad_plugin(path, r.to_string()))?;
-        Ok(Plugin { path: path.to_owned(), manifest, bytes, digest, verdict })
+        Ok(Plugin { path: path.to_owned(), manifest, bytes: Cow::Owned(bytes), digest, verdict })
     }
 
     /// Reads one plugin file with [`read_file`] (a regular file, one

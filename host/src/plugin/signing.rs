@@ -29,16 +29,22 @@ pub fn key_id(pk: &PublicKey) -> String {
 
 pub(crate) fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, KeyError> {
     let data = std::fs::read(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
-    if let Ok(pk) = PublicKey::from_any(&data) {
+    parse_public_keys(path, &data)
+}
+
+/// The public keys in `data` (any form [`read_public_keys`] reads); `path`
+/// names where they came from in errors.
+pub(crate) fn parse_public_keys(path: &Path, data: &[u8]) -> Result<Vec<PublicKey>, KeyError> {
+    if let Ok(pk) = PublicKey::from_any(data) {
         // from_any takes the first OpenSSH key of a list; read them all.
-        if let Ok(text) = std::str::from_utf8(&data)
+        if let Ok(text) = std::str::from_utf8(data)
             && text.lines().filter(|l| l.trim_start().starts_with("ssh-ed25519")).count() > 1
         {
             return read_openssh_list(path, text);
         }
         return Ok(vec![pk]);
     }
-    match std::str::from_utf8(&data) {
+    match std::str::from_utf8(data) {
         Ok(text) => read_openssh_list(path, text),
         Err(_) => Err(KeyError::NotAPublicKey { path: path.to_owned() }),
     }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 use wasmsign2::{PublicKey, SignatureData};
 
-use super::signing::{SignatureInfo, key_id, read_public_keys, read_signature_section};
+use super::signing::{SignatureInfo, key_id, parse_public_keys, read_public_keys, read_signature_section};
 use crate::error::{KeyError, TrustError};
 
 /// A public key the operator trusts, with where it came from.
@@ -71,6 +71,21 @@ impl TrustPolicy {
             }
         }
         Ok(TrustPolicy { keys, min_signers: 1, allow_unsigned: false })
+    }
+
+    /// A policy trusting the keys in `keys`, each the contents of a key file
+    /// in any form [`TrustPolicy::from_key_files`] reads: for keys compiled
+    /// into an application (`include_bytes!("release.pub")`). Errors and
+    /// [`TrustedKey::source`] name them `<key 1>`, `<key 2>`, ...
+    pub fn from_key_bytes(keys: &[&[u8]]) -> Result<TrustPolicy, KeyError> {
+        let mut out = Vec::new();
+        for (i, data) in keys.iter().enumerate() {
+            let source = PathBuf::from(format!("<key {}>", i + 1));
+            for key in parse_public_keys(&source, data)? {
+                out.push(TrustedKey { id: key_id(&key), key, source: source.clone() });
+            }
+        }
+        Ok(TrustPolicy { keys: out, min_signers: 1, allow_unsigned: false })
     }
 
     /// Checks `bytes` (a whole plugin file) against the policy.

@@ -40,6 +40,7 @@ impl Problem {
             Error::Ledger(_) => "ledger",
             Error::DestructiveNeedsSigners { .. } => "destructive-signers",
             Error::SchemaChangedOutside { .. } => "schema-changed",
+            Error::Release { .. } => "release",
             _ => "other",
         }
     }
@@ -123,7 +124,22 @@ pub fn check_dir(dir: &Path, options: Options, conn: Option<&Connection>) -> Res
         }
     }
     unique.retain(|p| !duplicated.contains(&p.id()));
-    let migrator = Migrator::from_plugins(unique, options)?;
+    let migrator = if options.require_release {
+        // A refused index is one problem; the other checks still run.
+        let path = plugin::release_path(dir);
+        let checked = plugin::read_release(dir)
+            .and_then(|index| plugin::check_release(&path, index, &options.trust, &unique));
+        match checked {
+            Ok(index) => Migrator::from_plugins_and_release(unique, options, &path, Some(index))?,
+            Err(e) if e.is_refused_input() => {
+                report.problems.push(Problem { file: Some(path), id: None, error: e });
+                Migrator::from_plugins(unique, Options { require_release: false, ..options })?
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        Migrator::from_plugins(unique, options)?
+    };
 
     let ledger = match conn.map(ledger::read_all).transpose() {
         Ok(l) => l.unwrap_or_default(),

@@ -88,6 +88,7 @@ impl Migrator {
     /// Every migration known to the files or the ledger, in id order. Reads only.
     pub fn status(&self, conn: &Connection) -> Result<Vec<StatusRow>> {
         let ledger = ledger::read_all(conn)?;
+        self.check_release_order(&ledger)?;
         let mut rows = Vec::new();
         let mut files = self.plugins.iter().peekable();
         let mut applied = ledger.values().peekable();
