@@ -92,6 +92,8 @@ struct SqlJson<'a> {
     digest: &'a str,
     verdict: Option<&'a str>,
     statements: &'a [String],
+    /// The statements `down` runs (`null`: forward-only).
+    down: Option<&'a [String]>,
 }
 
 /// `inspect --sql`: what a `pack-sql` (or imported) plugin will run. The
@@ -117,6 +119,7 @@ pub fn sql(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
             digest: &digest,
             verdict: verdict.as_deref(),
             statements: &script.statements,
+            down: script.down.as_deref(),
         });
         return Ok(());
     }
@@ -124,9 +127,21 @@ pub fn sql(file: &Path, trust_keys: &[PathBuf], json: bool) -> Result<()> {
     if let Some(v) = &verdict {
         println!("-- trust: {v}");
     }
+    if let Some(p) = &manifest.provenance {
+        println!(
+            "-- imported from {} {} (version {}; {} keeps checksum {})",
+            p.tool, p.file, p.version, p.tool, p.digest
+        );
+    }
     println!("-- {} statement(s), run in this order", script.statements.len());
     for st in &script.statements {
         println!("{st}");
+    }
+    if let Some(down) = &script.down {
+        println!("-- down: {} statement(s), run in this order by `wasmig down`", down.len());
+        for st in down {
+            println!("{st}");
+        }
     }
     Ok(())
 }

@@ -304,6 +304,17 @@ fn an_imported_history_keeps_each_tools_down_scripts_and_reverts() {
         ]);
         assert!(o.status.success(), "{tool}: {}", out(&o));
         assert!(out(&o).contains("3 with a down script"), "{tool}: {}", out(&o));
+        // A reviewer sees both parts and where they came from.
+        let first = std::fs::read_dir(&e.dir).unwrap().map(|d| d.unwrap().path()).min().unwrap();
+        let o = wasmig(&["inspect", "--sql", s(&first)]);
+        assert!(o.status.success(), "{tool}: {}", out(&o));
+        let shown = out(&o);
+        assert!(shown.contains(&format!("-- imported from {tool} ")), "{tool}: {shown}");
+        assert!(
+            shown.contains("CREATE TABLE items") && shown.contains("-- down: 1 statement(s)"),
+            "{tool}: {shown}"
+        );
+        assert!(shown.contains("DROP TABLE items;"), "{tool}: {shown}");
         Connection::open(&e.db)
             .unwrap()
             .execute_batch("CREATE TABLE base (v TEXT); INSERT INTO base VALUES ('a');")
