@@ -262,6 +262,16 @@ impl Config {
         pick(flag, &self.min_signers_destructive).unwrap_or(0)
     }
 
+    /// Library options with the trust policy and limits these flags and
+    /// the configuration give; everything else at its default.
+    pub fn options(&self, trust: crate::args::TrustArgs, limits: LimitArgs) -> Result<wasmig::Options> {
+        Ok(wasmig::Options {
+            trust: self.trust(trust).policy()?,
+            limits: self.limits(limits).limits()?,
+            ..wasmig::Options::default()
+        })
+    }
+
     /// Limit flags with what they leave unset taken from `[limits]`.
     pub fn limits(&self, args: LimitArgs) -> LimitArgs {
         match &self.limits {

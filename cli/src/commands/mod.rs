@@ -83,11 +83,7 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Test { db, dir, trust, limits, json, round_trip } => {
             let cfg = Config::discover()?;
-            let options = Options {
-                trust: cfg.trust(trust).policy()?,
-                limits: cfg.limits(limits).limits()?,
-                ..Options::default()
-            };
+            let options = cfg.options(trust, limits)?;
             let (db, dir) = (cfg.db(db)?, cfg.dir(dir)?);
             if round_trip {
                 return round_trip::run(&db, &dir, options, json);
@@ -169,11 +165,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Baseline { db, up_to, trust, dir } => adopt::baseline(&db, up_to, &dir, trust.policy()?),
         Command::Down { db, to, dir, trust, limits, dry_run, busy_timeout, json } => {
             let cfg = Config::discover()?;
-            let options = Options {
-                trust: cfg.trust(trust).policy()?,
-                limits: cfg.limits(limits).limits()?,
-                ..Options::default()
-            };
+            let options = cfg.options(trust, limits)?;
             let (db, dir) = (cfg.db(db)?, cfg.dir(dir)?);
             down::run(down::DownArgs { db: &db, to, dir: &dir, dry_run, busy_timeout, json }, options)
         }
