@@ -26,7 +26,7 @@ use crate::ledger::{self, LedgerRow};
 use crate::plugin::{self, Plugin};
 use crate::plugin::{ReleaseIndex, TrustPolicy, Verdict};
 use crate::sandbox::CompileCache;
-use crate::sandbox::{Compiled, Limits, Outcome, RunStats, Sandbox};
+use crate::sandbox::{Compiled, Entry, Limits, Outcome, RunStats, Sandbox};
 
 mod check;
 mod embedded;
@@ -742,20 +742,7 @@ impl Migrator {
         // what one that did is reported to have dropped).
         let shape_before = Shape::read(conn)?;
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
-        // The store must own its data ('static), so the connection moves in
-        // for the run and comes back after; an idle in-memory connection
-        // holds its place meanwhile (kept per thread, so it is opened once).
-        let placeholder = match SPARE.with(|s| s.borrow_mut().take()) {
-            Some(c) => c,
-            None => {
-                Connection::open_in_memory().map_err(Error::sqlite("opening a placeholder connection"))?
-            }
-        };
-        let taken = std::mem::replace(conn, placeholder);
-        let (back, outcome) = sandbox.run(compiled, taken);
-        let spare = std::mem::replace(conn, back);
-        SPARE.with(|s| *s.borrow_mut() = Some(spare));
-        let stats = match outcome {
+        let stats = match run_guest(sandbox, conn, compiled, Entry::Up)? {
             Outcome::Ok(stats) => stats,
             Outcome::GuestErr { message, last_failure } => {
                 return Err(Error::GuestFailed { id, name, file, message, last_statement: last_failure });
@@ -765,21 +752,7 @@ impl Migrator {
             }
             Outcome::Host(e) => return Err(e),
         };
-        if conn.is_autocommit() {
-            return Err(Error::Trap {
-                id,
-                name,
-                file,
-                reason: "the migration's transaction ended while the guest ran".into(),
-                last_statement: None,
-            });
-        }
-        if plugin.manifest.needs_foreign_keys_off() {
-            let violations = foreign_key_violations(conn)?;
-            if !violations.is_empty() {
-                return Err(Error::ForeignKeyViolations { id, name, file: plugin.path.clone(), violations });
-            }
-        }
+        check_after_guest(conn, plugin, "the migration's transaction ended while the guest ran")?;
         // After the guest (the gate is removed by now) and before the ledger
         // row and COMMIT: nothing it left in the schema may reach the ledger.
         let found = watch.finish(conn)?;
@@ -939,4 +912,42 @@ pub(super) fn with_foreign_keys_off<T>(
         (Ok(_), Err(e)) => Err(e),
         (result, _) => result,
     }
+}
+
+/// Runs `entry` of `compiled` on `conn` in the sandbox. The store must own
+/// its data ('static), so the connection moves in for the run and comes
+/// back after; an idle in-memory connection holds its place meanwhile (kept
+/// per thread, so it is opened once).
+pub(super) fn run_guest(
+    sandbox: &Sandbox,
+    conn: &mut Connection,
+    compiled: &Compiled,
+    entry: Entry,
+) -> Result<Outcome> {
+    let placeholder = match SPARE.with(|s| s.borrow_mut().take()) {
+        Some(c) => c,
+        None => Connection::open_in_memory().map_err(Error::sqlite("opening a placeholder connection"))?,
+    };
+    let taken = std::mem::replace(conn, placeholder);
+    let (back, outcome) = sandbox.run_entry(compiled, taken, entry);
+    let spare = std::mem::replace(conn, back);
+    SPARE.with(|s| *s.borrow_mut() = Some(spare));
+    Ok(outcome)
+}
+
+/// What `up` and `down` must both leave after the guest returned `Ok`: the
+/// transaction still open (`ended` says otherwise, as a trap) and, for a
+/// migration that ran with foreign keys off, no violation.
+pub(super) fn check_after_guest(conn: &Connection, plugin: &Plugin, ended: &str) -> Result<()> {
+    let (id, name, file) = (plugin.id(), plugin.name().to_owned(), plugin.path.clone());
+    if conn.is_autocommit() {
+        return Err(Error::Trap { id, name, file, reason: ended.into(), last_statement: None });
+    }
+    if plugin.manifest.needs_foreign_keys_off() {
+        let violations = foreign_key_violations(conn)?;
+        if !violations.is_empty() {
+            return Err(Error::ForeignKeyViolations { id, name, file, violations });
+        }
+    }
+    Ok(())
 }

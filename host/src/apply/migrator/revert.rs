@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::{Migrator, SPARE, check_drift, foreign_key_violations, ledger_guard, rollback};
+use super::{Migrator, check_drift, ledger_guard, rollback};
 use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
 use crate::plugin::{Plugin, Verdict};
@@ -237,7 +237,7 @@ impl Migrator {
         }
         let watch = ledger_guard::Watch::start(conn)?;
         tracing::info!(id, name = %name, file = %file.display(), "reverting migration");
-        let stats = match run_down(sandbox, conn, &step.compiled)? {
+        let stats = match super::run_guest(sandbox, conn, &step.compiled, Entry::Down)? {
             Outcome::Ok(stats) => stats,
             Outcome::GuestErr { message, last_failure } => {
                 return Err(Error::GuestFailed {
@@ -259,21 +259,7 @@ impl Migrator {
             }
             Outcome::Host(e) => return Err(e),
         };
-        if conn.is_autocommit() {
-            return Err(Error::Trap {
-                id,
-                name,
-                file,
-                reason: "down: the transaction ended while the guest ran".into(),
-                last_statement: None,
-            });
-        }
-        if plugin.manifest.needs_foreign_keys_off() {
-            let violations = foreign_key_violations(conn)?;
-            if !violations.is_empty() {
-                return Err(Error::ForeignKeyViolations { id, name, file, violations });
-            }
-        }
+        super::check_after_guest(conn, plugin, "down: the transaction ended while the guest ran")?;
         let found = watch.finish(conn)?;
         if !found.is_empty() {
             return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
@@ -281,18 +267,4 @@ impl Migrator {
         ledger::record_revert(conn, id, step.row.checksum.as_deref(), &format!("wasmig down --to {to}"))?;
         Ok(Some(Reverted { id, name, duration: started.elapsed(), stats }))
     }
-}
-
-/// Runs `compiled`'s `down` on `conn`: the store owns the connection for the
-/// run, and an idle in-memory one holds its place (as for `up`).
-fn run_down(sandbox: &Sandbox, conn: &mut Connection, compiled: &Compiled) -> Result<Outcome> {
-    let placeholder = match SPARE.with(|s| s.borrow_mut().take()) {
-        Some(c) => c,
-        None => Connection::open_in_memory().map_err(Error::sqlite("opening a placeholder connection"))?,
-    };
-    let taken = std::mem::replace(conn, placeholder);
-    let (back, outcome) = sandbox.run_entry(compiled, taken, Entry::Down);
-    let spare = std::mem::replace(conn, back);
-    SPARE.with(|s| *s.borrow_mut() = Some(spare));
-    Ok(outcome)
 }
