@@ -98,6 +98,12 @@ pub enum Command {
         /// release the database records.
         #[arg(long)]
         require_release: bool,
+        /// Keep wasmig's header stamp in PRAGMA user_version, so a start-up
+        /// with nothing to do reads only the file header. Only for databases
+        /// whose application does not use user_version itself; once set,
+        /// the database remembers it.
+        #[arg(long)]
+        stamp_user_version: bool,
     },
     /// Show every migration's state for the database: applied, pending, missing file, drifted.
     Status {

@@ -173,6 +173,8 @@ settings! {
     min_signers_destructive: usize;
     /// Refuse unless DIR's signed release index matches (apply, status, check).
     require_release: bool, env "WASMIG_REQUIRE_RELEASE";
+    /// Keep wasmig's header stamp in `PRAGMA user_version` (apply).
+    stamp_user_version: bool, env "WASMIG_STAMP_USER_VERSION";
 }
 
 /// One key as `wasmig config` shows it.
@@ -248,13 +250,19 @@ impl Config {
     /// `--strict-schema`, or the configured `strict_schema` (a flag can
     /// only turn it on).
     pub fn strict_schema(&self, flag: bool) -> bool {
-        flag || self.strict_schema.as_ref().is_some_and(|s| s.value)
+        switched_on(flag, &self.strict_schema)
     }
 
     /// `--require-release`, or the configured `require_release` (a flag can
     /// only turn it on).
     pub fn require_release(&self, flag: bool) -> bool {
-        flag || self.require_release.as_ref().is_some_and(|s| s.value)
+        switched_on(flag, &self.require_release)
+    }
+
+    /// `--stamp-user-version`, or the configured `stamp_user_version` (a
+    /// flag can only turn it on).
+    pub fn stamp_user_version(&self, flag: bool) -> bool {
+        switched_on(flag, &self.stamp_user_version)
     }
 
     /// `--min-signers-destructive`, else the configured value, else 0.
@@ -289,6 +297,11 @@ fn pick<T: Clone>(flag: Option<T>, setting: &Option<Setting<T>>) -> Option<T> {
 fn read_file(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).map_err(|e| Usage(format!("{}: {}", path.display(), e.message())).into())
+}
+
+/// A switch a flag can only turn on: the flag, or the configured value.
+fn switched_on(flag: bool, setting: &Option<Setting<bool>>) -> bool {
+    flag || setting.as_ref().is_some_and(|s| s.value)
 }
 
 #[cfg(test)]

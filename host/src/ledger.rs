@@ -11,6 +11,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
 
+pub(crate) mod stamp;
+
 /// The ledger table's name.
 pub const TABLE: &str = "schema_migrations";
 
@@ -219,6 +221,7 @@ pub fn is_applied(conn: &Connection, id: i64) -> Result<bool> {
 /// Records an applied migration (inside its transaction, before COMMIT),
 /// with `schema_objects`, the per-object digests of the schema attestation.
 pub fn record(conn: &Connection, row: &LedgerRow, schema_objects: Option<&str>) -> Result<()> {
+    stamp::clear(conn)?;
     conn.execute(
         "INSERT INTO schema_migrations
             (id, name, applied_at, checksum, duration_ms, signers, world, host_version,
@@ -282,6 +285,7 @@ pub const AUDIT_TABLE: &str = "schema_migrations_audit";
 pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, reason: &str) -> Result<()> {
     in_immediate_tx(conn, || {
         ensure_audit(conn)?;
+        stamp::clear(conn)?;
         let changed = conn
             .execute(
                 "UPDATE schema_migrations SET checksum = ?2 WHERE id = ?1 AND checksum IS ?3",
@@ -303,6 +307,7 @@ pub fn accept_change(conn: &Connection, id: i64, old: Option<&str>, new: &str, r
 /// one its `down` ran in). Fails when the ledger no longer records `id` with
 /// digest `checksum` (someone else changed it meanwhile).
 pub(crate) fn record_revert(conn: &Connection, id: i64, checksum: Option<&str>, reason: &str) -> Result<()> {
+    stamp::clear(conn)?;
     let removed = conn
         .execute("DELETE FROM schema_migrations WHERE id = ?1 AND checksum IS ?2", params![id, checksum])
         .map_err(Error::sqlite(format!("removing migration {id} from schema_migrations")))?;

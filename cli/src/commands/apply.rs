@@ -72,6 +72,9 @@ enum ApplyResultJson<'a> {
         /// The schema found compared with the ledger's attestation (null
         /// without a ledger); `state: "changed"` names what changed outside wasmig.
         schema: Option<&'a wasmig::SchemaCheck>,
+        /// The header stamp showed nothing changed (`--stamp-user-version`):
+        /// the ledger was not read, and `schema` is null.
+        header_stamp_matched: bool,
     },
     Failed {
         error: ErrorJson,
@@ -205,6 +208,7 @@ fn apply_one(
             applied_concurrently: &report.applied_concurrently,
             elapsed_ms: report.elapsed.as_millis() as u64,
             schema: report.schema_check.as_ref(),
+            header_stamp_matched: report.header_stamp_matched,
         };
         print_json(&ApplyJson { database: db, applied: applied_json(), result });
     } else {
@@ -212,10 +216,11 @@ fn apply_one(
             println!("skipped {id:04} (applied by another process meanwhile)");
         }
         println!(
-            "{}: {} applied, {} already applied",
+            "{}: {} applied, {} already applied{}",
             db.display(),
             report.applied.len(),
-            report.already_applied.len() + report.applied_concurrently.len()
+            report.already_applied.len() + report.applied_concurrently.len(),
+            if report.header_stamp_matched { " (header stamp: nothing changed)" } else { "" }
         );
     }
     Ok(())

@@ -53,6 +53,7 @@ pub fn run(command: Command) -> Result<()> {
             min_signers_destructive,
             strict_schema,
             require_release,
+            stamp_user_version,
         } => {
             let cfg = Config::discover()?;
             let dir = cfg.dir(dir)?;
@@ -77,6 +78,7 @@ pub fn run(command: Command) -> Result<()> {
                 min_signers_destructive,
                 strict_schema,
                 require_release: cfg.require_release(require_release),
+                stamp_user_version: cfg.stamp_user_version(stamp_user_version),
                 ..Options::default()
             };
             apply::run(&db, jobs, &dir, options, busy_timeout, json, dry_run)

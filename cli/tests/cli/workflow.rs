@@ -719,3 +719,61 @@ fn a_trap_prints_the_guest_backtrace_once() {
         assert_eq!(err.matches("wasm!up").count(), 1, "{err}");
     }
 }
+
+fn user_version(db: &Path) -> i32 {
+    rusqlite::Connection::open(db).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn stamp_user_version_makes_a_no_op_apply_read_the_header_and_a_revert_clears_it() {
+    let e = scratch();
+    pack_sql(&e.dir, 1, "items", "CREATE TABLE items (id INTEGER PRIMARY KEY);", Some("DROP TABLE items;"));
+    pack_sql(&e.dir, 2, "seed", "INSERT INTO items VALUES (1);", Some("DELETE FROM items;"));
+    let cwd = e.tmp.path();
+    let trust = dev_pub();
+    let apply = |extra: &[&str]| {
+        let mut args = vec!["apply", "--db", s(&e.db), "--trust", &trust, "--json"];
+        args.extend_from_slice(extra);
+        args.push(s(&e.dir));
+        let o = run_in(cwd, &args);
+        assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let first = apply(&["--stamp-user-version"]);
+    assert_eq!(first["applied"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(first["header_stamp_matched"], false);
+    let stamp = user_version(&e.db);
+    assert_ne!(stamp, 0);
+    // Later runs need no flag: the database remembers stamp mode.
+    let again = apply(&[]);
+    assert_eq!(again["header_stamp_matched"], true, "{again}");
+    assert_eq!(again["already_applied"], serde_json::json!([1, 2]));
+
+    let o = run_in(cwd, &["down", "--db", s(&e.db), "--trust", &trust, "--to", "1", s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(user_version(&e.db), 0, "the revert cleared the stamp");
+    let back = apply(&[]);
+    assert_eq!(back["applied"][0]["id"], 2, "{back}");
+    assert_eq!(user_version(&e.db), stamp, "the same set and schema give the same stamp");
+}
+
+#[test]
+fn stamp_user_version_from_wasmig_toml_and_never_without_it() {
+    let e = scratch();
+    pack_sql(&e.dir, 1, "items", "CREATE TABLE items (id INTEGER PRIMARY KEY);", None);
+    let cwd = e.tmp.path();
+    let trust = dev_pub();
+    let apply = || run_in(cwd, &["apply", "--db", s(&e.db), "--trust", &trust, s(&e.dir)]);
+    rusqlite::Connection::open(&e.db).unwrap().pragma_update(None, "user_version", 7).unwrap();
+    assert_eq!(apply().status.code(), Some(0));
+    assert_eq!(user_version(&e.db), 7, "the application's user_version is left alone");
+
+    std::fs::write(cwd.join("wasmig.toml"), "stamp_user_version = true\n").unwrap();
+    let o = apply();
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_ne!(user_version(&e.db), 7, "stamped when configured");
+    let o = apply();
+    assert!(text(&o).0.contains("(header stamp: nothing changed)"), "{:?}", text(&o));
+    let o = run_in(cwd, &["config"]);
+    assert!(text(&o).0.contains("stamp_user_version"), "{:?}", text(&o));
+}

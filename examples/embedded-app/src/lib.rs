@@ -3,9 +3,11 @@
 //! `build.rs` embeds `migrations/` (three signed `pack-sql` migrations and
 //! their signed release index) with `wasmig-embed`; the release key's public
 //! half is compiled in too. At start-up the application trusts only that
-//! key, requires the release, and applies what is pending. With everything
-//! applied, start-up reads the ledger and compares build-time digests:
-//! nothing is hashed, parsed or compiled.
+//! key, requires the release, and applies what is pending. It does not use
+//! `PRAGMA user_version` itself, so it lets wasmig keep its header stamp
+//! there: with everything applied, start-up reads two header fields and
+//! compares them with the build-time digests; the ledger is not read, and
+//! nothing is parsed or compiled.
 
 use rusqlite::Connection;
 use wasmig::{Migrator, Options, Report, TrustPolicy};
@@ -19,10 +21,10 @@ pub mod migrations {
 pub const RELEASE_KEY: &[u8] = include_bytes!("../release.pub");
 
 /// The options this application applies its migrations with: its own key,
-/// and the signed release required.
+/// the signed release required, and the header stamp kept.
 pub fn options() -> wasmig::Result<Options> {
     let trust = TrustPolicy::from_key_bytes(&[RELEASE_KEY])?;
-    Ok(Options { trust, require_release: true, ..Options::default() })
+    Ok(Options { trust, require_release: true, stamp_user_version: true, ..Options::default() })
 }
 
 /// Brings `conn` up to date with the embedded migrations.

@@ -21,9 +21,10 @@ fn main() -> ExitCode {
     };
     match wasmig_example_embedded::migrate(&mut conn) {
         Ok(r) => println!(
-            "migrated {db}: {} applied, {} already applied",
+            "migrated {db}: {} applied, {} already applied{}",
             r.applied.len(),
-            r.already_applied.len()
+            r.already_applied.len(),
+            if r.header_stamp_matched { " (header stamp: nothing changed)" } else { "" }
         ),
         Err(e) => {
             eprintln!("not starting: migrations failed: {e}");

@@ -32,6 +32,7 @@ mod check;
 mod embedded;
 mod replica;
 mod revert;
+mod stamp;
 mod status;
 mod together;
 
@@ -90,6 +91,18 @@ pub struct Options {
     /// Each migration applied records the release number. Off by default:
     /// then an index in the directory is not read at all.
     pub require_release: bool,
+    /// Let wasmig keep a header stamp in `PRAGMA user_version`, so that a
+    /// no-op start-up reads two header fields instead of the ledger (which
+    /// makes SQLite load the whole schema). Only for applications that do
+    /// not use `user_version` themselves. Once a migrator with this set has
+    /// stamped a database, the database records it (an audit row) and
+    /// every later wasmig keeps the stamp right, with or without this
+    /// option; the stamp matches only while the ledger holds exactly the
+    /// migrator's set and the schema has not changed since wasmig checked
+    /// it (see the README, "No-op start-up"); with
+    /// [`Options::require_release`], also the same release number. Off by
+    /// default.
+    pub stamp_user_version: bool,
 }
 
 impl Default for Options {
@@ -106,6 +119,7 @@ impl Default for Options {
             min_signers_destructive: 0,
             strict_schema: false,
             require_release: false,
+            stamp_user_version: false,
         }
     }
 }
@@ -146,6 +160,11 @@ pub struct Report {
     /// [`Options::strict_schema`]); `None` when nothing was compared (no
     /// ledger yet).
     pub schema_check: Option<SchemaCheck>,
+    /// The header stamp showed that nothing changed since wasmig last
+    /// verified this set (see [`Options::stamp_user_version`]): the ledger
+    /// was not read, `already_applied` lists the whole set and
+    /// `schema_check` is `None`.
+    pub header_stamp_matched: bool,
 }
 
 /// The pending migrations of a database, checked and compiled.
@@ -446,9 +465,13 @@ impl Migrator {
         if let Some(cause) = replica::cause_of(conn)? {
             return self.apply_read_only(conn, cause);
         }
+        if self.stamp_says_unchanged(conn)? {
+            return Ok(Report { elapsed: started.elapsed(), ..self.stamped_report() });
+        }
         if self.options.single_transaction {
             let mut report = self.apply_in_one_transaction(conn)?;
             report.applied.iter().for_each(&mut on_applied);
+            self.restamp(conn);
             report.elapsed = started.elapsed();
             return Ok(report);
         }
@@ -467,6 +490,7 @@ impl Migrator {
                 None => report.applied_concurrently.push(step.plugin.id()),
             }
         }
+        self.restamp(conn);
         report.elapsed = started.elapsed();
         Ok(report)
     }

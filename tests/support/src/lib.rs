@@ -218,3 +218,18 @@ pub fn has_table(db: &Path, name: &str) -> bool {
     .unwrap()
         == 1
 }
+
+/// Packs SQL `up` (with `down` when given) as migration `id`/`name` into
+/// `dir`, signed by test key "dev"; returns the file.
+pub fn pack_sql(dir: &Path, id: i64, name: &str, up: &str, down: Option<&str>) -> PathBuf {
+    let component = match down {
+        Some(down) => wasmig::component_for_sql_with_down(up, down),
+        None => wasmig::component_for_sql(up),
+    }
+    .expect("packing SQL");
+    let m = wasmig::Manifest::new(id, name);
+    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
+    let path = dir.join(m.file_name());
+    std::fs::write(&path, wasmig::pack(&component, &m, Some(&sk)).unwrap()).unwrap();
+    path
+}

@@ -10,19 +10,6 @@ use rusqlite::Connection;
 use wasmig::{Error, Limits, Manifest, Migrator, Options};
 use wasmig_test_support::*;
 
-/// Packs `up` with `down` (or forward-only without) as migration `id`,
-/// signed by test key "dev".
-fn pack_sql(dir: &Path, id: i64, name: &str, up: &str, down: Option<&str>) {
-    let component = match down {
-        Some(down) => wasmig::component_for_sql_with_down(up, down),
-        None => wasmig::component_for_sql(up),
-    }
-    .expect("packing SQL");
-    let m = Manifest::new(id, name);
-    let sk = wasmig::read_secret_key(&test_key("dev")).unwrap();
-    std::fs::write(dir.join(m.file_name()), wasmig::pack(&component, &m, Some(&sk)).unwrap()).unwrap();
-}
-
 const START: &str = "CREATE TABLE base (id INTEGER PRIMARY KEY, v TEXT);\n\
                      INSERT INTO base (v) VALUES ('one'), ('two');";
 
@@ -132,13 +119,13 @@ fn a_failing_down_rolls_back_and_leaves_the_file_byte_identical() {
     // The SDK guest (compiled), and a pack-sql down (direct SQL and compiled).
     let guest = |dir: &Path| drop(pack(dir, "faulty-down-err", 4, "kept"));
     let sql = |dir: &Path| {
-        pack_sql(
+        drop(pack_sql(
             dir,
             4,
             "kept",
             "CREATE TABLE kept (x);",
             Some("DROP TABLE kept;\nSELECT * FROM no_such_table;"),
-        )
+        ))
     };
     type AddFourth<'a> = &'a dyn Fn(&Path);
     let cases: [(AddFourth<'_>, Options, &str); 3] = [

@@ -19,3 +19,4 @@ mod robustness;
 mod sandbox;
 mod signing;
 mod single_transaction;
+mod stamp;
