@@ -33,6 +33,9 @@ struct RowJson<'a> {
     file: Option<&'a PathBuf>,
     digest: Option<&'a str>,
     recorded_digest: Option<&'a str>,
+    /// The file exports `down` (`wasmig down` can revert it); `null`
+    /// without a file.
+    reversible: Option<bool>,
     /// Why the rehearsal failed it (only then present).
     #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<&'a str>,
@@ -99,6 +102,7 @@ pub fn run(
                     file: r.file.as_ref(),
                     digest: r.digest.as_deref(),
                     recorded_digest: r.recorded_digest.as_deref(),
+                    reversible: r.reversible,
                     failure: failures.get(&r.id).map(String::as_str),
                     signed,
                     signers,
@@ -115,7 +119,7 @@ pub fn run(
     }
     let name_w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let color = color_enabled(std::io::stdout());
-    println!("{:<6} {:<name_w$} {:<25} {:<21} SIGNED BY", "ID", "NAME", "STATE", "APPLIED AT");
+    println!("{:<6} {:<name_w$} {:<25} {:<21} {:<4} SIGNED BY", "ID", "NAME", "STATE", "APPLIED AT", "DOWN");
     for r in &rows {
         let signed = match signed_by(r.id) {
             Some(Ok(Verdict::Trusted(ids))) => ids.join(","),
@@ -131,8 +135,13 @@ pub fn run(
             MigrationState::Pending => paint(&state, "33", color),
             MigrationState::AppliedButMissingFile | MigrationState::Drifted => paint(&state, "1;31", color),
         };
+        let down = match r.reversible {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
         println!(
-            "{:<6} {:<name_w$} {state} {:<21} {signed}",
+            "{:<6} {:<name_w$} {state} {:<21} {down:<4} {signed}",
             format!("{:04}", r.id),
             r.name,
             r.applied_at.as_deref().unwrap_or("-")

@@ -350,3 +350,24 @@ fn an_imported_down_script_that_is_refused_names_its_own_file() {
     assert!(out(&o).contains("1_items.down.sql:2") && out(&o).contains("VACUUM"), "{}", out(&o));
     assert_eq!(std::fs::read_dir(&e.dir).map(|d| d.count()).unwrap_or(0), 0, "nothing written");
 }
+
+#[test]
+fn status_says_which_migrations_can_be_reverted() {
+    let e = scratch();
+    assert!(pack_sql(&e, 1, "items", "CREATE TABLE items (x);", Some("DROP TABLE items;")).status.success());
+    assert!(pack_sql(&e, 2, "seed", "INSERT INTO items VALUES (1);", None).status.success());
+    let trust = test_pub("dev");
+    let o = wasmig(&["status", "--db", s(&e.db), "--trust", s(&trust), "--json", s(&e.dir)]);
+    assert!(o.status.success(), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let reversible: Vec<_> =
+        v["migrations"].as_array().unwrap().iter().map(|m| m["reversible"].clone()).collect();
+    assert_eq!(reversible, [serde_json::json!(true), serde_json::json!(false)], "{v}");
+
+    let o = wasmig(&["status", "--db", s(&e.db), "--trust", s(&trust), s(&e.dir)]);
+    let text = out(&o);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("000") || l.starts_with("ID")).collect();
+    assert!(lines[0].contains(" DOWN "), "{text}");
+    assert!(lines[1].contains(" yes "), "{text}");
+    assert!(lines[2].contains(" no "), "{text}");
+}

@@ -53,6 +53,9 @@ pub struct StatusRow {
     pub digest: Option<String>,
     /// The digest recorded in the ledger, if any.
     pub recorded_digest: Option<String>,
+    /// Whether the file exports `down` (its manifest names the reversible
+    /// world), so `wasmig down` can revert it; `None` without a file.
+    pub reversible: Option<bool>,
 }
 
 impl Migrator {
@@ -107,6 +110,7 @@ impl Migrator {
                         file: Some(p.path.clone()),
                         digest: Some(p.digest.clone()),
                         recorded_digest: None,
+                        reversible: Some(p.manifest.is_reversible()),
                     }
                 }
                 (f, Some(r)) if f.is_none_or(|f| r < f) => {
@@ -119,6 +123,7 @@ impl Migrator {
                         file: None,
                         digest: None,
                         recorded_digest: l.checksum.clone(),
+                        reversible: None,
                     }
                 }
                 _ => {
@@ -133,6 +138,7 @@ impl Migrator {
                         file: Some(p.path.clone()),
                         digest: Some(p.digest.clone()),
                         recorded_digest: l.checksum.clone(),
+                        reversible: Some(p.manifest.is_reversible()),
                     }
                 }
             };
