@@ -262,6 +262,9 @@ pub enum Command {
         /// Print the mapping from the tool's versions to migrations, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Print what was (or would be) recorded as JSON.
+        #[arg(long)]
+        json: bool,
         /// Directory of the plugins `wasmig import` made from that tool's files.
         dir: PathBuf,
     },
@@ -276,6 +279,9 @@ pub enum Command {
         up_to: i64,
         #[command(flatten)]
         trust: TrustArgs,
+        /// Print what was recorded as JSON.
+        #[arg(long)]
+        json: bool,
         /// Directory of migration plugin files.
         dir: PathBuf,
     },

@@ -4,25 +4,45 @@
 use std::path::Path;
 
 use anyhow::Result;
+use serde::Serialize;
 use wasmig::{Adoption, ImportTool, Migrator, Options, TrustPolicy};
 
 use crate::exit::Refused;
+use crate::output::print_json;
 
-pub fn adopt(db: &Path, tool: &str, dir: &Path, trust: TrustPolicy, dry_run: bool) -> Result<()> {
+/// `adopt --json` and `baseline --json`.
+#[derive(Serialize)]
+struct AdoptionJson<'a> {
+    database: &'a Path,
+    /// True for `adopt --dry-run`: nothing was written.
+    dry_run: bool,
+    #[serde(flatten)]
+    adoption: &'a Adoption,
+}
+
+pub fn adopt(db: &Path, tool: &str, dir: &Path, trust: TrustPolicy, dry_run: bool, json: bool) -> Result<()> {
     let tool: ImportTool = tool.parse().map_err(Refused::of)?;
     let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
     let conn = open_existing(db)?;
     let plan = if dry_run { migrator.plan_adopt(&conn, tool)? } else { migrator.adopt(&conn, tool)? };
-    print(&plan, dry_run, &format!("from {tool}'s ledger"));
+    report(db, &plan, dry_run, json, &format!("from {tool}'s ledger"));
     Ok(())
 }
 
-pub fn baseline(db: &Path, up_to: i64, dir: &Path, trust: TrustPolicy) -> Result<()> {
+pub fn baseline(db: &Path, up_to: i64, dir: &Path, trust: TrustPolicy, json: bool) -> Result<()> {
     let migrator = Migrator::from_dir_with(dir, Options { trust, ..Options::default() })?;
     let conn = open_existing(db)?;
     let plan = migrator.baseline(&conn, up_to)?;
-    print(&plan, false, &format!("up to {up_to}"));
+    report(db, &plan, false, json, &format!("up to {up_to}"));
     Ok(())
+}
+
+fn report(db: &Path, plan: &Adoption, dry_run: bool, json: bool, what: &str) {
+    if json {
+        print_json(&AdoptionJson { database: db, dry_run, adoption: plan });
+    } else {
+        print(plan, dry_run, what);
+    }
 }
 
 /// Adoption is about a database that exists: a missing file is refused, not created.

@@ -161,10 +161,12 @@ pub fn run(command: Command) -> Result<()> {
             check::run(cfg.db_if_any(db).as_deref(), &cfg.dir(dir)?, options, json)
         }
         Command::Config { db, dir, trust, json } => config::run(Config::discover()?, db, dir, trust, json),
-        Command::Adopt { db, from, trust, dry_run, dir } => {
-            adopt::adopt(&db, &from, &dir, trust.policy()?, dry_run)
+        Command::Adopt { db, from, trust, dry_run, json, dir } => {
+            adopt::adopt(&db, &from, &dir, trust.policy()?, dry_run, json)
         }
-        Command::Baseline { db, up_to, trust, dir } => adopt::baseline(&db, up_to, &dir, trust.policy()?),
+        Command::Baseline { db, up_to, trust, json, dir } => {
+            adopt::baseline(&db, up_to, &dir, trust.policy()?, json)
+        }
         Command::Down { db, to, dir, trust, limits, dry_run, busy_timeout, json } => {
             let cfg = Config::discover()?;
             let options = cfg.options(trust, limits)?;

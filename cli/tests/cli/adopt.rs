@@ -238,6 +238,14 @@ fn each_tool_adopts_then_apply_runs_only_what_it_had_not_run() {
         assert!(out.contains("would record 3 migration(s)") && out.contains("1 pending"), "{tool}: {out}");
         assert!(out.contains(" noop (applied"), "{tool}: {out}");
         assert_eq!(std::fs::read(&sw.db).unwrap(), bytes, "{tool}: dry run wrote");
+        let o = wasmig(&["adopt", "--db", s(&sw.db), "--from", tool, "--dry-run", "--json", s(&sw.out)]);
+        assert!(o.status.success(), "{tool}: {}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["dry_run"], true, "{tool}: {v}");
+        assert_eq!(v["tool"], *tool, "{tool}: {v}");
+        assert_eq!(v["recorded"].as_array().map(Vec::len), Some(3), "{tool}: {v}");
+        assert_eq!(v["pending"].as_array().map(Vec::len), Some(1), "{tool}: {v}");
+        assert_eq!(std::fs::read(&sw.db).unwrap(), bytes, "{tool}: dry run wrote");
 
         let o = wasmig(&["adopt", "--db", s(&sw.db), "--from", tool, s(&sw.out)]);
         assert!(o.status.success(), "{tool}: {}", text(&o));
@@ -379,9 +387,12 @@ fn baseline_marks_a_hand_migrated_database_then_apply_runs_the_rest() {
         assert!(text(&o).contains(says), "{}", text(&o));
         assert_eq!(std::fs::read(&sw.db).unwrap(), bytes);
     }
-    let o = wasmig(&["baseline", "--db", s(&sw.db), "--up-to", "10", s(&sw.out)]);
+    let o = wasmig(&["baseline", "--db", s(&sw.db), "--up-to", "10", "--json", s(&sw.out)]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("recorded 3 migration(s) up to 10"), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<_> = v["recorded"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(ids, [1, 2, 10].map(serde_json::Value::from), "{v}");
+    assert_eq!((v["dry_run"].clone(), v["tool"].clone()), (false.into(), serde_json::Value::Null), "{v}");
     assert_eq!(ledger_ids(&sw.db), vec![1, 2, 10]);
     let conn = Connection::open(&sw.db).unwrap();
     assert_eq!(rows(&conn, "SELECT id, action FROM schema_migrations_audit"), vec!["10 | 'baseline'"]);
