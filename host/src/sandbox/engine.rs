@@ -72,16 +72,20 @@ pub struct Limits {
 /// Both run the same sandbox: fuel, the epoch deadline, memory, table,
 /// instance and stack limits, and traps with backtraces are reported the same
 /// way (the e2e tests run every limit under both). They differ in cost:
-/// Winch compiles several times faster and its code runs slower, which
-/// matters only for guests that loop long in WebAssembly (per-row
-/// backfills); see the README's Performance section for the numbers.
+/// Winch compiles about four times faster and its code runs slower, which
+/// matters for guests that loop long in WebAssembly (backfills); see the
+/// README's Performance section for the numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compiler {
     /// Cranelift, wasmtime's optimising compiler.
     #[default]
     Cranelift,
-    /// Winch, wasmtime's single-pass baseline compiler.
+    /// Winch, wasmtime's single-pass baseline compiler. Fuel is counted as
+    /// under Cranelift except for bulk operations: Cranelift also charges
+    /// one unit per byte of `memory.copy`, `memory.fill` and `memory.init`
+    /// (and per element of `table.grow`, `table.fill`, `table.copy` and
+    /// `table.init`), Winch only the instruction.
     Winch,
 }
 

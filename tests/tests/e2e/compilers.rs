@@ -231,7 +231,7 @@ fn looped(body: &str) -> String {
 }
 
 #[test]
-fn fuel_differs_only_by_the_per_byte_charge_of_bulk_memory_operations() {
+fn fuel_differs_only_by_the_per_byte_charge_of_bulk_operations() {
     let fuel = |body: &str| {
         let component = with_up_body(&looped(body));
         Compiler::ALL.map(|c| {
@@ -256,4 +256,7 @@ fn fuel_differs_only_by_the_per_byte_charge_of_bulk_memory_operations() {
                 (memory.copy (i32.const 200) (i32.const 100) (i32.const 50))";
     let [c, w] = fuel(bulk);
     assert_eq!(c - w, 1000 * (50 + 50), "Cranelift {c}, Winch {w}");
+    // The same for table elements (`table.fill` of the one-slot table).
+    let [c, w] = fuel("(table.fill 0 (i32.const 0) (ref.func $f) (i32.const 1))");
+    assert_eq!(c - w, 1000, "Cranelift {c}, Winch {w}");
 }
