@@ -24,7 +24,9 @@
 //!   code), applied cold (empty compiled-component cache: every one is
 //!   compiled and stored) and warm (every one loaded from the cache), vs
 //!   native rusqlite running the same statements and ledger rows in the same
-//!   number of transactions.
+//!   number of transactions. Each is measured with Cranelift (the default)
+//!   and again with Winch (`Compiler::Winch`), and B1 under Winch too: what
+//!   its slower code costs a guest that loops.
 //! - Peak RSS of a process applying 50 migrations.
 //!
 //! Databases live on a RAM disk (/dev/shm) when there is one, so that the
@@ -37,7 +39,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use wasmig::FleetOptions;
-use wasmig::{Limits, Manifest, Migrator, Options, TrustPolicy};
+use wasmig::{Compiler, Limits, Manifest, Migrator, Options, TrustPolicy};
 
 struct Ctx {
     root: PathBuf,
@@ -172,6 +174,71 @@ fn b1(ctx: &Ctx, guests: &Path) -> Vec<Row> {
     vec![
         row("B1 backfill, 100k exec calls", median(ours), "host call"),
         row("B1 backfill, 100k runs via Batch (exec-many)", median(ours_batched), "row"),
+    ]
+}
+
+/// B1's guests compiled by Winch, against the same native loop, and against
+/// the same guests compiled by Cranelift in the same loop: what the baseline
+/// compiler's slower code costs a migration that loops in WebAssembly (100k
+/// rows, each built and sent by guest code).
+fn b1_winch(ctx: &Ctx, guests: &Path) -> Vec<Row> {
+    let migrator = |file: &str, compiler: Compiler| {
+        let component = std::fs::read(guests.join(file)).expect("build the guests first");
+        let m = Manifest::new(1, "bulk");
+        let bytes = wasmig::pack(&component, &m, Some(&ctx.key)).unwrap();
+        let p =
+            wasmig::Plugin::from_bytes(&ctx.root.join(m.file_name()), bytes, &ctx.trust, u64::MAX).unwrap();
+        let limits = Limits { compiler, ..Limits::default() };
+        Migrator::from_plugins(vec![p], Options { limits, ..options(ctx) }).unwrap()
+    };
+    let files = ["testing_bulk_insert.wasm", "testing_bulk_batch.wasm"];
+    let winch = files.map(|f| migrator(f, Compiler::Winch));
+    let cranelift = files.map(|f| migrator(f, Compiler::Cranelift));
+    let (mut ours, mut theirs, mut native) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()], Vec::new());
+    for _ in 0..ctx.runs {
+        for k in 0..2 {
+            ours[k].push(time_apply(ctx, &winch[k], "b1w.db"));
+            theirs[k].push(time_apply(ctx, &cranelift[k], "b1c.db"));
+        }
+        let db = fresh_db(ctx, "b1wn.db");
+        let conn = Connection::open(&db).unwrap();
+        let t = Instant::now();
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; CREATE TABLE bulk (id INTEGER PRIMARY KEY, label TEXT NOT NULL);",
+        )
+        .unwrap();
+        for i in 0..100_000i64 {
+            let mut stmt = conn.prepare_cached("INSERT INTO bulk (id, label) VALUES (?1, ?2)").unwrap();
+            stmt.execute(rusqlite::params![i, format!("row {i}")]).unwrap();
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        native.push(t.elapsed());
+    }
+    let b = median(native);
+    let [ours, theirs] = [ours, theirs].map(|runs| runs.map(median));
+    let row = |k: usize, case: &'static str, limit: f64, target: &'static str, unit: &str| {
+        let o = ours[k];
+        let ratio = o.as_secs_f64() / b.as_secs_f64();
+        let extra_us = (o.as_secs_f64() - b.as_secs_f64()) / 100_000.0 * 1e6;
+        Row {
+            case,
+            ours: o,
+            base: b,
+            base_name: "native prepare_cached",
+            ratio,
+            target,
+            ok: ratio <= limit,
+            extra: format!(
+                "{extra_us:.2} us extra per {unit}; guest compiled by Winch: {:.2}x the same guest compiled \
+                 by Cranelift in the same runs ({:.1} ms)",
+                o.as_secs_f64() / theirs[k].as_secs_f64(),
+                ms(theirs[k])
+            ),
+        }
+    };
+    vec![
+        row(0, "B1 (Winch) backfill, 100k exec calls", 1.3, "<= 1.3x", "host call"),
+        row(1, "B1 (Winch) 100k runs via Batch (exec-many)", 1.15, "<= 1.15x", "row"),
     ]
 }
 
@@ -579,10 +646,23 @@ fn sdk_history(ctx: &Ctx, guests: &Path, n: usize) -> (PathBuf, Vec<String>) {
     (dir, statements)
 }
 
-/// B6 (cold) and B7 (warm cache) for `n` SDK-built migrations.
-fn b6_b7(ctx: &Ctx, guests: &Path, n: usize) -> Vec<Row> {
+/// CPU time this process has used so far, all threads together (the
+/// compiler runs on several), from `/proc/self/stat`; zero where there is none.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest.split_whitespace().skip(11).take(2).filter_map(|t| t.parse::<u64>().ok()).sum();
+    // Linux reports these in USER_HZ, which is 100 on every architecture.
+    Duration::from_millis(ticks * 10)
+}
+
+/// B6 (cold) and B7 (warm cache) for `n` SDK-built migrations, compiled by
+/// `compiler`.
+fn b6_b7(ctx: &Ctx, guests: &Path, n: usize, compiler: Compiler) -> Vec<Row> {
     let (dir, statements) = sdk_history(ctx, guests, n);
-    let cache = ctx.root.join(format!("sdk-cache{n}"));
+    let cache = ctx.root.join(format!("sdk-cache{n}-{compiler}"));
+    let limits = Limits { compiler, ..Limits::default() };
     // Times the whole apply, and its parts: reading the directory, planning
     // (verify every signature, compile or load every component, type-check,
     // pre-instantiate) and running the steps (instantiate, run, commit).
@@ -591,8 +671,8 @@ fn b6_b7(ctx: &Ctx, guests: &Path, n: usize) -> Vec<Row> {
             let _ = std::fs::remove_dir_all(&cache);
         }
         let db = fresh_db(ctx, "b6.db");
-        let options = Options { cache_dir: Some(cache.clone()), ..options(ctx) };
-        let t = Instant::now();
+        let options = Options { cache_dir: Some(cache.clone()), limits, ..options(ctx) };
+        let (t, cpu) = (Instant::now(), cpu_time());
         let m = Migrator::from_dir_with(&dir, options).unwrap();
         let read = t.elapsed();
         let mut conn = Connection::open(&db).unwrap();
@@ -604,7 +684,7 @@ fn b6_b7(ctx: &Ctx, guests: &Path, n: usize) -> Vec<Row> {
         }
         let elapsed = t.elapsed();
         assert_eq!(plan.steps.len(), n);
-        [elapsed, read, planned - read, elapsed - planned]
+        [elapsed, read, planned - read, elapsed - planned, cpu_time().saturating_sub(cpu)]
     };
     // The same statements, each in its own transaction with the ledger check
     // and row any migration tool keeps.
@@ -638,12 +718,12 @@ fn b6_b7(ctx: &Ctx, guests: &Path, n: usize) -> Vec<Row> {
         cold.push(run(true));
         warm.push(run(false));
     }
-    let parts = |runs: &[[Duration; 4]]| -> [Duration; 4] {
+    let parts = |runs: &[[Duration; 5]]| -> [Duration; 5] {
         std::array::from_fn(|i| median(runs.iter().map(|r| r[i]).collect()))
     };
     let (cp, wp, b) = (parts(&cold), parts(&warm), median(base));
     let (c, w) = (cp[0], wp[0]);
-    let split = |p: [Duration; 4]| {
+    let split = |p: [Duration; 5]| {
         format!(
             "read dir {:.1} ms, verify + compile/load + pre-instantiate {:.1} ms, run {n} steps {:.1} ms \
              ({:.2}x native)",
@@ -668,10 +748,13 @@ fn b6_b7(ctx: &Ctx, guests: &Path, n: usize) -> Vec<Row> {
         }
     };
     let per = |d: Duration| ms(d) / n as f64;
-    let (cold_case, warm_case) = if n == 20 {
-        ("B6 cold apply, 20 SDK-built migrations", "B7 same, compiled-component cache warm")
-    } else {
-        ("B6 cold apply, 50 SDK-built migrations", "B7 same (50), cache warm")
+    let (cold_case, warm_case) = match (n, compiler) {
+        (20, Compiler::Cranelift) => {
+            ("B6 cold apply, 20 SDK-built migrations", "B7 same, compiled-component cache warm")
+        }
+        (_, Compiler::Cranelift) => ("B6 cold apply, 50 SDK-built migrations", "B7 same (50), cache warm"),
+        (20, _) => ("B6 (Winch) cold apply, 20 SDK-built migrations", "B7 (Winch) same, cache warm"),
+        _ => ("B6 (Winch) cold apply, 50 SDK-built migrations", "B7 (Winch) same (50), cache warm"),
     };
     vec![
         row(
@@ -680,10 +763,12 @@ fn b6_b7(ctx: &Ctx, guests: &Path, n: usize) -> Vec<Row> {
             3.0,
             "<= 3x",
             format!(
-                "{n} distinct {kb:.1} KiB components, one transaction each: verify, compile, store in an \
-                 empty cache, run; {:.2} ms each ({:.2} ms per KiB); {}",
+                "{n} distinct {kb:.1} KiB components compiled by {compiler}, one transaction each: verify, \
+                 compile, store in an empty cache, run; {:.2} ms each ({:.2} ms per KiB; CPU {:.2} ms per \
+                 KiB); {}",
                 per(c),
                 per(c) / kb,
+                per(cp[4]) / kb,
                 split(cp)
             ),
         ),
@@ -755,6 +840,7 @@ fn main() {
     if wanted("B1") {
         eprintln!("B1 ...");
         rows.extend(b1(&ctx, &guests));
+        rows.extend(b1_winch(&ctx, &guests));
     }
     if wanted("B2") {
         eprintln!("B2 ...");
@@ -775,8 +861,10 @@ fn main() {
     }
     if wanted("B6") || wanted("B7") {
         eprintln!("B6/B7 ...");
-        rows.extend(b6_b7(&ctx, &guests, 20));
-        rows.extend(b6_b7(&ctx, &guests, 50));
+        for compiler in Compiler::ALL {
+            rows.extend(b6_b7(&ctx, &guests, 20, compiler));
+            rows.extend(b6_b7(&ctx, &guests, 50, compiler));
+        }
     }
     let (rss, rss_ok) = if wanted("RSS") { peak_rss(&ctx, &plugins50) } else { (0, true) };
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
-use wasmig::{Limits, TrustPolicy};
+use wasmig::{Compiler, Limits, TrustPolicy};
 
 use crate::exit::{Refused, Usage};
 
@@ -509,6 +509,17 @@ pub struct LimitArgs {
     /// their recognised statements directly (same calls, gate and limits).
     #[arg(long)]
     pub no_direct_sql: bool,
+    /// Code generator for components: `cranelift` (optimising, the default)
+    /// or `winch` (baseline: compiles about four times faster, runs loops
+    /// slower, charges no fuel per byte of bulk memory operations). The
+    /// same limits stop a migration with the same errors either way.
+    #[arg(long, value_name = "NAME", value_parser = parse_compiler)]
+    pub compiler: Option<Compiler>,
+}
+
+/// `--compiler`: one of [`Compiler::ALL`] by name.
+fn parse_compiler(s: &str) -> std::result::Result<Compiler, String> {
+    s.parse()
 }
 
 impl TrustArgs {
@@ -539,6 +550,7 @@ impl LimitArgs {
             sqlite_ops: self.sqlite_ops.or(other.sqlite_ops),
             max_sqlite_heap_mib: self.max_sqlite_heap_mib.or(other.max_sqlite_heap_mib),
             no_direct_sql: self.no_direct_sql || other.no_direct_sql,
+            compiler: self.compiler.or(other.compiler),
         }
     }
 
@@ -564,6 +576,9 @@ impl LimitArgs {
             l.max_sqlite_heap_bytes = m.saturating_mul(1024 * 1024);
         }
         l.direct_sql = !self.no_direct_sql;
+        if let Some(c) = self.compiler {
+            l.compiler = c;
+        }
         Ok(l)
     }
 }

@@ -334,6 +334,7 @@ mod tests {
         let f = parse(text).unwrap();
         let limits = f.limits.unwrap();
         assert_eq!((limits.fuel, limits.deadline), (Some(20_000_000_000), Some(600.0)));
+        assert_eq!(limits.compiler, Some(wasmig::Compiler::Cranelift));
         assert_eq!(f.min_signers, Some(2));
     }
 
@@ -343,6 +344,19 @@ mod tests {
         assert!(e.contains("unknown field `database`"), "{e}");
         let e = parse("[limits]\nfuel = 5\nmemory = 1\n").unwrap_err().to_string();
         assert!(e.contains("unknown field `memory`"), "{e}");
+    }
+
+    #[test]
+    fn the_compiler_is_a_limits_key_by_name() {
+        let f = parse("[limits]\ncompiler = 'winch'\n").unwrap();
+        let limits = f.limits.unwrap();
+        assert_eq!(limits.compiler, Some(wasmig::Compiler::Winch));
+        assert_eq!(limits.limits().unwrap().compiler, wasmig::Compiler::Winch);
+        let flag = LimitArgs { compiler: Some(wasmig::Compiler::Cranelift), ..LimitArgs::default() };
+        assert_eq!(flag.or(&limits).compiler, Some(wasmig::Compiler::Cranelift), "a flag beats the file");
+        assert_eq!(LimitArgs::default().limits().unwrap().compiler, wasmig::Compiler::Cranelift);
+        let e = parse("[limits]\ncompiler = 'llvm'\n").unwrap_err().to_string();
+        assert!(e.contains("llvm") && e.contains("winch"), "{e}");
     }
 
     #[test]

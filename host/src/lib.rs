@@ -53,7 +53,7 @@ pub use worlds::{REVERSIBLE_WORLD, WORLD, WORLDS};
 
 // The sandbox's limits, and what a run reports.
 pub use sandbox::{
-    CallLimits, CompileCache, Compiled, Entry, Limits, Outcome, RunStats, Sandbox, SqlLimits,
+    CallLimits, CompileCache, Compiled, Compiler, Entry, Limits, Outcome, RunStats, Sandbox, SqlLimits,
     default_cache_dir,
 };
 // What a guest's SQL may call (see docs/authoring.md, section 7).

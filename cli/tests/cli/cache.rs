@@ -142,3 +142,29 @@ fn without_an_absolute_xdg_cache_home_the_default_is_under_home() {
     assert_eq!(entries(&home.join(".cache").join("wasmig")), 1);
     assert!(!e.tmp.path().join("relative").exists());
 }
+
+#[test]
+fn compiled_code_is_kept_per_compiler_and_an_unknown_compiler_is_a_usage_error() {
+    let e = scratch();
+    pack_examples(&e.dir, 2);
+    let cache = e.tmp.path().join("c");
+    let o = wasmig(&["prepare", "--compiler", "winch", "--cache-dir", s(&cache), s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(entries(&cache), 2);
+    // apply with the same compiler only loads what prepare compiled.
+    let o = wasmig(&["apply", "--compiler", "winch", "--db", s(&e.db), "--cache-dir", s(&cache), s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(entries(&cache), 2, "Winch's entries were loaded, none written");
+    assert_eq!(ledger_ids(&e.db), vec![1, 2]);
+    // Cranelift (the default) cannot use them and compiles its own.
+    let other = e.tmp.path().join("other.db");
+    let o = wasmig(&["apply", "--db", s(&other), "--cache-dir", s(&cache), s(&e.dir)]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert_eq!(entries(&cache), 4, "one entry per file and compiler");
+    assert_eq!(snapshot(&other).schema, snapshot(&e.db).schema, "the same schema either way");
+
+    let o = wasmig(&["apply", "--compiler", "llvm", "--db", s(&other), s(&e.dir)]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("llvm") && err.contains("winch"), "{err}");
+}

@@ -26,7 +26,11 @@
 //! - An entry's name is the verified file's content digest plus a hash of
 //!   the engine's compilation settings and wasmig's version, so an entry is
 //!   only ever loaded for the exact bytes and the exact engine it was built
-//!   from; wasmtime checks the engine settings again while loading.
+//!   from; wasmtime checks the engine settings again while loading. The
+//!   compiler ([`crate::Compiler`]) is one of those settings: Winch code uses
+//!   its own calling convention, which is part of wasmtime's compatibility
+//!   hash and of its load-time check, so neither compiler ever loads the
+//!   other's entries.
 //! - Each entry ends with the SHA-256 of the artifact, which catches torn or
 //!   corrupted files (not a defence against an attacker, who could recompute
 //!   it: that defence is the directory's ownership and mode). Entries are
@@ -333,6 +337,41 @@ mod tests {
             cache.entry_path(&plain, "../../etc/x").starts_with(cache.dir()),
             "a digest cannot steer the path"
         );
+    }
+
+    /// An engine like the sandbox's, compiling with `strategy`.
+    fn engine_with(strategy: wasmtime::Strategy) -> Engine {
+        let mut config = wasmtime::Config::new();
+        config.strategy(strategy).consume_fuel(true).epoch_interruption(true);
+        Engine::new(&config).unwrap()
+    }
+
+    #[test]
+    fn winch_and_cranelift_entries_never_cross() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cranelift = engine_with(wasmtime::Strategy::Cranelift);
+        let winch = engine_with(wasmtime::Strategy::Winch);
+        let digest = "5a".repeat(32);
+        let cache = CompileCache::open(tmp.path().join("cc")).unwrap();
+        cache.store(&winch, &digest, &component(&winch));
+        let (winch_path, cranelift_path) =
+            (cache.entry_path(&winch, &digest), cache.entry_path(&cranelift, &digest));
+        // The key: wasmtime's compatibility hash covers the tunables, and
+        // Winch's calling convention is one of them.
+        assert_ne!(winch_path, cranelift_path, "each compiler has its own entry name");
+        assert!(cache.load(&winch, &digest).is_some(), "Winch loads its own entry");
+        assert!(cache.load(&cranelift, &digest).is_none(), "Cranelift finds no entry of its own");
+
+        // Even a Winch entry copied under the Cranelift name (and the other
+        // way round) passes every check of ours (owner, mode, trailer) and is
+        // then refused by wasmtime's own check while deserializing.
+        std::fs::copy(&winch_path, &cranelift_path).unwrap();
+        assert!(cache.load(&cranelift, &digest).is_none(), "a Winch artifact is refused by Cranelift");
+        let other = "a5".repeat(32);
+        cache.store(&cranelift, &other, &component(&cranelift));
+        std::fs::copy(cache.entry_path(&cranelift, &other), cache.entry_path(&winch, &other)).unwrap();
+        assert!(cache.load(&winch, &other).is_none(), "a Cranelift artifact is refused by Winch");
+        assert!(cache.load(&cranelift, &other).is_some(), "and still loads where it belongs");
     }
 
     #[cfg(unix)]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, Store, Trap, WasmBacktraceDetails};
+use wasmtime::{Config, Engine, Store, Strategy, Trap, WasmBacktraceDetails};
 
 pub use super::bindings::Entry;
 use super::bindings::{self, Prepared};
@@ -61,6 +61,69 @@ pub struct Limits {
     /// [`Compiled::is_direct_sql`]). On by default; off compiles and
     /// instantiates them like any other component.
     pub direct_sql: bool,
+    /// Which of wasmtime's compilers turns components into machine code.
+    /// Part of the engine configuration, so of the compiled-component cache's
+    /// key: an entry one compiler wrote is never loaded by the other.
+    pub compiler: Compiler,
+}
+
+/// Which of wasmtime's code generators compiles migrations.
+///
+/// Both run the same sandbox: fuel, the epoch deadline, memory, table,
+/// instance and stack limits, and traps with backtraces are reported the same
+/// way (the e2e tests run every limit under both). They differ in cost:
+/// Winch compiles about four times faster and its code runs slower, which
+/// matters for guests that loop long in WebAssembly (backfills); see the
+/// README's Performance section for the numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compiler {
+    /// Cranelift, wasmtime's optimising compiler.
+    #[default]
+    Cranelift,
+    /// Winch, wasmtime's single-pass baseline compiler. Fuel is counted as
+    /// under Cranelift except for bulk operations: Cranelift also charges
+    /// one unit per byte of `memory.copy`, `memory.fill` and `memory.init`
+    /// (and per element of `table.grow`, `table.fill`, `table.copy` and
+    /// `table.init`), Winch only the instruction.
+    Winch,
+}
+
+impl Compiler {
+    /// Every compiler, in the order the CLI lists them.
+    pub const ALL: [Compiler; 2] = [Compiler::Cranelift, Compiler::Winch];
+
+    /// The name the CLI and `wasmig.toml` use: `cranelift` or `winch`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compiler::Cranelift => "cranelift",
+            Compiler::Winch => "winch",
+        }
+    }
+
+    fn strategy(self) -> Strategy {
+        match self {
+            Compiler::Cranelift => Strategy::Cranelift,
+            Compiler::Winch => Strategy::Winch,
+        }
+    }
+}
+
+impl std::fmt::Display for Compiler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Compiler {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Compiler, String> {
+        Compiler::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("unknown compiler `{s}`: expected `cranelift` or `winch`"))
+    }
 }
 
 impl Default for Limits {
@@ -77,6 +140,7 @@ impl Default for Limits {
             sql: SqlLimits::default(),
             calls: CallLimits::default(),
             direct_sql: true,
+            compiler: Compiler::default(),
         }
     }
 }
@@ -197,6 +261,7 @@ impl Sandbox {
     pub fn new(limits: Limits) -> Result<Sandbox> {
         let mut config = Config::new();
         config
+            .strategy(limits.compiler.strategy())
             .consume_fuel(true)
             .epoch_interruption(true)
             .wasm_backtrace_details(WasmBacktraceDetails::Enable)
@@ -484,6 +549,15 @@ fn describe_trap(err: &wasmtime::Error, limits: &Limits, budget: &SqliteBudget) 
                 format!("memory limit exceeded ({} MiB): {msg}", limits.max_memory_bytes / (1024 * 1024))
             } else if msg.contains(TABLE_LIMIT_HIT) {
                 format!("table limit exceeded ({} elements): {msg}", limits.max_table_elements)
+            } else if msg.contains("count too high") {
+                // wasmtime's own refusal of one instance, memory or table
+                // too many; the limiter allows a few of the latter two per
+                // instance.
+                let n = limits.max_instances;
+                format!(
+                    "instance limit exceeded ({n} instances, {n} memories, {} tables): {msg}",
+                    n.saturating_mul(4)
+                )
             } else if let Some(hit) = budget.hit.lock().ok().and_then(|h| h.clone()) {
                 format!("{hit}: {msg}")
             } else {

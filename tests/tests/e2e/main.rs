@@ -8,6 +8,7 @@ mod batch;
 mod blast;
 mod check;
 mod compile_cache;
+mod compilers;
 mod differential;
 mod direct_sql;
 mod down;

@@ -2,7 +2,9 @@
 //! run against a real database file. For each: the host survives, the error
 //! names the cause, the file is byte-for-byte unchanged (and schema + rows
 //! compare equal), the ledger is unchanged, and a good migration still
-//! applies afterwards on the same connection.
+//! applies afterwards on the same connection. Every case that stops guest
+//! code (fuel, deadline, memory, stack, panic) runs under both compilers and
+//! must fail the same way under each.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,16 +12,16 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use tempfile::TempDir;
-use wasmig::{Limits, Manifest, testing};
+use wasmig::{Compiler, Limits, Manifest, testing};
 use wasmig_test_support::*;
 
 /// Runs corpus example `name` under `limits` against a file database that
 /// already holds an applied migration; returns the error text.
 fn run_faulty(name: &str, limits: Limits) -> String {
-    run_faulty_with(name, limits, |_| {})
+    run_faulty_with(name, limits, |_| {}).to_string()
 }
 
-fn run_faulty_with(name: &str, limits: Limits, setup: impl FnOnce(&Connection)) -> String {
+fn run_faulty_with(name: &str, limits: Limits, setup: impl FnOnce(&Connection)) -> wasmig::Error {
     let tmp = TempDir::new().unwrap();
     let db = tmp.path().join("app.db");
     let mut conn = Connection::open(&db).unwrap();
@@ -35,7 +37,35 @@ fn run_faulty_with(name: &str, limits: Limits, setup: impl FnOnce(&Connection)) 
     // The host and the connection are fine: the next good migration applies.
     testing::assert_applies(&guest_bytes("example-add-index"), &mut conn);
     assert!(!Path::new("vacuumed-by-guest.db").exists());
-    err.to_string()
+    err
+}
+
+/// Runs `case` under `limits` once with each compiler and checks that both
+/// failed the same way: the same kind of failure (trap or guest error) and
+/// the same first line, which names the migration, the limit and its value.
+/// Returns the texts, Cranelift's first.
+pub(crate) fn same_under_each_compiler(
+    limits: Limits,
+    mut case: impl FnMut(Limits) -> wasmig::Error,
+) -> [String; 2] {
+    let [cranelift, winch] = Compiler::ALL.map(|compiler| case(Limits { compiler, ..limits }));
+    let kind = |e: &wasmig::Error| match e {
+        wasmig::Error::Trap { .. } => "trap",
+        wasmig::Error::GuestFailed { .. } => "guest error",
+        _ => "other",
+    };
+    let (c, w) = (cranelift.to_string(), winch.to_string());
+    assert_eq!(kind(&cranelift), kind(&winch), "Cranelift:\n{c}\nWinch:\n{w}");
+    assert_eq!(c.lines().next(), w.lines().next(), "the compilers fail differently");
+    [c, w]
+}
+
+/// [`run_faulty`] under each compiler ([`same_under_each_compiler`]); both
+/// texts must hold every one of `needles`.
+fn run_faulty_each(name: &str, limits: Limits, needles: &[&str]) {
+    for t in same_under_each_compiler(limits, |l| run_faulty_with(name, l, |_| {})) {
+        expect(&t, needles);
+    }
 }
 
 fn expect(text: &str, needles: &[&str]) {
@@ -46,29 +76,35 @@ fn expect(text: &str, needles: &[&str]) {
 
 #[test]
 fn endless_loop_hits_the_fuel_limit() {
-    let t = run_faulty("fuel_loop", Limits { fuel: 20_000_000, ..Limits::default() });
-    expect(&t, &["fuel limit exhausted (20000000 units)", "fuel_loop"]);
+    run_faulty_each(
+        "fuel_loop",
+        Limits { fuel: 20_000_000, ..Limits::default() },
+        &["fuel limit exhausted (20000000 units)", "fuel_loop"],
+    );
 }
 
 #[test]
 fn endless_loop_hits_the_deadline() {
-    let t = run_faulty(
+    // The epoch check in the guest's loop, not fuel, stops it.
+    run_faulty_each(
         "fuel_loop",
         Limits { fuel: u64::MAX / 4, deadline: Duration::from_millis(300), ..Limits::default() },
+        &["deadline limit exceeded (300ms wall-clock)", "fuel_loop"],
     );
-    expect(&t, &["deadline limit exceeded"]);
 }
 
 #[test]
 fn memory_bomb_hits_the_memory_limit() {
-    let t = run_faulty("memory_bomb", Limits { max_memory_bytes: 32 << 20, ..Limits::default() });
-    expect(&t, &["memory limit exceeded (32 MiB)"]);
+    run_faulty_each(
+        "memory_bomb",
+        Limits { max_memory_bytes: 32 << 20, ..Limits::default() },
+        &["memory limit exceeded (32 MiB)"],
+    );
 }
 
 #[test]
 fn recursion_bomb_traps_cleanly() {
-    let t = run_faulty("stack_bomb", Limits::default());
-    expect(&t, &["stack limit exceeded"]);
+    run_faulty_each("stack_bomb", Limits::default(), &["stack limit exceeded (512 KiB"]);
 }
 
 #[test]
@@ -224,7 +260,8 @@ fn triggers_cannot_call_application_functions_with_side_effects() {
             Ok(1)
         })
         .unwrap();
-    });
+    })
+    .to_string();
     // Application functions are not on the gate's allowlist: compiling the
     // trigger body for the guest's INSERT is denied before it can run.
     expect(&t, &["denied by wasmig policy: function app_side_effect() (not on the SQL function allowlist)"]);
@@ -233,10 +270,14 @@ fn triggers_cannot_call_application_functions_with_side_effects() {
 
 #[test]
 fn guest_panic_shows_a_backtrace_with_function_names() {
-    let tmp = TempDir::new().unwrap();
-    let mut conn = Connection::open(tmp.path().join("a.db")).unwrap();
-    let err = testing::assert_fails_unchanged(&guest_bytes("faulty-panic"), &mut conn).to_string();
-    expect(&err, &["guest panicked", "wasm backtrace", "faulty_panic::explode", "up"]);
+    let texts = same_under_each_compiler(Limits::default(), |limits| {
+        let tmp = TempDir::new().unwrap();
+        let mut conn = Connection::open(tmp.path().join("a.db")).unwrap();
+        testing::assert_fails_unchanged_with(&guest_bytes("faulty-panic"), &mut conn, limits)
+    });
+    for err in texts {
+        expect(&err, &["guest panicked", "wasm backtrace", "faulty_panic::explode", "up"]);
+    }
 }
 
 fn wat(text: &str) -> Vec<u8> {
@@ -349,8 +390,12 @@ fn the_memory_limit_counts_every_memory_together() {
     let mut conn = Connection::open(tmp.path().join("a.db")).unwrap();
     // Each memory alone fits in 32 MiB; both together do not.
     let tight = Limits { max_memory_bytes: 32 << 20, ..Limits::default() };
-    let err = testing::assert_fails_unchanged_with(&component, &mut conn, tight).to_string();
-    expect(&err, &["memory limit exceeded", "across all of the guest's memories"]);
+    let texts = same_under_each_compiler(tight, |limits| {
+        testing::assert_fails_unchanged_with(&component, &mut conn, limits)
+    });
+    for err in texts {
+        expect(&err, &["memory limit exceeded", "across all of the guest's memories"]);
+    }
     // With room for both, the same component applies: the limit, not the
     // component, was the problem.
     testing::run_component_with(
