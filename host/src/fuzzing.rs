@@ -85,6 +85,7 @@ pub fn run_host_calls(mut conn: Connection, calls: Vec<HostCall>) -> (Connection
         stats: CallStats::default(),
         poisoned: None,
         cache_statements: true,
+        checked_sql: Default::default(),
     };
     for call in calls {
         let r = match call {

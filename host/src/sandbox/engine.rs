@@ -436,6 +436,7 @@ impl Sandbox {
             stats: CallStats::default(),
             poisoned: None,
             cache_statements: !compiled.is_direct_sql(),
+            checked_sql: Default::default(),
         };
         let (result, fuel_used, HostState { mut conn, stats, .. }) = match &compiled.body {
             Body::Component(prepared) => self.call_component(prepared, state, entry),

@@ -5,6 +5,7 @@
 //! These functions use wasmig's own types; `bindings` converts to and from
 //! the generated ones, so nothing here depends on the code generator.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -119,6 +120,10 @@ pub(crate) struct HostState {
     /// Keep prepared statements for reuse (off for scripts, whose
     /// statements each run once).
     pub cache_statements: bool,
+    /// The last SQL text that passed the text checks (second statement,
+    /// JSON paths), so a guest calling one statement in a loop is not
+    /// scanned again on every call: the checks read only the text.
+    pub checked_sql: RefCell<String>,
 }
 
 /// What a call's body works with besides its statement: borrowed from the
@@ -129,6 +134,7 @@ struct CallCtx<'a> {
     denials: &'a Denials,
     budget: &'a SqliteBudget,
     cache_statements: bool,
+    checked_sql: &'a RefCell<String>,
 }
 
 impl CallCtx<'_> {
@@ -231,22 +237,31 @@ impl CallCtx<'_> {
             ))
             .into());
         }
-        // rusqlite's own multiple-statement check recurses once per
-        // statement; refuse a second statement here, in constant stack.
-        if let Some(at) = crate::sql::split::second_statement(sql) {
-            return Err(invalid(format!(
-                "more than one statement (the second starts at byte {at}); each call runs exactly one"
-            ))
-            .into());
-        }
-        // One JSON call with many paths is work SQLite cannot interrupt.
-        if let Err(reason) = crate::sql::json_paths::check(sql) {
-            return Err(SqlError {
-                kind: ErrorKind::Denied,
-                code: ffi_auth_code(),
-                message: format!("denied by wasmig policy: {reason}"),
+        if *self.checked_sql.borrow() != sql {
+            // rusqlite's own multiple-statement check recurses once per
+            // statement; refuse a second statement here, in constant stack.
+            if let Some(at) = crate::sql::split::second_statement(sql) {
+                return Err(invalid(format!(
+                    "more than one statement (the second starts at byte {at}); each call runs exactly one"
+                ))
+                .into());
             }
-            .into());
+            // One JSON call with many paths is work SQLite cannot interrupt.
+            if let Err(reason) = crate::sql::json_paths::check(sql) {
+                return Err(SqlError {
+                    kind: ErrorKind::Denied,
+                    code: ffi_auth_code(),
+                    message: format!("denied by wasmig policy: {reason}"),
+                }
+                .into());
+            }
+            // A script runs each statement once: remembering it would only
+            // cost a copy.
+            if self.cache_statements {
+                let mut checked = self.checked_sql.borrow_mut();
+                checked.clear();
+                checked.push_str(sql);
+            }
         }
         // A guest calling in a loop reuses its statements; a script runs
         // each once, and caching them would only cost a copy of the text.
@@ -330,6 +345,7 @@ impl HostState {
             denials: &self.denials,
             budget: &self.budget,
             cache_statements: self.cache_statements,
+            checked_sql: &self.checked_sql,
         };
         let result = body(&ctx);
         if let Err(e) = &result {
@@ -640,6 +656,7 @@ mod tests {
             stats: CallStats::default(),
             poisoned: None,
             cache_statements: true,
+            checked_sql: RefCell::default(),
         }
     }
 
@@ -653,6 +670,25 @@ mod tests {
     }
 
     const INSERT: &str = "INSERT INTO t (id, label) VALUES (?1, ?2)";
+
+    #[test]
+    fn text_checks_still_refuse_after_a_statement_was_remembered() {
+        let mut s = state(CallLimits::default());
+        let fine = "UPDATE t SET label = 'x' WHERE id = -1";
+        let two = "UPDATE t SET label = 'x' WHERE id = -1; DELETE FROM t";
+        let paths = "SELECT json_extract('{}', '$.a', '$.b', '$.c', '$.d', '$.e')";
+        for _ in 0..2 {
+            assert_eq!(s.exec_sql(fine, vec![]).unwrap(), Ok(0));
+            let e = s.exec_sql(two, vec![]).unwrap().unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid, "{e:?}");
+            assert!(e.message.contains("more than one statement"), "{e:?}");
+            let e = s.exec_sql(paths, vec![]).unwrap().unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Denied, "{e:?}");
+            // Refused twice in a row: a refused text is never remembered.
+            assert_eq!(s.exec_sql(paths, vec![]).unwrap().unwrap_err(), e);
+        }
+        assert_eq!(s.checked_sql.borrow().as_str(), fine);
+    }
 
     #[test]
     fn exec_many_equals_exec_once_per_run() {
