@@ -248,6 +248,23 @@ pub struct Migrator {
     /// The plugins carry build-time manifests and digests (an embedded
     /// set): each is checked again from its bytes before it can run.
     precomputed: bool,
+    /// The schema each database (by path) had after the last migration
+    /// this migrator committed there (see [`SchemaMemo`]).
+    schema_memo: Mutex<HashMap<String, SchemaMemo>>,
+}
+
+/// The tables, columns and attestation a committed migration left, with
+/// the schema cookie they belong to. SQLite moves the cookie (in the file)
+/// on every schema change, by anyone, and never back once committed, so
+/// finding the same cookie in the next migration's transaction means the
+/// same schema: its "before" needs no second read of the whole schema.
+/// Stored only after COMMIT, since a rolled-back change can leave a cookie
+/// value that a later, different schema reaches.
+#[derive(Debug, Clone)]
+pub(super) struct SchemaMemo {
+    cookie: i64,
+    shape: Shape,
+    attestation: attest::Attestation,
 }
 
 impl Migrator {
@@ -315,6 +332,7 @@ impl Migrator {
             compile_lock: Mutex::new(()),
             verdicts: Mutex::new(HashMap::new()),
             cache: OnceLock::new(),
+            schema_memo: Mutex::new(HashMap::new()),
         })
     }
 
@@ -708,9 +726,11 @@ impl Migrator {
         let started = Instant::now();
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(Error::sqlite(format!("migration {id} ({name}): BEGIN IMMEDIATE")))?;
-        let result = self.run_in_tx(sandbox, conn, step, started);
+        let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
+        let memo = path.as_ref().and_then(|p| self.schema_memo.lock().ok()?.get(p).cloned());
+        let result = self.run_in_tx(sandbox, conn, step, started, memo);
         match result {
-            Ok(Some(applied)) => {
+            Ok(Some((applied, after))) => {
                 tracing::info!(id, name = %name, ms = applied.duration.as_millis() as u64, "committing");
                 if let Err(e) = conn.execute_batch("COMMIT") {
                     rollback(conn);
@@ -718,6 +738,9 @@ impl Migrator {
                         context: format!("migration {id} ({name}): COMMIT"),
                         source: e,
                     });
+                }
+                if let (Some(p), Ok(mut m)) = (path, self.schema_memo.lock()) {
+                    m.insert(p, after);
                 }
                 Ok(Some(applied))
             }
@@ -733,13 +756,18 @@ impl Migrator {
         }
     }
 
-    fn run_in_tx(
+    /// One migration inside the caller's transaction. `memo`: the schema a
+    /// committed migration of this migrator left in this database, if any.
+    /// Returns what ran and the schema it leaves (for the caller to keep
+    /// once committed).
+    pub(super) fn run_in_tx(
         &self,
         sandbox: &Sandbox,
         conn: &mut Connection,
         step: &Step<'_>,
         started: Instant,
-    ) -> Result<Option<Applied>> {
+        memo: Option<SchemaMemo>,
+    ) -> Result<Option<(Applied, SchemaMemo)>> {
         let (plugin, compiled) = (step.plugin, &step.compiled);
         let (id, name, file) = (plugin.id(), plugin.name().to_owned(), plugin.path.clone());
         // The ledger is created (or an earlier runner's adopted) in the same
@@ -764,7 +792,12 @@ impl Migrator {
         let watch = ledger_guard::Watch::start(conn)?;
         // What a migration that did not declare `destructive` must keep (and
         // what one that did is reported to have dropped).
-        let shape_before = Shape::read(conn)?;
+        let cookie_before = ledger::stamp::schema_version(conn)?;
+        let before = match memo.filter(|m| m.cookie == cookie_before) {
+            Some(m) => (m.shape, Some(m.attestation)),
+            None => (Shape::read(conn)?, None),
+        };
+        let (shape_before, attestation_before) = before;
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
         let stats = match run_guest(sandbox, conn, compiled, Entry::Up)? {
             Outcome::Ok(stats) => stats,
@@ -783,13 +816,22 @@ impl Migrator {
         if !found.is_empty() {
             return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
         }
-        let destroyed = shape_before.destroyed(&Shape::read(conn)?);
+        // An unchanged cookie means the guest changed no schema: the shape
+        // (and the attestation, when known) are still the ones from before.
+        let cookie_after = ledger::stamp::schema_version(conn)?;
+        let same_schema = cookie_after == cookie_before;
+        let shape_after = if same_schema { shape_before.clone() } else { Shape::read(conn)? };
+        let destroyed = shape_before.destroyed(&shape_after);
         if !destroyed.is_empty() && !plugin.manifest.declares_destructive() {
             let changes = destroyed.iter().map(ToString::to_string).collect();
             return Err(Error::UndeclaredDestructive { id, name, file, changes });
         }
         // The schema as this migration leaves it, for the next run to compare.
-        let attestation = attest::attest(conn)?;
+        let attestation = match attestation_before.filter(|_| same_schema) {
+            Some(a) => a,
+            None => attest::attest(conn)?,
+        };
+        let after = SchemaMemo { cookie: cookie_after, shape: shape_after, attestation: attestation.clone() };
         let duration = started.elapsed();
         ledger::record(
             conn,
@@ -805,9 +847,9 @@ impl Migrator {
                 schema_sha256: Some(attestation.sha256),
                 release: self.release().map(|r| r.release),
             },
-            Some(&attestation.objects),
+            Some(&after.attestation.objects),
         )?;
-        Ok(Some(Applied { id, name, duration, stats, destroyed }))
+        Ok(Some((Applied { id, name, duration, stats, destroyed }, after)))
     }
 }
 

@@ -94,3 +94,47 @@ fn a_component_that_drops_needs_the_declaration_and_then_k_signers() {
     assert_eq!(check.state, SchemaState::Changed);
     assert_eq!(check.changes, ["view named created"]);
 }
+
+/// Later migrations of one apply start from the schema the previous one
+/// left (remembered by its schema cookie, not read again): a drop there is
+/// still caught, and a schema change in between is still seen.
+#[test]
+fn drops_are_caught_in_every_step_of_one_apply_and_in_one_transaction() {
+    for single_transaction in [false, true] {
+        let s = scratch();
+        pack_sql(&s.dir, 1, "items", "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT);", None);
+        pack_sql(&s.dir, 2, "seed", "INSERT INTO items (note) VALUES ('a');", None);
+        pack_sql(&s.dir, 3, "more", "CREATE TABLE more_items (x);", None);
+        pack_sql(&s.dir, 4, "drop_note", "ALTER TABLE items DROP COLUMN note;", None);
+        let opts = Options { single_transaction, ..options() };
+        let err = Migrator::from_dir_with(&s.dir, opts.clone())
+            .unwrap()
+            .apply(&mut Connection::open(&s.db).unwrap())
+            .unwrap_err();
+        match &err {
+            Error::UndeclaredDestructive { id: 4, changes, .. } => {
+                assert_eq!(changes.len(), 1, "{changes:?}");
+                assert!(changes[0].contains("note"), "{changes:?}");
+            }
+            other => panic!("single_transaction={single_transaction}: {other}"),
+        }
+        if single_transaction {
+            assert!(!has_table(&s.db, "schema_migrations") && !has_table(&s.db, "items"), "all rolled back");
+        } else {
+            assert_eq!(ledger_ids(&s.db), [1, 2, 3]);
+        }
+        // Each recorded attestation is the schema its migration left.
+        if !single_transaction {
+            let conn = Connection::open(&s.db).unwrap();
+            // (`rows` sorts its lines: each starts with the id, 1 to 3.)
+            let digests: Vec<String> = rows(&conn, "SELECT id, schema_sha256 FROM schema_migrations")
+                .iter()
+                .map(|l| l.split(" | ").nth(1).unwrap().to_owned())
+                .collect();
+            assert_eq!(digests[0], digests[1], "a data-only step leaves the same schema");
+            assert_ne!(digests[1], digests[2]);
+            let now = wasmig::check_schema(&conn).unwrap();
+            assert_eq!(now.state, SchemaState::Unchanged, "{now:?}");
+        }
+    }
+}

@@ -94,11 +94,17 @@ impl Migrator {
                     pending.len()
                 )))
                 .and_then(|()| {
+                    // Within the one transaction each step's schema is the
+                    // next one's "before"; nothing is kept past it.
+                    let mut memo = None;
                     for i in 0..pending.len() {
                         let mut step = take(i)?;
                         step.sets_up_ledger = i == 0;
-                        match self.run_in_tx(sandbox, conn, &step, Instant::now()) {
-                            Ok(Some(applied)) => report.applied.push(applied),
+                        match self.run_in_tx(sandbox, conn, &step, Instant::now(), memo.take()) {
+                            Ok(Some((applied, after))) => {
+                                report.applied.push(applied);
+                                memo = Some(after);
+                            }
                             Ok(None) => report.applied_concurrently.push(step.plugin.id()),
                             Err(failed) => {
                                 // Checking every file first would have found a
