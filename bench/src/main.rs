@@ -139,6 +139,22 @@ fn time_apply(ctx: &Ctx, migrator: &Migrator, db_name: &str) -> Duration {
     t.elapsed()
 }
 
+/// B1's baseline: the backfill's 100k inserts through native rusqlite
+/// `prepare_cached`, in one transaction, on a fresh database `name`.
+fn native_backfill(ctx: &Ctx, name: &str) -> Duration {
+    let db = fresh_db(ctx, name);
+    let conn = Connection::open(&db).unwrap();
+    let t = Instant::now();
+    conn.execute_batch("BEGIN IMMEDIATE; CREATE TABLE bulk (id INTEGER PRIMARY KEY, label TEXT NOT NULL);")
+        .unwrap();
+    for i in 0..100_000i64 {
+        let mut stmt = conn.prepare_cached("INSERT INTO bulk (id, label) VALUES (?1, ?2)").unwrap();
+        stmt.execute(rusqlite::params![i, format!("row {i}")]).unwrap();
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    t.elapsed()
+}
+
 fn b1(ctx: &Ctx, guests: &Path) -> Vec<Row> {
     let migrator = |file: &str| {
         let component = std::fs::read(guests.join(file)).expect("build the guests first");
@@ -151,19 +167,7 @@ fn b1(ctx: &Ctx, guests: &Path) -> Vec<Row> {
         ours.push(time_apply(ctx, &per_call, "b1.db"));
         ours_batched.push(time_apply(ctx, &batched, "b1b.db"));
 
-        let db = fresh_db(ctx, "b1n.db");
-        let conn = Connection::open(&db).unwrap();
-        let t = Instant::now();
-        conn.execute_batch(
-            "BEGIN IMMEDIATE; CREATE TABLE bulk (id INTEGER PRIMARY KEY, label TEXT NOT NULL);",
-        )
-        .unwrap();
-        for i in 0..100_000i64 {
-            let mut stmt = conn.prepare_cached("INSERT INTO bulk (id, label) VALUES (?1, ?2)").unwrap();
-            stmt.execute(rusqlite::params![i, format!("row {i}")]).unwrap();
-        }
-        conn.execute_batch("COMMIT").unwrap();
-        native.push(t.elapsed());
+        native.push(native_backfill(ctx, "b1n.db"));
     }
     let b = median(native);
     // One host call per row has its own target: a call crosses into
@@ -211,19 +215,7 @@ fn b1_winch(ctx: &Ctx, guests: &Path) -> Vec<Row> {
             ours[k].push(time_apply(ctx, &winch[k], "b1w.db"));
             theirs[k].push(time_apply(ctx, &cranelift[k], "b1c.db"));
         }
-        let db = fresh_db(ctx, "b1wn.db");
-        let conn = Connection::open(&db).unwrap();
-        let t = Instant::now();
-        conn.execute_batch(
-            "BEGIN IMMEDIATE; CREATE TABLE bulk (id INTEGER PRIMARY KEY, label TEXT NOT NULL);",
-        )
-        .unwrap();
-        for i in 0..100_000i64 {
-            let mut stmt = conn.prepare_cached("INSERT INTO bulk (id, label) VALUES (?1, ?2)").unwrap();
-            stmt.execute(rusqlite::params![i, format!("row {i}")]).unwrap();
-        }
-        conn.execute_batch("COMMIT").unwrap();
-        native.push(t.elapsed());
+        native.push(native_backfill(ctx, "b1wn.db"));
     }
     let b = median(native);
     let [ours, theirs] = [ours, theirs].map(|runs| runs.map(median));

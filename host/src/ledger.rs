@@ -63,10 +63,23 @@ pub struct LedgerRow {
 
 /// True when the database has a ledger table.
 pub fn exists(conn: &Connection) -> Result<bool> {
-    conn.query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [TABLE], |_| Ok(()))
+    table_exists(conn, TABLE)
+}
+
+/// True when the main database has a table named `name`. Reads only.
+pub(crate) fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
+    conn.query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
         .optional()
         .map(|r| r.is_some())
         .map_err(Error::sqlite("reading sqlite_schema"))
+}
+
+/// The main database's schema cookie as this connection (or its open
+/// transaction) sees it: SQLite moves it on every schema change. Reads
+/// only the header.
+pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
+    conn.query_row("PRAGMA main.schema_version", [], |r| r.get(0))
+        .map_err(Error::sqlite("reading the schema version"))
 }
 
 fn columns(conn: &Connection) -> Result<Vec<String>> {
@@ -357,16 +370,7 @@ pub(crate) fn audit(
 
 /// The actions recorded in the audit table (empty when it does not exist).
 pub(crate) fn audit_actions(conn: &Connection) -> Result<Vec<String>> {
-    let exists = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-            [AUDIT_TABLE],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(Error::sqlite("reading sqlite_schema"))?
-        .is_some();
-    if !exists {
+    if !table_exists(conn, AUDIT_TABLE)? {
         return Ok(Vec::new());
     }
     let mut stmt = conn

@@ -78,7 +78,12 @@ impl Watch {
     /// Notes the schema version and the ledger's own tables (two small reads,
     /// so a migration that changes no schema costs almost nothing).
     pub(crate) fn start(conn: &Connection) -> Result<Watch> {
-        Ok(Watch { schema_version: schema_version(conn)?, own_tables: own_tables(conn)? })
+        Ok(Watch { schema_version: ledger::schema_version(conn)?, own_tables: own_tables(conn)? })
+    }
+
+    /// The schema cookie noted at the start.
+    pub(crate) fn schema_version(&self) -> i64 {
+        self.schema_version
     }
 
     /// Everything wrong with the schema after the migration, or nothing when
@@ -88,7 +93,7 @@ impl Watch {
     /// before: one created by the migration (an audit table made before the
     /// host made it, say) or one gone (renamed away) is refused.
     pub(crate) fn finish(self, conn: &mut Connection) -> Result<Vec<String>> {
-        if schema_version(conn)? == self.schema_version {
+        if ledger::schema_version(conn)? == self.schema_version {
             return Ok(Vec::new());
         }
         let mut found = Vec::new();
@@ -110,11 +115,6 @@ impl Watch {
         found.extend(violations(conn)?);
         Ok(found)
     }
-}
-
-fn schema_version(conn: &Connection) -> Result<i64> {
-    conn.query_row("PRAGMA main.schema_version", [], |r| r.get(0))
-        .map_err(Error::sqlite("reading the schema version"))
 }
 
 /// The ledger's own tables (by lower-cased name) with their stored SQL.

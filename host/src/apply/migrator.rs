@@ -792,12 +792,11 @@ impl Migrator {
         let watch = ledger_guard::Watch::start(conn)?;
         // What a migration that did not declare `destructive` must keep (and
         // what one that did is reported to have dropped).
-        let cookie_before = ledger::stamp::schema_version(conn)?;
-        let before = match memo.filter(|m| m.cookie == cookie_before) {
+        let cookie_before = watch.schema_version();
+        let (shape_before, attestation_before) = match memo.filter(|m| m.cookie == cookie_before) {
             Some(m) => (m.shape, Some(m.attestation)),
             None => (Shape::read(conn)?, None),
         };
-        let (shape_before, attestation_before) = before;
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
         let stats = match run_guest(sandbox, conn, compiled, Entry::Up)? {
             Outcome::Ok(stats) => stats,
@@ -818,7 +817,7 @@ impl Migrator {
         }
         // An unchanged cookie means the guest changed no schema: the shape
         // (and the attestation, when known) are still the ones from before.
-        let cookie_after = ledger::stamp::schema_version(conn)?;
+        let cookie_after = ledger::schema_version(conn)?;
         let same_schema = cookie_after == cookie_before;
         let shape_after = if same_schema { shape_before.clone() } else { Shape::read(conn)? };
         let destroyed = shape_before.destroyed(&shape_after);

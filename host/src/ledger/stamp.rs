@@ -33,7 +33,7 @@
 use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::{AUDIT_TABLE, audit};
+use super::{AUDIT_TABLE, audit, schema_version, table_exists};
 use crate::error::{Error, Result};
 
 /// The audit action that puts a database in stamp mode.
@@ -53,12 +53,13 @@ pub(crate) fn read_header(conn: &Connection) -> Result<Option<(i32, i64)>> {
     let e = Error::sqlite("reading the database header");
     conn.execute_batch("BEGIN DEFERRED").map_err(e)?;
     let read = (|| {
-        let user: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let cookie: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
-        Ok::<_, rusqlite::Error>((user, cookie))
+        let user: i32 = conn
+            .query_row("PRAGMA main.user_version", [], |r| r.get(0))
+            .map_err(Error::sqlite("reading the database header"))?;
+        Ok::<_, Error>((user, schema_version(conn)?))
     })();
     let ended = conn.execute_batch("COMMIT");
-    let header = read.map_err(Error::sqlite("reading the database header"))?;
+    let header = read?;
     ended.map_err(Error::sqlite("ending the header read"))?;
     Ok(Some(header))
 }
@@ -94,16 +95,7 @@ pub(crate) fn stamp_of<'a>(
 /// True when the database is in stamp mode (its audit table records
 /// [`STAMP_ACTION`]). Reads only.
 pub(crate) fn is_stamp_mode(conn: &Connection) -> Result<bool> {
-    let has_audit = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-            [AUDIT_TABLE],
-            |_| Ok(()),
-        )
-        .optional()
-        .map_err(Error::sqlite("reading sqlite_schema"))?
-        .is_some();
-    if !has_audit {
+    if !table_exists(conn, AUDIT_TABLE)? {
         return Ok(false);
     }
     conn.query_row("SELECT 1 FROM schema_migrations_audit WHERE action = ?1 LIMIT 1", [STAMP_ACTION], |_| {
@@ -143,12 +135,6 @@ pub(crate) fn enter_mode(conn: &Connection) -> Result<()> {
 /// Writes `stamp` into `user_version`, inside the caller's write transaction.
 pub(crate) fn set(conn: &Connection, stamp: i32) -> Result<()> {
     conn.pragma_update(None, "user_version", stamp).map_err(Error::sqlite("writing the header stamp"))
-}
-
-/// The schema cookie as this transaction sees it.
-pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
-    conn.query_row("PRAGMA schema_version", [], |r| r.get(0))
-        .map_err(Error::sqlite("reading the schema cookie"))
 }
 
 #[cfg(test)]

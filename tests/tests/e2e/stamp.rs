@@ -35,6 +35,14 @@ fn two(dir: &Path) {
     pack_sql(dir, 2, "seed", "INSERT INTO items (name) VALUES ('a'), ('b');", Some("DELETE FROM items;"));
 }
 
+/// A scratch database with [`two`] applied and stamped.
+fn stamped() -> Scratch {
+    let s = scratch();
+    two(&s.dir);
+    apply(&s.dir, &s.db, stamping()).unwrap();
+    s
+}
+
 #[test]
 fn a_stamped_database_answers_a_no_op_start_from_the_header() {
     let s = scratch();
@@ -69,9 +77,7 @@ fn user_version_is_never_touched_without_the_option() {
 
 #[test]
 fn a_new_migration_runs_and_the_stamp_moves_on() {
-    let s = scratch();
-    two(&s.dir);
-    apply(&s.dir, &s.db, stamping()).unwrap();
+    let s = stamped();
     let old = header(&s.db).0;
     // A data-only migration: the schema cookie does not move, the set does.
     pack_sql(&s.dir, 3, "more", "INSERT INTO items (name) VALUES ('c');", None);
@@ -90,9 +96,7 @@ fn a_new_migration_runs_and_the_stamp_moves_on() {
 
 #[test]
 fn a_schema_change_outside_wasmig_is_reported_every_time() {
-    let s = scratch();
-    two(&s.dir);
-    apply(&s.dir, &s.db, stamping()).unwrap();
+    let s = stamped();
     let stamped = header(&s.db).0;
     Connection::open(&s.db).unwrap().execute_batch("CREATE TABLE app_cache (k, v)").unwrap();
     for _ in 0..2 {
@@ -108,9 +112,7 @@ fn a_schema_change_outside_wasmig_is_reported_every_time() {
 
 #[test]
 fn a_revert_clears_the_stamp_so_the_migration_runs_again() {
-    let s = scratch();
-    two(&s.dir);
-    apply(&s.dir, &s.db, stamping()).unwrap();
+    let s = stamped();
     // Reverting migration 2 deletes rows only: the cookie stays where it was.
     let cookie = header(&s.db).1;
     let m = Migrator::from_dir_with(&s.dir, options()).unwrap();
@@ -123,9 +125,7 @@ fn a_revert_clears_the_stamp_so_the_migration_runs_again() {
 
 #[test]
 fn a_changed_file_is_drift_not_a_no_op() {
-    let s = scratch();
-    two(&s.dir);
-    apply(&s.dir, &s.db, stamping()).unwrap();
+    let s = stamped();
     pack_sql(&s.dir, 2, "seed", "INSERT INTO items (name) VALUES ('z');", None);
     let before = snapshot(&s.db);
     let err = apply(&s.dir, &s.db, options()).unwrap_err();
@@ -135,9 +135,7 @@ fn a_changed_file_is_drift_not_a_no_op() {
 
 #[test]
 fn a_failed_migration_leaves_no_stamp_behind() {
-    let s = scratch();
-    two(&s.dir);
-    apply(&s.dir, &s.db, stamping()).unwrap();
+    let s = stamped();
     pack_sql(&s.dir, 3, "ok", "CREATE TABLE more_items (x);", None);
     pack_sql(&s.dir, 4, "bad", "INSERT INTO no_such_table VALUES (1);", None);
     let err = apply(&s.dir, &s.db, options()).unwrap_err();

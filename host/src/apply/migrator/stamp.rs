@@ -79,7 +79,7 @@ impl Migrator {
             // Recording stamp mode may create the audit table, which moves
             // the cookie: read it after.
             stamp::enter_mode(conn)?;
-            let cookie = stamp::schema_version(conn)?;
+            let cookie = ledger::schema_version(conn)?;
             stamp::set(conn, self.stamp_for(cookie))
         })
     }
