@@ -52,6 +52,13 @@ struct Ctx {
     runs: usize,
 }
 
+/// Runs `f` on a new thread, as a process starting up would: wasmig keeps
+/// per-thread memories of schema facts it derived (by the SQL they derive
+/// from), and a run on the thread of the previous run would find them warm.
+fn cold<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("benchmark thread"))
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -255,12 +262,14 @@ fn b2(ctx: &Ctx, peer_bin: &Path, sql200: &Path, plugins200: &Path) -> Vec<Row> 
     peer(peer_bin, &peer_db, sql200);
     let (mut ours, mut floor, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ctx.runs {
-        let t = Instant::now();
-        let m = Migrator::from_dir_with(plugins200, options(ctx)).unwrap();
-        let mut conn = Connection::open(&db).unwrap();
-        let r = m.apply(&mut conn).unwrap();
-        assert!(r.applied.is_empty());
-        ours.push(t.elapsed());
+        ours.push(cold(|| {
+            let t = Instant::now();
+            let m = Migrator::from_dir_with(plugins200, options(ctx)).unwrap();
+            let mut conn = Connection::open(&db).unwrap();
+            let r = m.apply(&mut conn).unwrap();
+            assert!(r.applied.is_empty());
+            t.elapsed()
+        }));
 
         let t = Instant::now();
         let mut files = wasmig::list_dir(plugins200).unwrap();
@@ -389,17 +398,19 @@ fn b3(ctx: &Ctx, peer_bin: &Path, sql50: &Path, plugins50: &Path) -> Vec<Row> {
     // with the compiled-component cache warm (the database is fresh each run).
     let cache = ctx.root.join("component-cache");
     let run = |cache_dir: Option<PathBuf>, direct_sql: bool, single_transaction: bool| {
-        let db = fresh_db(ctx, "b3.db");
-        let limits = Limits { direct_sql, ..Limits::default() };
-        let options = Options { cache_dir, limits, single_transaction, ..options(ctx) };
-        let t = Instant::now();
-        let m = Migrator::from_dir_with(plugins50, options).unwrap();
-        let mut conn = Connection::open(&db).unwrap();
-        let report = m.apply(&mut conn).unwrap();
-        let elapsed = t.elapsed();
-        assert_eq!(report.applied.len(), 50);
-        assert!(report.applied.iter().all(|a| a.stats.direct_sql == direct_sql));
-        elapsed
+        cold(|| {
+            let db = fresh_db(ctx, "b3.db");
+            let limits = Limits { direct_sql, ..Limits::default() };
+            let options = Options { cache_dir, limits, single_transaction, ..options(ctx) };
+            let t = Instant::now();
+            let m = Migrator::from_dir_with(plugins50, options).unwrap();
+            let mut conn = Connection::open(&db).unwrap();
+            let report = m.apply(&mut conn).unwrap();
+            let elapsed = t.elapsed();
+            assert_eq!(report.applied.len(), 50);
+            assert!(report.applied.iter().all(|a| a.stats.direct_sql == direct_sql));
+            elapsed
+        })
     };
     let scripts: Vec<String> =
         (1..=50).map(|i| std::fs::read_to_string(sql50.join(format!("{i:04}.sql"))).unwrap()).collect();
@@ -675,24 +686,26 @@ fn b6_b7(ctx: &Ctx, guests: &Path, n: usize, compiler: Compiler, disk: Option<&P
     // (verify every signature, compile or load every component, type-check,
     // pre-instantiate) and running the steps (instantiate, run, commit).
     let run = |empty_cache: bool| {
-        if empty_cache {
-            let _ = std::fs::remove_dir_all(&cache);
-        }
-        let db = fresh_db_in(db_root, "b6.db");
-        let options = Options { cache_dir: Some(cache.clone()), limits, ..options(ctx) };
-        let (t, cpu) = (Instant::now(), cpu_time());
-        let m = Migrator::from_dir_with(&dir, options).unwrap();
-        let read = t.elapsed();
-        let mut conn = Connection::open(&db).unwrap();
-        let plan = m.plan(&mut conn).unwrap();
-        let planned = t.elapsed();
-        for step in &plan.steps {
-            let applied = m.apply_step(&mut conn, step).unwrap().expect("applied");
-            assert!(!applied.stats.direct_sql);
-        }
-        let elapsed = t.elapsed();
-        assert_eq!(plan.steps.len(), n);
-        [elapsed, read, planned - read, elapsed - planned, cpu_time().saturating_sub(cpu)]
+        cold(|| {
+            if empty_cache {
+                let _ = std::fs::remove_dir_all(&cache);
+            }
+            let db = fresh_db_in(db_root, "b6.db");
+            let options = Options { cache_dir: Some(cache.clone()), limits, ..options(ctx) };
+            let (t, cpu) = (Instant::now(), cpu_time());
+            let m = Migrator::from_dir_with(&dir, options).unwrap();
+            let read = t.elapsed();
+            let mut conn = Connection::open(&db).unwrap();
+            let plan = m.plan(&mut conn).unwrap();
+            let planned = t.elapsed();
+            for step in &plan.steps {
+                let applied = m.apply_step(&mut conn, step).unwrap().expect("applied");
+                assert!(!applied.stats.direct_sql);
+            }
+            let elapsed = t.elapsed();
+            assert_eq!(plan.steps.len(), n);
+            [elapsed, read, planned - read, elapsed - planned, cpu_time().saturating_sub(cpu)]
+        })
     };
     // The same statements, each in its own transaction with the ledger check
     // and row any migration tool keeps.

@@ -68,7 +68,9 @@ pub fn exists(conn: &Connection) -> Result<bool> {
 
 /// True when the main database has a table named `name`. Reads only.
 pub(crate) fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
-    conn.query_row("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
+    // Cached: asked several times in every migration's transaction.
+    conn.prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
+        .and_then(|mut s| s.query_row([name], |_| Ok(())))
         .optional()
         .map(|r| r.is_some())
         .map_err(Error::sqlite("reading sqlite_schema"))
@@ -78,7 +80,8 @@ pub(crate) fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
 /// transaction) sees it: SQLite moves it on every schema change. Reads
 /// only the header.
 pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
-    conn.query_row("PRAGMA main.schema_version", [], |r| r.get(0))
+    conn.prepare_cached("PRAGMA main.schema_version")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(Error::sqlite("reading the schema version"))
 }
 
@@ -225,7 +228,8 @@ pub fn highest_release(conn: &Connection) -> Result<Option<i64>> {
 /// True when migration `id` is recorded. Called inside the migration's
 /// transaction, after `BEGIN IMMEDIATE`, so the answer cannot go stale.
 pub fn is_applied(conn: &Connection, id: i64) -> Result<bool> {
-    conn.query_row("SELECT 1 FROM schema_migrations WHERE id = ?1", [id], |_| Ok(()))
+    conn.prepare_cached("SELECT 1 FROM schema_migrations WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |_| Ok(())))
         .optional()
         .map(|r| r.is_some())
         .map_err(Error::sqlite(format!("checking schema_migrations for id {id}")))
@@ -235,12 +239,14 @@ pub fn is_applied(conn: &Connection, id: i64) -> Result<bool> {
 /// with `schema_objects`, the per-object digests of the schema attestation.
 pub fn record(conn: &Connection, row: &LedgerRow, schema_objects: Option<&str>) -> Result<()> {
     stamp::clear(conn)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO schema_migrations
             (id, name, applied_at, checksum, duration_ms, signers, world, host_version,
              schema_sha256, schema_objects, release)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
+    )
+    .and_then(|mut s| {
+        s.execute(params![
             row.id,
             row.name,
             row.applied_at,
@@ -252,8 +258,8 @@ pub fn record(conn: &Connection, row: &LedgerRow, schema_objects: Option<&str>) 
             row.schema_sha256,
             schema_objects,
             row.release
-        ],
-    )
+        ])
+    })
     .map_err(Error::sqlite(format!("recording migration {} in schema_migrations", row.id)))?;
     Ok(())
 }

@@ -26,13 +26,16 @@
 //! text, and is enough to say "created", "dropped" or "changed" for each
 //! (not how: the old SQL is not stored; `wasmig test` shows diffs).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
+use super::catalog::{Catalog, Object};
 use super::ledger_guard::is_ledger_name;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ledger;
 
 /// A schema's attestation, as the ledger records it.
@@ -48,59 +51,106 @@ pub struct Attestation {
 /// this module's documentation (and `docs/authoring.md`).
 pub fn normal_form(conn: &Connection) -> Result<String> {
     let mut out = String::new();
-    for line in lines(conn)? {
+    for line in lines(&Catalog::read(conn)?) {
         out.push_str(&line.text);
         out.push('\n');
     }
     Ok(out)
 }
 
+/// One object's normal-form line and the first 16 hex digits of its
+/// SHA-256 (the per-object entry of [`Attestation::objects`]).
 struct Line {
     kind: String,
     name: String,
-    text: String,
+    text: Rc<str>,
+    digest16: Rc<str>,
 }
 
-fn lines(conn: &Connection) -> Result<Vec<Line>> {
-    let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, sql FROM main.sqlite_schema WHERE sql IS NOT NULL")
-        .map_err(Error::sqlite("reading sqlite_schema"))?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })
-        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(Error::sqlite("reading sqlite_schema"))?;
+/// Bytes of SQL and lines kept per thread before the memory starts over.
+const MAX_REMEMBERED: usize = 4 << 20;
+
+/// A line made from one object, with what it was made from.
+struct Made {
+    kind: String,
+    name: String,
+    table: String,
+    text: Rc<str>,
+    digest16: Rc<str>,
+}
+
+thread_local! {
+    /// Lines already made, by the object's SQL. After every migration the
+    /// whole schema is attested, but only the objects it created or changed
+    /// are new: a long history in one apply (or the next database of a
+    /// fleet) would otherwise normalize and hash the same SQL over and over.
+    static REMEMBERED: RefCell<(HashMap<String, Made>, usize)> = RefCell::new(Default::default());
+}
+
+fn line_of(o: &Object, sql: &str) -> Line {
+    let (kind, name) = (o.kind.clone(), o.name.clone());
+    let known = REMEMBERED.with(|r| {
+        let r = r.borrow();
+        let m = r.0.get(sql)?;
+        (m.kind == o.kind && m.name == o.name && m.table == o.table)
+            .then(|| (m.text.clone(), m.digest16.clone()))
+    });
+    if let Some((text, digest16)) = known {
+        return Line { kind, name, text, digest16 };
+    }
+    let text: Rc<str> = format!("{}\t{}\t{}\t{}", o.kind, o.name, o.table, normalize_sql(sql)).into();
+    let digest16: Rc<str> = hex::encode(&Sha256::digest(text.as_bytes())[..8]).into();
+    let bytes = o.kind.len() + o.name.len() + o.table.len() + sql.len() + text.len() + 16;
+    if bytes <= MAX_REMEMBERED {
+        REMEMBERED.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.1 + bytes > MAX_REMEMBERED {
+                *r = Default::default();
+            }
+            r.1 += bytes;
+            let made = Made {
+                kind: o.kind.clone(),
+                name: o.name.clone(),
+                table: o.table.clone(),
+                text: text.clone(),
+                digest16: digest16.clone(),
+            };
+            r.0.insert(sql.to_owned(), made);
+        });
+    }
+    Line { kind, name, text, digest16 }
+}
+
+fn lines(catalog: &Catalog) -> Vec<Line> {
     let internal = |n: &str| n.len() >= 7 && n.as_bytes()[..7].eq_ignore_ascii_case(b"sqlite_");
-    let mut out: Vec<Line> = rows
-        .into_iter()
-        .filter(|(_, name, table, _)| !internal(name) && !is_ledger_name(name) && !is_ledger_name(table))
-        .map(|(kind, name, table, sql)| {
-            let text = format!("{kind}\t{name}\t{table}\t{}", normalize_sql(&sql));
-            Line { kind, name, text }
-        })
+    let mut out: Vec<Line> = catalog
+        .objects
+        .iter()
+        .filter(|o| !internal(&o.name) && !is_ledger_name(&o.name) && !is_ledger_name(&o.table))
+        .filter_map(|o| Some(line_of(o, o.sql.as_deref()?)))
         .collect();
     out.sort_by(|a, b| a.text.cmp(&b.text));
-    Ok(out)
+    out
 }
 
 /// The attestation of `conn`'s schema now.
 pub fn attest(conn: &Connection) -> Result<Attestation> {
-    let lines = lines(conn)?;
+    Ok(of(&Catalog::read(conn)?))
+}
+
+/// The attestation of the schema `catalog` lists.
+pub(crate) fn of(catalog: &Catalog) -> Attestation {
+    let lines = lines(catalog);
     let mut whole = Sha256::new();
-    let mut objects = String::new();
+    let mut objects = String::with_capacity(lines.len() * 48);
     for l in &lines {
         whole.update(l.text.as_bytes());
         whole.update(b"\n");
-        let one = hex::encode(Sha256::digest(l.text.as_bytes()));
-        objects.push_str(&format!("{}\t{}\t{}\n", l.kind, l.name, &one[..16]));
+        for part in [l.kind.as_str(), "\t", l.name.as_str(), "\t", &l.digest16, "\n"] {
+            objects.push_str(part);
+        }
     }
-    Ok(Attestation { sha256: hex::encode(whole.finalize()), objects })
+    Attestation { sha256: hex::encode(whole.finalize()), objects }
 }
 
 /// SQL's whitespace outside quoted text and comments collapsed to single

@@ -49,6 +49,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, OptionalExtension};
 
+use super::catalog::{Catalog, Object};
+use super::table_facts;
 use crate::error::{Error, Result};
 use crate::ledger;
 
@@ -71,14 +73,29 @@ fn is_own_table(name: &str) -> bool {
 #[derive(Debug)]
 pub(crate) struct Watch {
     schema_version: i64,
-    own_tables: BTreeMap<String, Option<String>>,
+    own_tables: OwnTables,
 }
+
+/// The ledger's own tables (by lower-cased name) with their stored SQL.
+pub(crate) type OwnTables = BTreeMap<String, Option<String>>;
 
 impl Watch {
     /// Notes the schema version and the ledger's own tables (two small reads,
     /// so a migration that changes no schema costs almost nothing).
     pub(crate) fn start(conn: &Connection) -> Result<Watch> {
-        Ok(Watch { schema_version: ledger::schema_version(conn)?, own_tables: own_tables(conn)? })
+        Watch::start_knowing(conn, None)
+    }
+
+    /// The same, given the schema cookie and own tables that a committed
+    /// step left: while the cookie is still that one, so is the schema
+    /// (see the migrator's `SchemaMemo`), and the tables are not read again.
+    pub(crate) fn start_knowing(conn: &Connection, known: Option<(i64, &OwnTables)>) -> Result<Watch> {
+        let schema_version = ledger::schema_version(conn)?;
+        let own_tables = match known {
+            Some((cookie, tables)) if cookie == schema_version => tables.clone(),
+            _ => own_tables(conn)?,
+        };
+        Ok(Watch { schema_version, own_tables })
     }
 
     /// The schema cookie noted at the start.
@@ -92,12 +109,17 @@ impl Watch {
     /// trigger compiles to), and the ledger's own tables must be exactly as
     /// before: one created by the migration (an audit table made before the
     /// host made it, say) or one gone (renamed away) is refused.
-    pub(crate) fn finish(self, conn: &mut Connection) -> Result<Vec<String>> {
-        if ledger::schema_version(conn)? == self.schema_version {
-            return Ok(Vec::new());
+    ///
+    /// Also returns the schema it read, if it read one, for the checks that
+    /// follow (see `catalog`).
+    pub(crate) fn finish(self, conn: &mut Connection) -> Result<Finished> {
+        let cookie = ledger::schema_version(conn)?;
+        if cookie == self.schema_version {
+            return Ok(Finished { found: Vec::new(), catalog: None, cookie, own_tables: self.own_tables });
         }
         let mut found = Vec::new();
-        let now = own_tables(conn)?;
+        let catalog = Catalog::read(conn)?;
+        let now = own_tables_in(&catalog);
         for (name, sql) in &now {
             match self.own_tables.get(name) {
                 None => found.push(format!(
@@ -112,29 +134,47 @@ impl Watch {
         for name in self.own_tables.keys().filter(|n| !now.contains_key(*n)) {
             found.push(format!("table {name} was renamed or dropped by the migration"));
         }
-        found.extend(violations(conn)?);
-        Ok(found)
+        found.extend(violations_in(conn, &catalog)?);
+        Ok(Finished { found, catalog: Some(catalog), cookie, own_tables: now })
     }
 }
 
-/// The ledger's own tables (by lower-cased name) with their stored SQL.
-fn own_tables(conn: &Connection) -> Result<BTreeMap<String, Option<String>>> {
+/// What [`Watch::finish`] found.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// One line per offending object; empty when the schema is fine.
+    pub(crate) found: Vec<String>,
+    /// The schema after the migration, when it changed.
+    pub(crate) catalog: Option<Catalog>,
+    /// The schema cookie after the migration.
+    pub(crate) cookie: i64,
+    /// The ledger's own tables after it.
+    pub(crate) own_tables: OwnTables,
+}
+
+/// The ledger's own tables (by lower-cased name) with their stored SQL, as
+/// `catalog` lists them.
+fn own_tables_in(catalog: &Catalog) -> OwnTables {
+    catalog
+        .objects
+        .iter()
+        .filter(|o| o.kind == "table" && is_own_table(&o.name))
+        .map(|o| (o.name.to_ascii_lowercase(), o.sql.clone()))
+        .collect()
+}
+
+/// The same read from `conn` (before a migration: a query for two rows).
+fn own_tables(conn: &Connection) -> Result<OwnTables> {
     let mut stmt = conn
-        .prepare("SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND lower(name) IN (?1, ?2)")
+        .prepare_cached(
+            "SELECT name, sql FROM main.sqlite_schema WHERE type = 'table' AND lower(name) IN (?1, ?2)",
+        )
         .map_err(Error::sqlite("reading the ledger's tables"))?;
     stmt.query_map([ledger::TABLE, ledger::AUDIT_TABLE], |r| {
         Ok((r.get::<_, String>(0)?.to_ascii_lowercase(), r.get::<_, Option<String>>(1)?))
     })
     .and_then(|rows| rows.collect())
     .map_err(Error::sqlite("reading the ledger's tables"))
-}
-
-/// One row of `sqlite_schema`.
-struct Object {
-    kind: String,
-    name: String,
-    table: String,
-    sql: Option<String>,
 }
 
 /// One access to a ledger table that SQLite reported while compiling.
@@ -160,12 +200,18 @@ struct Seen {
 /// cleared afterwards (the migrator calls this after the SQL gate has been
 /// removed, when no authorizer is installed).
 pub fn violations(conn: &mut Connection) -> Result<Vec<String>> {
-    let objects = objects(conn)?;
+    let catalog = Catalog::read(conn)?;
+    violations_in(conn, &catalog)
+}
+
+/// [`violations`] of the schema `catalog` (just read from `conn`).
+fn violations_in(conn: &mut Connection, catalog: &Catalog) -> Result<Vec<String>> {
+    let objects = &catalog.objects;
     let mut found = Vec::new();
     // Triggers to verify, grouped by the table or view they are on.
     let mut triggers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut views = Vec::new();
-    for o in &objects {
+    for o in objects {
         if is_ledger_name(&o.name) && !(o.kind == "table" && is_own_table(&o.name)) {
             found.push(format!(
                 "{} {} takes a name reserved for the ledger ({}*)",
@@ -189,14 +235,14 @@ pub fn violations(conn: &mut Connection) -> Result<Vec<String>> {
             _ => {}
         }
     }
-    found.extend(foreign_keys(conn)?);
+    found.extend(foreign_keys(conn, objects)?);
     if triggers.is_empty() && views.is_empty() {
         return Ok(found);
     }
     let view_names: BTreeSet<String> = views.iter().map(|v| v.to_ascii_lowercase()).collect();
     let seen = Arc::new(Mutex::new(Seen::default()));
     install_recorder(conn, seen.clone())?;
-    let probed = probe_all(conn, &seen, &objects, &triggers, &views, &view_names);
+    let probed = probe_all(conn, &seen, objects, &triggers, &views, &view_names);
     // Cleared whatever happened: the host's own statements that follow (the
     // ledger row, COMMIT) must run with no authorizer.
     let cleared = conn
@@ -207,45 +253,30 @@ pub fn violations(conn: &mut Connection) -> Result<Vec<String>> {
     Ok(found)
 }
 
-fn objects(conn: &Connection) -> Result<Vec<Object>> {
-    let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, sql FROM main.sqlite_schema ORDER BY type, name")
-        .map_err(Error::sqlite("reading sqlite_schema"))?;
-    stmt.query_map([], |r| Ok(Object { kind: r.get(0)?, name: r.get(1)?, table: r.get(2)?, sql: r.get(3)? }))
-        .and_then(|rows| rows.collect())
-        .map_err(Error::sqlite("reading sqlite_schema"))
-}
-
 /// Foreign keys to a ledger table (deleting or updating ledger rows would
 /// then be blocked or cascade), and foreign keys of the ledger's own tables
 /// (application deletes would cascade into the ledger). ledger.rs declares
 /// none.
-fn foreign_keys(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT DISTINCT m.name, f.\"table\" FROM main.sqlite_schema AS m,
-                    pragma_foreign_key_list(m.name, 'main') AS f
-              WHERE m.type = 'table' ORDER BY m.name, f.\"table\"",
-        )
-        .map_err(Error::sqlite("reading foreign keys"))?;
-    let pairs: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(|rows| rows.collect())
-        .map_err(Error::sqlite("reading foreign keys"))?;
-    Ok(pairs
-        .into_iter()
-        .filter_map(|(child, parent)| {
+fn foreign_keys(conn: &Connection, objects: &[Object]) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for o in objects.iter().filter(|o| o.kind == "table" && !o.is_virtual_table()) {
+        // (A virtual table's columns and keys come from its module, and no
+        // module declares foreign keys.)
+        let Some(sql) = o.sql.as_deref() else { continue };
+        for parent in table_facts::parents(conn, &o.name, sql)? {
+            let child = &o.name;
             if is_ledger_name(&parent) {
-                Some(format!(
+                found.push(format!(
                     "table {child} has a foreign key to {parent} (nothing may reference the ledger)"
-                ))
-            } else if is_own_table(&child) {
-                Some(format!("table {child} has a foreign key to {parent} (the ledger references nothing)"))
-            } else {
-                None
+                ));
+            } else if is_own_table(child) {
+                found.push(format!(
+                    "table {child} has a foreign key to {parent} (the ledger references nothing)"
+                ));
             }
-        })
-        .collect())
+        }
+    }
+    Ok(found)
 }
 
 fn install_recorder(conn: &mut Connection, seen: Arc<Mutex<Seen>>) -> Result<()> {
@@ -720,7 +751,9 @@ mod tests {
         // A migration changing only rows costs no check at all.
         let watch = Watch::start(&conn).unwrap();
         conn.execute_batch("UPDATE images SET size = 2").unwrap();
-        assert_eq!(watch.finish(&mut conn).unwrap(), Vec::<String>::new());
+        let finished = watch.finish(&mut conn).unwrap();
+        assert_eq!(finished.found, Vec::<String>::new());
+        assert!(finished.catalog.is_none(), "the schema was not read");
         conn.execute_batch("ROLLBACK").unwrap();
 
         // A migration creating the audit table before the host does.
@@ -729,7 +762,7 @@ mod tests {
         let watch = Watch::start(&conn).unwrap();
         conn.execute_batch("CREATE TABLE schema_migrations_audit (at, id, action, reason, host_version)")
             .unwrap();
-        let found = watch.finish(&mut conn).unwrap();
+        let found = watch.finish(&mut conn).unwrap().found;
         assert_eq!(
             found,
             vec![
@@ -742,7 +775,7 @@ mod tests {
         let mut conn = db();
         let watch = Watch::start(&conn).unwrap();
         conn.execute_batch("ALTER TABLE schema_migrations_audit RENAME TO old_audit").unwrap();
-        let found = watch.finish(&mut conn).unwrap();
+        let found = watch.finish(&mut conn).unwrap().found;
         assert_eq!(found, vec!["table schema_migrations_audit was renamed or dropped by the migration"]);
     }
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::attest::{self, SchemaCheck, SchemaState};
+use super::catalog::Catalog;
 use super::ledger_guard;
 use super::shape::Shape;
 use crate::error::{Error, Result};
@@ -265,6 +266,7 @@ pub(super) struct SchemaMemo {
     cookie: i64,
     shape: Shape,
     attestation: attest::Attestation,
+    own_tables: ledger_guard::OwnTables,
 }
 
 impl Migrator {
@@ -789,7 +791,8 @@ impl Migrator {
                 return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: true });
             }
         }
-        let watch = ledger_guard::Watch::start(conn)?;
+        let watch =
+            ledger_guard::Watch::start_knowing(conn, memo.as_ref().map(|m| (m.cookie, &m.own_tables)))?;
         // What a migration that did not declare `destructive` must keep (and
         // what one that did is reported to have dropped).
         let cookie_before = watch.schema_version();
@@ -811,26 +814,48 @@ impl Migrator {
         check_after_guest(conn, plugin, "the migration's transaction ended while the guest ran")?;
         // After the guest (the gate is removed by now) and before the ledger
         // row and COMMIT: nothing it left in the schema may reach the ledger.
-        let found = watch.finish(conn)?;
-        if !found.is_empty() {
-            return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
+        let finished = watch.finish(conn)?;
+        if !finished.found.is_empty() {
+            return Err(Error::LedgerTampering {
+                id,
+                name,
+                file,
+                objects: finished.found,
+                before_run: false,
+            });
         }
         // An unchanged cookie means the guest changed no schema: the shape
         // (and the attestation, when known) are still the ones from before.
-        let cookie_after = ledger::schema_version(conn)?;
+        // Otherwise the guard has just read the schema, and that one read
+        // serves the shape and the attestation too.
+        let cookie_after = finished.cookie;
         let same_schema = cookie_after == cookie_before;
-        let shape_after = if same_schema { shape_before.clone() } else { Shape::read(conn)? };
+        let catalog = match finished.catalog {
+            Some(c) => Some(c),
+            None if same_schema => None,
+            None => Some(Catalog::read(conn)?),
+        };
+        let shape_after = match &catalog {
+            None => shape_before.clone(),
+            Some(c) => Shape::of(conn, c)?,
+        };
         let destroyed = shape_before.destroyed(&shape_after);
         if !destroyed.is_empty() && !plugin.manifest.declares_destructive() {
             let changes = destroyed.iter().map(ToString::to_string).collect();
             return Err(Error::UndeclaredDestructive { id, name, file, changes });
         }
         // The schema as this migration leaves it, for the next run to compare.
-        let attestation = match attestation_before.filter(|_| same_schema) {
-            Some(a) => a,
-            None => attest::attest(conn)?,
+        let attestation = match (attestation_before.filter(|_| same_schema), &catalog) {
+            (Some(a), _) => a,
+            (None, Some(c)) => attest::of(c),
+            (None, None) => attest::attest(conn)?,
         };
-        let after = SchemaMemo { cookie: cookie_after, shape: shape_after, attestation: attestation.clone() };
+        let after = SchemaMemo {
+            cookie: cookie_after,
+            shape: shape_after,
+            attestation: attestation.clone(),
+            own_tables: finished.own_tables,
+        };
         let duration = started.elapsed();
         ledger::record(
             conn,

@@ -6,6 +6,7 @@
 mod adopt;
 mod attest;
 mod blast;
+mod catalog;
 mod fleet;
 mod foreign_ledger;
 mod ledger_guard;
@@ -15,6 +16,7 @@ mod rehearse;
 mod round_trip;
 mod shape;
 pub(crate) mod snapshot;
+mod table_facts;
 
 pub use adopt::{Adoption, Recorded};
 pub use attest::{

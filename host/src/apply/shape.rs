@@ -3,8 +3,9 @@
 //! renamed.
 //!
 //! This is the apply-time check behind the `destructive` capability, so it
-//! must be cheap on any database: one read of `sqlite_schema` joined with
-//! `pragma_table_xinfo`, no row scans. Only the net effect of a migration
+//! must be cheap on any database: one read of `sqlite_schema`, and
+//! `pragma_table_xinfo` only for tables not seen before (`table_facts`),
+//! no row scans. Only the net effect of a migration
 //! counts, because that is what is committed: a table rebuild (create
 //! `t_new`, copy, drop `t`, rename `t_new` to `t`) keeps table `t` and, when
 //! the new table has every old column, destroys nothing by this measure
@@ -17,8 +18,10 @@ use std::collections::BTreeMap;
 
 use rusqlite::Connection;
 
+use super::catalog::Catalog;
 use super::ledger_guard::is_ledger_name;
-use crate::error::{Error, Result};
+use super::table_facts;
+use crate::error::Result;
 
 /// One table: its name as stored and its columns in order (hidden and
 /// generated columns included, as `table_xinfo` lists them).
@@ -93,30 +96,26 @@ impl Shape {
     /// module, which the connection may lack (its shadow tables are
     /// ordinary tables and are listed in full).
     pub fn read(conn: &Connection) -> Result<Shape> {
-        let context = || Error::sqlite("reading the tables and columns");
-        let mut stmt = conn
-            .prepare(
-                "SELECT name, sql LIKE 'CREATE VIRTUAL%' FROM main.sqlite_schema \
-                 WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-            )
-            .map_err(context())?;
-        let found = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(context())?;
-        let mut columns =
-            conn.prepare("SELECT name FROM pragma_table_xinfo(?1, 'main')").map_err(context())?;
+        Shape::of(conn, &Catalog::read(conn)?)
+    }
+
+    /// The same, from `catalog` (just read from `conn`, which is asked only
+    /// for the columns of tables not seen before).
+    pub(crate) fn of(conn: &Connection, catalog: &Catalog) -> Result<Shape> {
         let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-        for (name, is_virtual) in found.into_iter().filter(|(n, _)| !is_ledger_name(n)) {
-            let columns = if is_virtual {
-                Vec::new()
-            } else {
-                columns
-                    .query_map([&name], |r| r.get::<_, String>(0))
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(context())?
+        let listed = catalog.objects.iter().filter(|o| {
+            o.kind == "table"
+                && !o.name.as_bytes().get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"sqlite_"))
+                && !is_ledger_name(&o.name)
+        });
+        for o in listed {
+            // Columns follow from the stored SQL: only new or altered
+            // tables are asked about (see `table_facts`).
+            let columns = match &o.sql {
+                Some(sql) if !o.is_virtual_table() => table_facts::columns(conn, &o.name, sql)?,
+                _ => Vec::new(),
             };
-            tables.insert(name.to_lowercase(), Table { name, columns });
+            tables.insert(o.name.to_lowercase(), Table { name: o.name.clone(), columns });
         }
         Ok(Shape { tables })
     }

@@ -260,7 +260,7 @@ impl Migrator {
             Outcome::Host(e) => return Err(e),
         };
         super::check_after_guest(conn, plugin, "down: the transaction ended while the guest ran")?;
-        let found = watch.finish(conn)?;
+        let found = watch.finish(conn)?.found;
         if !found.is_empty() {
             return Err(Error::LedgerTampering { id, name, file, objects: found, before_run: false });
         }
