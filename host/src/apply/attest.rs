@@ -87,18 +87,27 @@ thread_local! {
     static REMEMBERED: RefCell<(HashMap<String, Made>, usize)> = RefCell::new(Default::default());
 }
 
-fn line_of(o: &Object, sql: &str) -> Line {
-    let (kind, name) = (o.kind.clone(), o.name.clone());
-    let known = REMEMBERED.with(|r| {
+/// One object's normal-form line: `type TAB name TAB tbl_name TAB sql`.
+fn text_of(o: &Object, sql: &str) -> Rc<str> {
+    format!("{}\t{}\t{}\t{}", o.kind, o.name, o.table, normalize_sql(sql)).into()
+}
+
+/// The line and digest made earlier from this very object, if any.
+fn remembered(o: &Object, sql: &str) -> Option<(Rc<str>, Rc<str>)> {
+    REMEMBERED.with(|r| {
         let r = r.borrow();
         let m = r.0.get(sql)?;
         (m.kind == o.kind && m.name == o.name && m.table == o.table)
             .then(|| (m.text.clone(), m.digest16.clone()))
-    });
-    if let Some((text, digest16)) = known {
+    })
+}
+
+fn line_of(o: &Object, sql: &str) -> Line {
+    let (kind, name) = (o.kind.clone(), o.name.clone());
+    if let Some((text, digest16)) = remembered(o, sql) {
         return Line { kind, name, text, digest16 };
     }
-    let text: Rc<str> = format!("{}\t{}\t{}\t{}", o.kind, o.name, o.table, normalize_sql(sql)).into();
+    let text = text_of(o, sql);
     let digest16: Rc<str> = hex::encode(&Sha256::digest(text.as_bytes())[..8]).into();
     let bytes = o.kind.len() + o.name.len() + o.table.len() + sql.len() + text.len() + 16;
     if bytes <= MAX_REMEMBERED {
@@ -121,14 +130,33 @@ fn line_of(o: &Object, sql: &str) -> Line {
     Line { kind, name, text, digest16 }
 }
 
-fn lines(catalog: &Catalog) -> Vec<Line> {
+/// [`Attestation::sha256`] of `catalog`, from lines already made where
+/// there are some, without making or remembering per-object digests.
+fn whole_digest(catalog: &Catalog) -> String {
+    let mut texts: Vec<Rc<str>> = attested(catalog)
+        .map(|(o, sql)| remembered(o, sql).map(|(text, _)| text).unwrap_or_else(|| text_of(o, sql)))
+        .collect();
+    texts.sort();
+    let mut whole = Sha256::new();
+    for t in &texts {
+        whole.update(t.as_bytes());
+        whole.update(b"\n");
+    }
+    hex::encode(whole.finalize())
+}
+
+/// The objects the attestation covers, each with its SQL.
+fn attested(catalog: &Catalog) -> impl Iterator<Item = (&Object, &str)> {
     let internal = |n: &str| n.len() >= 7 && n.as_bytes()[..7].eq_ignore_ascii_case(b"sqlite_");
-    let mut out: Vec<Line> = catalog
+    catalog
         .objects
         .iter()
-        .filter(|o| !internal(&o.name) && !is_ledger_name(&o.name) && !is_ledger_name(&o.table))
-        .filter_map(|o| Some(line_of(o, o.sql.as_deref()?)))
-        .collect();
+        .filter(move |o| !internal(&o.name) && !is_ledger_name(&o.name) && !is_ledger_name(&o.table))
+        .filter_map(|o| Some((o, o.sql.as_deref()?)))
+}
+
+fn lines(catalog: &Catalog) -> Vec<Line> {
+    let mut out: Vec<Line> = attested(catalog).map(|(o, sql)| line_of(o, sql)).collect();
     out.sort_by(|a, b| a.text.cmp(&b.text));
     out
 }
@@ -233,21 +261,25 @@ pub struct SchemaCheck {
 /// Compares `conn`'s schema with the one the ledger recorded after the last
 /// migration. Reads only (a database without a ledger is `Unattested`).
 pub fn check_schema(conn: &Connection) -> Result<SchemaCheck> {
-    let now = attest(conn)?;
+    let catalog = Catalog::read(conn)?;
+    // The whole digest decides; the per-object digests are needed only to
+    // name what changed (a start-up with nothing pending pays for 400
+    // objects' lines, not for 400 more hashes).
+    let current = whole_digest(&catalog);
     let last = ledger::last_attestation(conn)?;
     let mut check = SchemaCheck {
         state: SchemaState::Unattested,
         after_id: last.as_ref().map(|l| l.id),
         recorded_sha256: None,
-        current_sha256: now.sha256.clone(),
+        current_sha256: current.clone(),
         changes: Vec::new(),
     };
     let Some(last) = last else { return Ok(check) };
     let Some(recorded) = last.sha256 else { return Ok(check) };
-    check.state = if recorded == now.sha256 { SchemaState::Unchanged } else { SchemaState::Changed };
+    check.state = if recorded == current { SchemaState::Unchanged } else { SchemaState::Changed };
     if check.state == SchemaState::Changed {
         check.changes = match &last.objects {
-            Some(before) => changed_objects(before, &now.objects),
+            Some(before) => changed_objects(before, &of(&catalog).objects),
             None => vec!["(the ledger holds no object list to name the changes)".into()],
         };
     }
@@ -292,6 +324,23 @@ mod tests {
         assert_eq!(normalize_sql("[a  b]   `c  d`"), "[a  b] `c  d`");
         assert_eq!(normalize_sql("x -- one  two\n  y /* a   b */  z"), "x -- one  two\n y /* a   b */ z");
         assert_eq!(normalize_sql("'unterminated  "), "'unterminated  ");
+    }
+
+    #[test]
+    fn the_whole_digest_alone_is_the_attestations_cold_or_remembered() {
+        let c = Connection::open_in_memory().unwrap();
+        // Names new to this thread, so the first digest is made cold.
+        c.execute_batch("CREATE TABLE cold_w (x  INTEGER); CREATE VIEW cold_v AS SELECT x FROM cold_w;")
+            .unwrap();
+        let catalog = Catalog::read(&c).unwrap();
+        let cold = whole_digest(&catalog);
+        let full = of(&catalog);
+        assert_eq!(cold, full.sha256);
+        assert_eq!(whole_digest(&catalog), full.sha256, "remembered lines give the same digest");
+        c.execute_batch("ALTER TABLE cold_w ADD COLUMN y").unwrap();
+        let changed = Catalog::read(&c).unwrap();
+        assert_ne!(whole_digest(&changed), cold);
+        assert_eq!(whole_digest(&changed), of(&changed).sha256);
     }
 
     #[test]

@@ -49,14 +49,17 @@ impl Catalog {
     pub(crate) fn read(conn: &Connection) -> Result<Catalog> {
         let context = || Error::sqlite("reading sqlite_schema");
         let mut stmt = conn
-            .prepare_cached("SELECT type, name, tbl_name, sql FROM main.sqlite_schema ORDER BY type, name")
+            .prepare_cached("SELECT type, name, tbl_name, sql FROM main.sqlite_schema")
             .map_err(context())?;
-        let objects = stmt
+        let mut objects: Vec<Object> = stmt
             .query_map([], |r| {
                 Ok(Object { kind: r.get(0)?, name: r.get(1)?, table: r.get(2)?, sql: r.get(3)? })
             })
             .and_then(|rows| rows.collect())
             .map_err(context())?;
+        // Sorted here rather than by SQLite (whose BINARY collation is the
+        // same byte order): one sorter less in the statement.
+        objects.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
         Ok(Catalog { objects })
     }
 }

@@ -857,7 +857,8 @@ impl Migrator {
             own_tables: finished.own_tables,
         };
         let duration = started.elapsed();
-        ledger::record(
+        let audit_table = after.own_tables.contains_key(ledger::AUDIT_TABLE);
+        ledger::record_knowing(
             conn,
             &LedgerRow {
                 id,
@@ -872,6 +873,7 @@ impl Migrator {
                 release: self.release().map(|r| r.release),
             },
             Some(&after.attestation.objects),
+            Some(audit_table),
         )?;
         Ok(Some((Applied { id, name, duration, stats, destroyed }, after)))
     }

@@ -67,28 +67,46 @@ fn fact(conn: &Connection, fact: Fact, name: &str, sql: &str) -> Result<Vec<Stri
     if let Some(known) = KNOWN.with(|k| k.borrow().answers.get(&key).cloned()) {
         return Ok(known);
     }
-    let (query, what) = match fact {
-        Fact::Columns => ("SELECT name FROM pragma_table_xinfo(?1, 'main')", "columns"),
-        Fact::Parents => {
-            ("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1, 'main') ORDER BY 1", "foreign keys")
-        }
-    };
-    let context = || Error::sqlite(format!("reading the {what} of {name}"));
-    let mut stmt = conn.prepare_cached(query).map_err(context())?;
-    let found: Vec<String> =
-        stmt.query_map([name], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(context())?;
-    let bytes = key.1.len() + found.iter().map(String::len).sum::<usize>();
-    if bytes <= MAX_BYTES {
-        KNOWN.with(|k| {
-            let mut k = k.borrow_mut();
-            if k.bytes + bytes > MAX_BYTES {
-                *k = Known::default();
-            }
-            k.bytes += bytes;
-            k.answers.insert(key, found.clone());
-        });
+    // Both facts in one statement: a table new to this thread is about to
+    // be asked for the other one too, and after the migration's DDL every
+    // statement is compiled afresh.
+    let context = || Error::sqlite(format!("reading the columns and foreign keys of {name}"));
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT 0, name FROM pragma_table_xinfo(?1, 'main') \
+             UNION ALL SELECT 1, \"table\" FROM pragma_foreign_key_list(?1, 'main')",
+        )
+        .map_err(context())?;
+    let rows: Vec<(i64, String)> = stmt
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(context())?;
+    let mut columns = Vec::new();
+    let mut parents = Vec::new();
+    for (which, value) in rows {
+        if which == 0 { columns.push(value) } else { parents.push(value) }
     }
-    Ok(found)
+    parents.sort();
+    parents.dedup();
+    let wanted = if fact == Fact::Columns { columns.clone() } else { parents.clone() };
+    remember((Fact::Columns, sql.to_owned()), columns);
+    remember((Fact::Parents, sql.to_owned()), parents);
+    Ok(wanted)
+}
+
+fn remember(key: (Fact, String), answer: Vec<String>) {
+    let bytes = key.1.len() + answer.iter().map(String::len).sum::<usize>();
+    if bytes > MAX_BYTES {
+        return;
+    }
+    KNOWN.with(|k| {
+        let mut k = k.borrow_mut();
+        if k.bytes + bytes > MAX_BYTES {
+            *k = Known::default();
+        }
+        k.bytes += bytes;
+        k.answers.insert(key, answer);
+    });
 }
 
 #[cfg(test)]
