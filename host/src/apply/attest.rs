@@ -27,13 +27,13 @@
 //! (not how: the old SQL is not stored; `wasmig test` shows diffs).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use super::catalog::{Catalog, Object};
+use super::catalog::{BySql, Catalog, Object};
 use super::ledger_guard::is_ledger_name;
 use crate::error::Result;
 use crate::ledger;
@@ -67,9 +67,6 @@ struct Line {
     digest16: Rc<str>,
 }
 
-/// Bytes of SQL and lines kept per thread before the memory starts over.
-const MAX_REMEMBERED: usize = 4 << 20;
-
 /// A line made from one object, with what it was made from.
 struct Made {
     kind: String,
@@ -84,7 +81,7 @@ thread_local! {
     /// whole schema is attested, but only the objects it created or changed
     /// are new: a long history in one apply (or the next database of a
     /// fleet) would otherwise normalize and hash the same SQL over and over.
-    static REMEMBERED: RefCell<(HashMap<String, Made>, usize)> = RefCell::new(Default::default());
+    static REMEMBERED: RefCell<BySql<Made>> = RefCell::new(BySql::default());
 }
 
 /// One object's normal-form line: `type TAB name TAB tbl_name TAB sql`.
@@ -96,7 +93,7 @@ fn text_of(o: &Object, sql: &str) -> Rc<str> {
 fn remembered(o: &Object, sql: &str) -> Option<(Rc<str>, Rc<str>)> {
     REMEMBERED.with(|r| {
         let r = r.borrow();
-        let m = r.0.get(sql)?;
+        let m = r.get(sql)?;
         (m.kind == o.kind && m.name == o.name && m.table == o.table)
             .then(|| (m.text.clone(), m.digest16.clone()))
     })
@@ -109,24 +106,15 @@ fn line_of(o: &Object, sql: &str) -> Line {
     }
     let text = text_of(o, sql);
     let digest16: Rc<str> = hex::encode(&Sha256::digest(text.as_bytes())[..8]).into();
-    let bytes = o.kind.len() + o.name.len() + o.table.len() + sql.len() + text.len() + 16;
-    if bytes <= MAX_REMEMBERED {
-        REMEMBERED.with(|r| {
-            let mut r = r.borrow_mut();
-            if r.1 + bytes > MAX_REMEMBERED {
-                *r = Default::default();
-            }
-            r.1 += bytes;
-            let made = Made {
-                kind: o.kind.clone(),
-                name: o.name.clone(),
-                table: o.table.clone(),
-                text: text.clone(),
-                digest16: digest16.clone(),
-            };
-            r.0.insert(sql.to_owned(), made);
-        });
-    }
+    let made = Made {
+        kind: o.kind.clone(),
+        name: o.name.clone(),
+        table: o.table.clone(),
+        text: text.clone(),
+        digest16: digest16.clone(),
+    };
+    let bytes = o.kind.len() + o.name.len() + o.table.len() + text.len() + 16;
+    REMEMBERED.with(|r| r.borrow_mut().insert(sql, made, bytes));
     Line { kind, name, text, digest16 }
 }
 
@@ -147,11 +135,10 @@ fn whole_digest(catalog: &Catalog) -> String {
 
 /// The objects the attestation covers, each with its SQL.
 fn attested(catalog: &Catalog) -> impl Iterator<Item = (&Object, &str)> {
-    let internal = |n: &str| n.len() >= 7 && n.as_bytes()[..7].eq_ignore_ascii_case(b"sqlite_");
     catalog
         .objects
         .iter()
-        .filter(move |o| !internal(&o.name) && !is_ledger_name(&o.name) && !is_ledger_name(&o.table))
+        .filter(|o| !o.is_sqlites_own() && !is_ledger_name(&o.name) && !is_ledger_name(&o.table))
         .filter_map(|o| Some((o, o.sql.as_deref()?)))
 }
 

@@ -9,6 +9,8 @@
 //! and in a fleet each compilation contends for SQLite's process-wide
 //! memory mutex. One read serves them all.
 
+use std::collections::HashMap;
+
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
@@ -26,6 +28,13 @@ pub(crate) struct Object {
 }
 
 impl Object {
+    /// One of SQLite's own objects (`sqlite_sequence`, `sqlite_stat1`,
+    /// automatic indexes): named `sqlite_*`, compared as SQLite's `LIKE`
+    /// does, case-insensitively.
+    pub(crate) fn is_sqlites_own(&self) -> bool {
+        self.name.as_bytes().get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"sqlite_"))
+    }
+
     /// A virtual table, whose columns and keys come from its module rather
     /// than from the stored SQL (`LIKE 'CREATE VIRTUAL%'`, as SQLite stores it).
     pub(crate) fn is_virtual_table(&self) -> bool {
@@ -35,6 +44,46 @@ impl Object {
                 .as_deref()
                 .and_then(|s| s.get(..14))
                 .is_some_and(|head| head.eq_ignore_ascii_case("CREATE VIRTUAL"))
+    }
+}
+
+/// Bytes a [`BySql`] memory holds before it starts over: a history of
+/// thousands of objects fits, and a guest that writes megabyte-long
+/// `CREATE` statements cannot make the host hold more than this.
+const MAX_REMEMBERED: usize = 4 << 20;
+
+/// What the host derived from objects' stored SQL, kept by that text for
+/// the next migration or database (each user is a per-thread memory, so no
+/// lock). Bounded by [`MAX_REMEMBERED`]: when full it starts over.
+pub(crate) struct BySql<V> {
+    entries: HashMap<String, V>,
+    bytes: usize,
+}
+
+impl<V> Default for BySql<V> {
+    fn default() -> Self {
+        BySql { entries: HashMap::new(), bytes: 0 }
+    }
+}
+
+impl<V> BySql<V> {
+    /// What was kept for `sql`.
+    pub(crate) fn get(&self, sql: &str) -> Option<&V> {
+        self.entries.get(sql)
+    }
+
+    /// Keeps `value` for `sql`; `bytes` is what it holds besides the text.
+    /// A value too large for the whole memory is not kept.
+    pub(crate) fn insert(&mut self, sql: &str, value: V, bytes: usize) {
+        let bytes = sql.len() + bytes;
+        if bytes > MAX_REMEMBERED {
+            return;
+        }
+        if self.bytes + bytes > MAX_REMEMBERED {
+            *self = BySql::default();
+        }
+        self.bytes += bytes;
+        self.entries.insert(sql.to_owned(), value);
     }
 }
 
@@ -96,5 +145,24 @@ mod tests {
             cat.objects.iter().filter(|o| o.is_virtual_table()).map(|o| o.name.as_str()).collect();
         assert_eq!(virtual_tables, ["r"]);
         assert!(cat.objects.iter().any(|o| o.name == "sqlite_autoindex_b_1" && o.sql.is_none()));
+        let own: Vec<&str> =
+            cat.objects.iter().filter(|o| o.is_sqlites_own()).map(|o| o.name.as_str()).collect();
+        assert_eq!(own, ["sqlite_autoindex_b_1"]);
+    }
+
+    #[test]
+    fn the_memory_is_bounded_and_starts_over_when_full() {
+        let mut m: BySql<u32> = BySql::default();
+        m.insert("CREATE TABLE a (x)", 1, 0);
+        assert_eq!(m.get("CREATE TABLE a (x)"), Some(&1));
+        // Larger than the whole memory: not kept, the rest stays.
+        m.insert("CREATE TABLE b (x)", 2, MAX_REMEMBERED);
+        assert_eq!((m.get("CREATE TABLE b (x)"), m.get("CREATE TABLE a (x)")), (None, Some(&1)));
+        // Filling it: the next one starts over, and is kept.
+        m.insert("CREATE TABLE c (x)", 3, MAX_REMEMBERED - 64);
+        assert_eq!(m.get("CREATE TABLE c (x)"), Some(&3));
+        m.insert("CREATE TABLE d (x)", 4, 64);
+        assert_eq!((m.get("CREATE TABLE d (x)"), m.get("CREATE TABLE c (x)")), (Some(&4), None));
+        assert_eq!(m.get("CREATE TABLE a (x)"), None);
     }
 }

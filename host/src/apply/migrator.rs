@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::attest::{self, SchemaCheck, SchemaState};
-use super::catalog::Catalog;
 use super::ledger_guard;
 use super::shape::Shape;
 use crate::error::{Error, Result};
@@ -826,15 +825,12 @@ impl Migrator {
         }
         // An unchanged cookie means the guest changed no schema: the shape
         // (and the attestation, when known) are still the ones from before.
-        // Otherwise the guard has just read the schema, and that one read
-        // serves the shape and the attestation too.
+        // Otherwise the guard has just read the schema (it reads it exactly
+        // when the cookie moved), and that one read serves the shape and
+        // the attestation too.
         let cookie_after = finished.cookie;
         let same_schema = cookie_after == cookie_before;
-        let catalog = match finished.catalog {
-            Some(c) => Some(c),
-            None if same_schema => None,
-            None => Some(Catalog::read(conn)?),
-        };
+        let catalog = finished.catalog;
         let shape_after = match &catalog {
             None => shape_before.clone(),
             Some(c) => Shape::of(conn, c)?,

@@ -103,11 +103,10 @@ impl Shape {
     /// for the columns of tables not seen before).
     pub(crate) fn of(conn: &Connection, catalog: &Catalog) -> Result<Shape> {
         let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-        let listed = catalog.objects.iter().filter(|o| {
-            o.kind == "table"
-                && !o.name.as_bytes().get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"sqlite_"))
-                && !is_ledger_name(&o.name)
-        });
+        let listed = catalog
+            .objects
+            .iter()
+            .filter(|o| o.kind == "table" && !o.is_sqlites_own() && !is_ledger_name(&o.name));
         for o in listed {
             // Columns follow from the stored SQL: only new or altered
             // tables are asked about (see `table_facts`).

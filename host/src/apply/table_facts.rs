@@ -21,50 +21,37 @@
 //! (no lock) and bounded.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::rc::Rc;
 
 use rusqlite::Connection;
 
+use super::catalog::BySql;
 use crate::error::{Error, Result};
 
-/// Which fact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Fact {
+/// Both facts of one table.
+struct Facts {
     /// Every column `pragma_table_xinfo` lists, in order.
-    Columns,
+    columns: Vec<String>,
     /// The distinct parent tables of its foreign keys, sorted.
-    Parents,
-}
-
-/// Bytes of SQL text and answers kept per thread before the memory starts
-/// over: a history of thousands of tables fits, and a guest that writes
-/// megabyte-long `CREATE TABLE`s cannot make the host hold more than this.
-const MAX_BYTES: usize = 4 << 20;
-
-/// The answers, and the bytes they hold.
-#[derive(Default)]
-struct Known {
-    answers: HashMap<(Fact, String), Vec<String>>,
-    bytes: usize,
+    parents: Vec<String>,
 }
 
 thread_local! {
-    static KNOWN: RefCell<Known> = RefCell::new(Known::default());
+    static KNOWN: RefCell<BySql<Rc<Facts>>> = RefCell::new(BySql::default());
 }
 
 /// The columns of ordinary table `name`, whose stored SQL is `sql`.
 pub(crate) fn columns(conn: &Connection, name: &str, sql: &str) -> Result<Vec<String>> {
-    fact(conn, Fact::Columns, name, sql)
+    Ok(facts(conn, name, sql)?.columns.clone())
 }
 
 /// The tables that table `name` (stored SQL `sql`) has foreign keys to.
 pub(crate) fn parents(conn: &Connection, name: &str, sql: &str) -> Result<Vec<String>> {
-    fact(conn, Fact::Parents, name, sql)
+    Ok(facts(conn, name, sql)?.parents.clone())
 }
 
-fn fact(conn: &Connection, fact: Fact, name: &str, sql: &str) -> Result<Vec<String>> {
-    let key = (fact, sql.to_owned());
-    if let Some(known) = KNOWN.with(|k| k.borrow().answers.get(&key).cloned()) {
+fn facts(conn: &Connection, name: &str, sql: &str) -> Result<Rc<Facts>> {
+    if let Some(known) = KNOWN.with(|k| k.borrow().get(sql).cloned()) {
         return Ok(known);
     }
     // Both facts in one statement: a table new to this thread is about to
@@ -81,32 +68,16 @@ fn fact(conn: &Connection, fact: Fact, name: &str, sql: &str) -> Result<Vec<Stri
         .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))
         .and_then(|rows| rows.collect())
         .map_err(context())?;
-    let mut columns = Vec::new();
-    let mut parents = Vec::new();
+    let mut facts = Facts { columns: Vec::new(), parents: Vec::new() };
     for (which, value) in rows {
-        if which == 0 { columns.push(value) } else { parents.push(value) }
+        if which == 0 { facts.columns.push(value) } else { facts.parents.push(value) }
     }
-    parents.sort();
-    parents.dedup();
-    let wanted = if fact == Fact::Columns { columns.clone() } else { parents.clone() };
-    remember((Fact::Columns, sql.to_owned()), columns);
-    remember((Fact::Parents, sql.to_owned()), parents);
-    Ok(wanted)
-}
-
-fn remember(key: (Fact, String), answer: Vec<String>) {
-    let bytes = key.1.len() + answer.iter().map(String::len).sum::<usize>();
-    if bytes > MAX_BYTES {
-        return;
-    }
-    KNOWN.with(|k| {
-        let mut k = k.borrow_mut();
-        if k.bytes + bytes > MAX_BYTES {
-            *k = Known::default();
-        }
-        k.bytes += bytes;
-        k.answers.insert(key, answer);
-    });
+    facts.parents.sort();
+    facts.parents.dedup();
+    let bytes = facts.columns.iter().chain(&facts.parents).map(String::len).sum();
+    let facts = Rc::new(facts);
+    KNOWN.with(|k| k.borrow_mut().insert(sql, facts.clone(), bytes));
+    Ok(facts)
 }
 
 #[cfg(test)]
