@@ -286,27 +286,39 @@ pub struct LastAttestation {
     pub id: i64,
     /// Its recorded schema digest.
     pub sha256: Option<String>,
-    /// Its recorded per-object digests.
-    pub objects: Option<String>,
 }
 
 /// The last applied migration's row (latest `applied_at`, then highest id),
-/// with its schema attestation; `None` without a ledger or rows. Reads only.
+/// with its schema digest; `None` without a ledger or rows. Reads only.
+///
+/// The per-object lines are left out ([`attestation_objects`] reads them):
+/// they are only needed when the schema changed, and naming them in the
+/// sort would make SQLite read every row's list (tens of KB each on a long
+/// history, on overflow pages) to return one.
 pub fn last_attestation(conn: &Connection) -> Result<Option<LastAttestation>> {
     if !exists(conn)? {
         return Ok(None);
     }
-    let have = columns(conn)?;
-    let has = |c: &str| have.iter().any(|h| h.eq_ignore_ascii_case(c));
-    let col = |c: &str| if has(c) { c.to_owned() } else { format!("NULL AS {c}") };
-    let sql = format!(
-        "SELECT id, {}, {} FROM {TABLE} ORDER BY applied_at DESC, id DESC LIMIT 1",
-        col("schema_sha256"),
-        col("schema_objects")
-    );
-    conn.query_row(&sql, [], |r| Ok(LastAttestation { id: r.get(0)?, sha256: r.get(1)?, objects: r.get(2)? }))
+    let sql = if columns(conn)?.iter().any(|c| c.eq_ignore_ascii_case("schema_sha256")) {
+        "SELECT id, schema_sha256 FROM schema_migrations ORDER BY applied_at DESC, id DESC LIMIT 1"
+    } else {
+        "SELECT id, NULL FROM schema_migrations ORDER BY applied_at DESC, id DESC LIMIT 1"
+    };
+    conn.query_row(sql, [], |r| Ok(LastAttestation { id: r.get(0)?, sha256: r.get(1)? }))
         .optional()
         .map_err(Error::sqlite("reading the last schema attestation"))
+}
+
+/// The per-object digest lines recorded with migration `id` (`None` when
+/// the row has none, or the ledger no such column). Reads only.
+pub fn attestation_objects(conn: &Connection, id: i64) -> Result<Option<String>> {
+    if !columns(conn)?.iter().any(|c| c.eq_ignore_ascii_case("schema_objects")) {
+        return Ok(None);
+    }
+    conn.query_row("SELECT schema_objects FROM schema_migrations WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+        .map_err(Error::sqlite(format!("reading the schema attestation of migration {id}")))
 }
 
 /// The audit table recording every accepted change to an applied migration.
@@ -459,10 +471,9 @@ mod tests {
         };
         record(&conn, &row, Some("table\tt\t0123")).unwrap();
         let last = last_attestation(&conn).unwrap().unwrap();
-        assert_eq!(
-            (last.id, last.sha256.as_deref(), last.objects.as_deref()),
-            (3, Some("cd"), Some("table\tt\t0123"))
-        );
+        assert_eq!((last.id, last.sha256.as_deref()), (3, Some("cd")));
+        assert_eq!(attestation_objects(&conn, 3).unwrap().as_deref(), Some("table\tt\t0123"));
+        assert_eq!(attestation_objects(&conn, 4).unwrap(), None);
         assert!(is_applied(&conn, 3).unwrap());
         assert!(!is_applied(&conn, 2).unwrap());
         assert_eq!(read_all(&conn).unwrap()[&3], row);

@@ -33,9 +33,9 @@ use std::rc::Rc;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use super::catalog::{BySql, Catalog, Object};
+use super::catalog::{BySql, Catalog, Object, is_sqlites_own_name};
 use super::ledger_guard::is_ledger_name;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ledger;
 
 /// A schema's attestation, as the ledger records it.
@@ -118,28 +118,52 @@ fn line_of(o: &Object, sql: &str) -> Line {
     Line { kind, name, text, digest16 }
 }
 
-/// [`Attestation::sha256`] of `catalog`, from lines already made where
-/// there are some, without making or remembering per-object digests.
-fn whole_digest(catalog: &Catalog) -> String {
-    let mut texts: Vec<Rc<str>> = attested(catalog)
-        .map(|(o, sql)| remembered(o, sql).map(|(text, _)| text).unwrap_or_else(|| text_of(o, sql)))
-        .collect();
-    texts.sort();
+/// [`Attestation::sha256`] of `conn`'s schema now, made straight from the
+/// rows of `sqlite_schema` into one buffer, with no per-object digests.
+///
+/// This is what a start-up with nothing pending pays to notice a schema
+/// changed outside wasmig, in a process that has remembered nothing: one
+/// allocation per line (and none per field) instead of an object, a line
+/// and a digest each.
+fn digest_now(conn: &Connection) -> Result<String> {
+    let context = || Error::sqlite("reading sqlite_schema");
+    let mut stmt = conn
+        .prepare_cached("SELECT type, name, tbl_name, sql FROM main.sqlite_schema WHERE sql IS NOT NULL")
+        .map_err(context())?;
+    let mut rows = stmt.query([]).map_err(context())?;
+    let mut text: Vec<u8> = Vec::new();
+    let mut lines: Vec<std::ops::Range<usize>> = Vec::new();
+    while let Some(r) = rows.next().map_err(context())? {
+        let field = |i: usize| r.get_ref(i).and_then(|v| Ok(v.as_str()?)).map_err(context());
+        let (kind, name, table, sql) = (field(0)?, field(1)?, field(2)?, field(3)?);
+        if !attests(name, table) {
+            continue;
+        }
+        let start = text.len();
+        for part in [kind, "\t", name, "\t", table, "\t"] {
+            text.extend_from_slice(part.as_bytes());
+        }
+        normalize_into(sql, &mut text);
+        lines.push(start..text.len());
+    }
+    lines.sort_by(|a, b| text[a.clone()].cmp(&text[b.clone()]));
     let mut whole = Sha256::new();
-    for t in &texts {
-        whole.update(t.as_bytes());
+    for l in lines {
+        whole.update(&text[l]);
         whole.update(b"\n");
     }
-    hex::encode(whole.finalize())
+    Ok(hex::encode(whole.finalize()))
+}
+
+/// True for an object the attestation covers: not one of SQLite's own, not
+/// named for the ledger nor on a ledger table.
+fn attests(name: &str, table: &str) -> bool {
+    !is_sqlites_own_name(name) && !is_ledger_name(name) && !is_ledger_name(table)
 }
 
 /// The objects the attestation covers, each with its SQL.
 fn attested(catalog: &Catalog) -> impl Iterator<Item = (&Object, &str)> {
-    catalog
-        .objects
-        .iter()
-        .filter(|o| !o.is_sqlites_own() && !is_ledger_name(&o.name) && !is_ledger_name(&o.table))
-        .filter_map(|o| Some((o, o.sql.as_deref()?)))
+    catalog.objects.iter().filter(|o| attests(&o.name, &o.table)).filter_map(|o| Some((o, o.sql.as_deref()?)))
 }
 
 fn lines(catalog: &Catalog) -> Vec<Line> {
@@ -170,49 +194,66 @@ pub(crate) fn of(catalog: &Catalog) -> Attestation {
 
 /// SQL's whitespace outside quoted text and comments collapsed to single
 /// spaces, trimmed.
+///
+/// Worked on bytes, copying runs at a time: every delimiter is ASCII, so no
+/// cut falls inside a character. A start-up with nothing pending normalizes
+/// every object of the schema (hundreds) on a thread that has none
+/// remembered, so this is on the no-op path.
 fn normalize_sql(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
+    let mut out = Vec::with_capacity(sql.len());
+    normalize_into(sql, &mut out);
+    // Cut only before or after ASCII bytes, so still UTF-8.
+    String::from_utf8(out).expect("cut at ASCII bytes only")
+}
+
+/// [`normalize_sql`], appended to `out` (which may hold text before it).
+fn normalize_into(sql: &str, out: &mut Vec<u8>) {
+    let b = sql.as_bytes();
+    let first = out.len();
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
     let mut space = false;
-    while let Some(c) = chars.next() {
-        if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c') {
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if is_space(c) {
             space = true;
+            i += 1;
             continue;
         }
-        if space && !out.is_empty() {
-            out.push(' ');
+        if space && out.len() > first {
+            out.push(b' ');
         }
         space = false;
-        out.push(c);
-        let close: Option<&str> = match c {
-            '\'' => Some("'"),
-            '"' => Some("\""),
-            '`' => Some("`"),
-            '[' => Some("]"),
-            '-' if chars.peek() == Some(&'-') => Some("\n"),
-            '/' if chars.peek() == Some(&'*') => {
-                out.push(chars.next().expect("peeked"));
-                Some("*/")
-            }
+        // Where the verbatim part ends: just past its closer (or the end of
+        // the text when it is never closed); `None` for ordinary text.
+        let verbatim_end = |from: usize, closer: &[u8]| {
+            let rest = &b[from.min(b.len())..];
+            let found = if closer.len() == 1 {
+                memchr::memchr(closer[0], rest)
+            } else {
+                memchr::memmem::find(rest, closer)
+            };
+            found.map_or(b.len(), |at| from + at + closer.len())
+        };
+        let end = match (c, b.get(i + 1)) {
+            (b'\'', _) => Some(verbatim_end(i + 1, b"'")),
+            (b'"', _) => Some(verbatim_end(i + 1, b"\"")),
+            (b'`', _) => Some(verbatim_end(i + 1, b"`")),
+            (b'[', _) => Some(verbatim_end(i + 1, b"]")),
+            (b'-', Some(b'-')) => Some(verbatim_end(i + 2, b"\n")),
+            (b'/', Some(b'*')) => Some(verbatim_end(i + 2, b"*/")),
             _ => None,
         };
-        if let Some(close) = close {
-            // Verbatim up to and including the closer (a doubled quote
-            // closes and reopens, which copies it just the same).
-            while let Some(d) = chars.next() {
-                out.push(d);
-                if close.starts_with(d)
-                    && (close.len() == 1 || chars.peek() == close[1..].chars().next().as_ref())
-                {
-                    if close.len() == 2 {
-                        out.push(chars.next().expect("peeked"));
-                    }
-                    break;
-                }
-            }
-        }
+        let end = end.unwrap_or_else(|| {
+            // Ordinary text up to the next space or possible opener.
+            let more = b[i + 1..]
+                .iter()
+                .position(|&d| is_space(d) || matches!(d, b'\'' | b'"' | b'`' | b'[' | b'-' | b'/'));
+            more.map_or(b.len(), |n| i + 1 + n)
+        });
+        out.extend_from_slice(&b[i..end]);
+        i = end;
     }
-    out
 }
 
 /// How the schema compares with the one the ledger recorded last.
@@ -248,11 +289,9 @@ pub struct SchemaCheck {
 /// Compares `conn`'s schema with the one the ledger recorded after the last
 /// migration. Reads only (a database without a ledger is `Unattested`).
 pub fn check_schema(conn: &Connection) -> Result<SchemaCheck> {
-    let catalog = Catalog::read(conn)?;
-    // The whole digest decides; the per-object digests are needed only to
-    // name what changed (a start-up with nothing pending pays for 400
-    // objects' lines, not for 400 more hashes).
-    let current = whole_digest(&catalog);
+    // The whole digest decides; the objects and their digests are needed
+    // only to name what changed.
+    let current = digest_now(conn)?;
     let last = ledger::last_attestation(conn)?;
     let mut check = SchemaCheck {
         state: SchemaState::Unattested,
@@ -265,8 +304,8 @@ pub fn check_schema(conn: &Connection) -> Result<SchemaCheck> {
     let Some(recorded) = last.sha256 else { return Ok(check) };
     check.state = if recorded == current { SchemaState::Unchanged } else { SchemaState::Changed };
     if check.state == SchemaState::Changed {
-        check.changes = match &last.objects {
-            Some(before) => changed_objects(before, &of(&catalog).objects),
+        check.changes = match ledger::attestation_objects(conn, last.id)? {
+            Some(before) => changed_objects(&before, &attest(conn)?.objects),
             None => vec!["(the ledger holds no object list to name the changes)".into()],
         };
     }
@@ -313,21 +352,102 @@ mod tests {
         assert_eq!(normalize_sql("'unterminated  "), "'unterminated  ");
     }
 
+    /// The normal form as first written, character by character: the
+    /// byte-wise version must agree with it on any text.
+    fn normalize_by_chars(sql: &str) -> String {
+        let mut out = String::with_capacity(sql.len());
+        let mut chars = sql.chars().peekable();
+        let mut space = false;
+        while let Some(c) = chars.next() {
+            if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c') {
+                space = true;
+                continue;
+            }
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+            let close: Option<&str> = match c {
+                '\'' => Some("'"),
+                '"' => Some("\""),
+                '`' => Some("`"),
+                '[' => Some("]"),
+                '-' if chars.peek() == Some(&'-') => Some("\n"),
+                '/' if chars.peek() == Some(&'*') => {
+                    out.push(chars.next().expect("peeked"));
+                    Some("*/")
+                }
+                _ => None,
+            };
+            if let Some(close) = close {
+                while let Some(d) = chars.next() {
+                    out.push(d);
+                    if close.starts_with(d)
+                        && (close.len() == 1 || chars.peek() == close[1..].chars().next().as_ref())
+                    {
+                        if close.len() == 2 {
+                            out.push(chars.next().expect("peeked"));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
     #[test]
-    fn the_whole_digest_alone_is_the_attestations_cold_or_remembered() {
+    fn byte_wise_normalizing_agrees_with_the_character_reading() {
+        // Every string up to length 5 over an alphabet of the delimiters,
+        // whitespace, ordinary text and a multi-byte character, then longer
+        // pseudo-random ones.
+        let alphabet = ["'", "\"", "`", "[", "]", "-", "/", "*", "\n", " ", "\t", "a", "é"];
+        let mut cases = vec![String::new()];
+        let mut frontier = vec![String::new()];
+        for _ in 0..5 {
+            frontier =
+                frontier.iter().flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}"))).collect();
+            cases.extend(frontier.iter().cloned());
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let len = (seed % 40) as usize;
+            let mut s = String::new();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.push_str(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            cases.push(s);
+        }
+        for case in &cases {
+            assert_eq!(normalize_sql(case), normalize_by_chars(case), "normalizing {case:?}");
+        }
+    }
+
+    #[test]
+    fn the_digest_made_straight_from_the_rows_is_the_attestations() {
         let c = Connection::open_in_memory().unwrap();
-        // Names new to this thread, so the first digest is made cold.
-        c.execute_batch("CREATE TABLE cold_w (x  INTEGER); CREATE VIEW cold_v AS SELECT x FROM cold_w;")
-            .unwrap();
-        let catalog = Catalog::read(&c).unwrap();
-        let cold = whole_digest(&catalog);
-        let full = of(&catalog);
-        assert_eq!(cold, full.sha256);
-        assert_eq!(whole_digest(&catalog), full.sha256, "remembered lines give the same digest");
-        c.execute_batch("ALTER TABLE cold_w ADD COLUMN y").unwrap();
-        let changed = Catalog::read(&c).unwrap();
-        assert_ne!(whole_digest(&changed), cold);
-        assert_eq!(whole_digest(&changed), of(&changed).sha256);
+        // Layout to normalize, quoted text, a name sorting by its tab, SQLite's
+        // own objects and the ledger's (all left out), an index without SQL.
+        c.execute_batch(
+            "CREATE TABLE digest_w (x  INTEGER UNIQUE, s TEXT DEFAULT 'a  b');
+             CREATE VIEW digest_v AS SELECT x FROM digest_w;
+             CREATE TABLE \"digest_w\x01\" (y);
+             CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY);
+             CREATE INDEX schema_migrations_i ON schema_migrations (id);
+             CREATE TABLE auto (id INTEGER PRIMARY KEY AUTOINCREMENT); INSERT INTO auto DEFAULT VALUES; ANALYZE;",
+        )
+        .unwrap();
+        let full = attest(&c).unwrap();
+        assert_eq!(digest_now(&c).unwrap(), full.sha256);
+        assert_eq!(digest_now(&c).unwrap(), attest(&c).unwrap().sha256, "with the lines remembered");
+        assert_eq!(full.sha256, hex::encode(Sha256::digest(normal_form(&c).unwrap())));
+        c.execute_batch("ALTER TABLE digest_w ADD COLUMN y").unwrap();
+        assert_ne!(digest_now(&c).unwrap(), full.sha256);
+        assert_eq!(digest_now(&c).unwrap(), attest(&c).unwrap().sha256);
     }
 
     #[test]

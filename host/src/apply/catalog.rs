@@ -32,7 +32,7 @@ impl Object {
     /// automatic indexes): named `sqlite_*`, compared as SQLite's `LIKE`
     /// does, case-insensitively.
     pub(crate) fn is_sqlites_own(&self) -> bool {
-        self.name.as_bytes().get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"sqlite_"))
+        is_sqlites_own_name(&self.name)
     }
 
     /// A virtual table, whose columns and keys come from its module rather
@@ -45,6 +45,12 @@ impl Object {
                 .and_then(|s| s.get(..14))
                 .is_some_and(|head| head.eq_ignore_ascii_case("CREATE VIRTUAL"))
     }
+}
+
+/// True for a name SQLite keeps for its own objects (see
+/// [`Object::is_sqlites_own`]).
+pub(crate) fn is_sqlites_own_name(name: &str) -> bool {
+    name.as_bytes().get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"sqlite_"))
 }
 
 /// Bytes a [`BySql`] memory holds before it starts over: a history of
