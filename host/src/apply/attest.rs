@@ -304,7 +304,7 @@ pub fn check_schema(conn: &Connection) -> Result<SchemaCheck> {
     let Some(recorded) = last.sha256 else { return Ok(check) };
     check.state = if recorded == current { SchemaState::Unchanged } else { SchemaState::Changed };
     if check.state == SchemaState::Changed {
-        check.changes = match ledger::attestation_objects(conn, last.id)? {
+        check.changes = match super::object_lines::of_row(conn, last.id)? {
             Some(before) => changed_objects(&before, &attest(conn)?.objects),
             None => vec!["(the ledger holds no object list to name the changes)".into()],
         };

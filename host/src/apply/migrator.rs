@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::attest::{self, SchemaCheck, SchemaState};
+use super::catalog::Catalog;
 use super::ledger_guard;
+use super::object_lines;
 use super::shape::Shape;
 use crate::error::{Error, Result};
 use crate::ledger::{self, LedgerRow};
@@ -266,6 +268,9 @@ pub(super) struct SchemaMemo {
     shape: Shape,
     attestation: attest::Attestation,
     own_tables: ledger_guard::OwnTables,
+    /// The ledger row that recorded `attestation` (the next row's object
+    /// lines are stored as the change from it, see `object_lines`).
+    recorded_by: i64,
 }
 
 impl Migrator {
@@ -795,9 +800,19 @@ impl Migrator {
         // What a migration that did not declare `destructive` must keep (and
         // what one that did is reported to have dropped).
         let cookie_before = watch.schema_version();
-        let (shape_before, attestation_before) = match memo.filter(|m| m.cookie == cookie_before) {
-            Some(m) => (m.shape, Some(m.attestation)),
-            None => (Shape::read(conn)?, None),
+        // The schema before, and the ledger row that recorded exactly it
+        // (if one did): this migration's object lines are stored as the
+        // change from that row's. With the cookie unchanged since this
+        // migrator's last commit, that is the row it wrote.
+        let (shape_before, attestation_before, base_row) = match memo.filter(|m| m.cookie == cookie_before) {
+            Some(m) => (m.shape, m.attestation, Some(m.recorded_by)),
+            None => {
+                let catalog = Catalog::read(conn)?;
+                let attestation = attest::of(&catalog);
+                let last = ledger::last_attestation(conn)?;
+                let base = last.filter(|l| l.sha256.as_ref() == Some(&attestation.sha256)).map(|l| l.id);
+                (Shape::of(conn, &catalog)?, attestation, base)
+            }
         };
         tracing::info!(id, name = %name, file = %file.display(), "running migration");
         let stats = match run_guest(sandbox, conn, compiled, Entry::Up)? {
@@ -841,16 +856,21 @@ impl Migrator {
             return Err(Error::UndeclaredDestructive { id, name, file, changes });
         }
         // The schema as this migration leaves it, for the next run to compare.
-        let attestation = match (attestation_before.filter(|_| same_schema), &catalog) {
-            (Some(a), _) => a,
-            (None, Some(c)) => attest::of(c),
-            (None, None) => attest::attest(conn)?,
+        let attestation = match &catalog {
+            _ if same_schema => attestation_before.clone(),
+            Some(c) => attest::of(c),
+            None => attest::attest(conn)?,
         };
+        let objects = object_lines::encode(
+            base_row.map(|row| (row, attestation_before.objects.as_str())),
+            &attestation.objects,
+        );
         let after = SchemaMemo {
             cookie: cookie_after,
             shape: shape_after,
             attestation: attestation.clone(),
             own_tables: finished.own_tables,
+            recorded_by: id,
         };
         let duration = started.elapsed();
         let audit_table = after.own_tables.contains_key(ledger::AUDIT_TABLE);
@@ -868,7 +888,7 @@ impl Migrator {
                 schema_sha256: Some(attestation.sha256),
                 release: self.release().map(|r| r.release),
             },
-            Some(&after.attestation.objects),
+            Some(&objects),
             Some(audit_table),
         )?;
         Ok(Some((Applied { id, name, duration, stats, destroyed }, after)))

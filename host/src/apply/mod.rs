@@ -12,6 +12,7 @@ mod foreign_ledger;
 mod ledger_guard;
 pub(crate) use ledger_guard::is_ledger_name;
 mod migrator;
+mod object_lines;
 mod rehearse;
 mod round_trip;
 mod shape;

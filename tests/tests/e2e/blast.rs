@@ -138,3 +138,102 @@ fn drops_are_caught_in_every_step_of_one_apply_and_in_one_transaction() {
         }
     }
 }
+
+/// The object lines of one ledger row each, by id.
+fn recorded_objects(conn: &Connection) -> Vec<(i64, String)> {
+    let mut stmt = conn.prepare("SELECT id, schema_objects FROM schema_migrations ORDER BY id").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// The lines of `text` with each digest cut to its first character, so
+/// the test can say which object a line names without knowing its digest.
+fn shapes(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.rsplit_once('\t').map_or(l.to_owned(), |(k, d)| format!("{k}\t{}", &d[..1])))
+        .collect()
+}
+
+/// A migration whose schema before is the one the last ledger row recorded
+/// stores only what it changed in the per-object lines, so the ledger grows
+/// with the changes rather than with migrations times objects; whole lists
+/// are still followed back to, so a change made outside wasmig is named
+/// exactly, in later applies (no memory of the last one), after a revert,
+/// and in one transaction.
+#[test]
+fn the_ledger_stores_each_migrations_change_and_still_names_outside_changes() {
+    for single_transaction in [false, true] {
+        let s = scratch();
+        let (dir, db) = (&s.dir, &s.db);
+        pack_sql(
+            dir,
+            1,
+            "items",
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT); CREATE INDEX items_note ON items (note);",
+            None,
+        );
+        pack_sql(dir, 2, "more", "CREATE TABLE more_items (x);", Some("DROP TABLE more_items;"));
+        pack_sql(dir, 3, "seed", "INSERT INTO items (note) VALUES ('a');", Some("DELETE FROM items;"));
+        pack_sql(
+            dir,
+            4,
+            "swap",
+            "DROP INDEX items_note; CREATE VIEW v AS SELECT note FROM items;",
+            Some("DROP VIEW v; CREATE INDEX items_note ON items (note);"),
+        );
+        let opts = || Options { single_transaction, ..options() };
+        let mut conn = Connection::open(db).unwrap();
+        Migrator::from_dir_with(dir, opts()).unwrap().apply(&mut conn).unwrap();
+        let rows = recorded_objects(&conn);
+        let got: Vec<(i64, Vec<String>)> = rows.iter().map(|(id, t)| (*id, shapes(t))).collect();
+        let hex = |l: &str| l.rsplit_once('\t').is_some_and(|(_, d)| d.len() == 16);
+        assert!(rows[0].1.lines().all(hex), "the first row holds a whole list: {rows:?}");
+        assert_eq!(
+            got[0].1.iter().map(|l| &l[..l.len() - 2]).collect::<Vec<_>>(),
+            ["index\titems_note", "table\titems"]
+        );
+        assert_eq!(got[1].1[0], "delta\t1");
+        assert_eq!(got[1].1[1..], ["table\tmore_items\t".to_owned() + &got[1].1[1][got[1].1[1].len() - 1..]]);
+        assert_eq!(rows[2].1, "delta\t2\n", "a data-only migration changes no line");
+        assert_eq!(got[3].1[0], "delta\t3");
+        assert!(
+            rows[3].1.ends_with("\nindex\titems_note\t-\n") && rows[3].1.contains("\nview\tv\t"),
+            "{rows:?}"
+        );
+        assert_eq!(wasmig::check_schema(&conn).unwrap().state, SchemaState::Unchanged);
+
+        // Reverting the last two: the row before is the newest again, and
+        // naming follows its chain.
+        Migrator::from_dir_with(dir, opts()).unwrap().revert_to(&mut conn, 2).unwrap();
+        conn.execute_batch("CREATE INDEX by_id ON more_items (x);").unwrap();
+        let check = wasmig::check_schema(&conn).unwrap();
+        assert_eq!((check.state, check.after_id), (SchemaState::Changed, Some(2)));
+        assert_eq!(check.changes, ["index by_id created"]);
+        conn.execute_batch("DROP INDEX by_id;").unwrap();
+
+        // A later apply, by a migrator that remembers nothing: its first
+        // migration finds the schema the ledger recorded and stores a delta.
+        Migrator::from_dir_with(dir, opts()).unwrap().apply(&mut conn).unwrap();
+        assert!(recorded_objects(&conn)[3].1.starts_with("delta\t3\n"));
+        pack_sql(dir, 5, "other", "CREATE TABLE other (y);", None);
+        Migrator::from_dir_with(dir, opts()).unwrap().apply(&mut conn).unwrap();
+        assert_eq!(shapes(&recorded_objects(&conn)[4].1)[0], "delta\t4");
+        conn.execute_batch(
+            "DROP TABLE more_items; ALTER TABLE other ADD COLUMN z; CREATE INDEX by_y ON other (y);",
+        )
+        .unwrap();
+        let check = wasmig::check_schema(&conn).unwrap();
+        assert_eq!((check.state, check.after_id), (SchemaState::Changed, Some(5)));
+        assert_eq!(check.changes, ["index by_y created", "table more_items dropped", "table other changed"]);
+
+        // After a change made outside wasmig the recorded lines no longer
+        // describe the schema before, so the next row holds a whole list.
+        pack_sql(dir, 6, "last", "CREATE TABLE last (z);", None);
+        Migrator::from_dir_with(dir, opts()).unwrap().apply(&mut conn).unwrap();
+        let last = recorded_objects(&conn).pop().unwrap();
+        assert_eq!(last.0, 6);
+        assert!(last.1.lines().all(hex) && last.1.contains("index\tby_y\t"), "{last:?}");
+        assert_eq!(wasmig::check_schema(&conn).unwrap().state, SchemaState::Unchanged);
+        conn.execute_batch("DROP TABLE last;").unwrap();
+        assert_eq!(wasmig::check_schema(&conn).unwrap().changes, ["table last dropped"]);
+    }
+}

@@ -1,0 +1,189 @@
+//! How a ledger row keeps its per-object digest lines: whole, or as what
+//! changed since an earlier row.
+//!
+//! The attestation names what changed outside wasmig by comparing the
+//! schema's per-object lines (`type TAB name TAB digest16`, see `attest`)
+//! with those recorded after the last migration. Recording the whole list
+//! in every row made the ledger grow with migrations times objects: 200
+//! migrations over a 400-object schema held over a megabyte of lines, and
+//! every start-up that reads the ledger read the pages they sit on. So a
+//! row whose schema before the migration is exactly the one an earlier row
+//! recorded (same digest) keeps only the change:
+//!
+//! ```text
+//! delta TAB <id of the row it changes>
+//! <type> TAB <name> TAB <digest16>     an object created or changed
+//! <type> TAB <name> TAB -              an object dropped
+//! ```
+//!
+//! Anything else is a whole list, as every wasmig wrote before this form
+//! (and still writes when it cannot vouch for the schema before: the first
+//! migration, or one after a change made outside wasmig). The row a delta
+//! names is found by id, not by position, so rows recorded meanwhile by
+//! other processes (which cannot have changed the schema, or the delta
+//! would not have been written) do not matter. A chain that cannot be
+//! followed (a row removed, a `NULL`, a loop) gives no list: only the
+//! naming of changes is lost, never the digest comparison, which uses the
+//! whole-schema digest every row keeps.
+
+use std::collections::{BTreeMap, HashSet};
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+use crate::ledger;
+
+/// The first line of a delta, before the id of the row it changes.
+const DELTA: &str = "delta\t";
+
+/// The marker a dropped object's line carries instead of a digest.
+const DROPPED: &str = "-";
+
+/// Object lines by their sort key (`type TAB name TAB`, whose byte order
+/// is the order of the whole lines), each with its digest.
+type Lines<'a> = BTreeMap<String, &'a str>;
+
+fn parse(text: &str) -> Lines<'_> {
+    text.lines()
+        .filter_map(|l| {
+            let (key, digest) = l.rsplit_once('\t')?;
+            key.contains('\t').then(|| (format!("{key}\t"), digest))
+        })
+        .collect()
+}
+
+fn render<'a>(lines: impl IntoIterator<Item = (&'a String, &'a &'a str)>) -> String {
+    let mut out = String::new();
+    for (key, digest) in lines {
+        out.push_str(key);
+        out.push_str(digest);
+        out.push('\n');
+    }
+    out
+}
+
+/// What to store for a row whose lines are `after`: the change from row
+/// `base` (its id and its lines) when one is given, else the whole list.
+pub(crate) fn encode(base: Option<(i64, &str)>, after: &str) -> String {
+    let Some((base_id, before)) = base else { return after.to_owned() };
+    let (old, new) = (parse(before), parse(after));
+    let mut out = format!("{DELTA}{base_id}\n");
+    for (key, digest) in &new {
+        if old.get(key) != Some(digest) {
+            out.push_str(&render([(key, digest)]));
+        }
+    }
+    for key in old.keys().filter(|k| !new.contains_key(*k)) {
+        out.push_str(&render([(key, &DROPPED)]));
+    }
+    out
+}
+
+/// The id a delta changes, or `None` for a whole list.
+fn delta_base(text: &str) -> Option<i64> {
+    text.lines().next()?.strip_prefix(DELTA)?.parse().ok()
+}
+
+/// The whole list of lines of row `id`, following deltas back to a whole
+/// list through `stored` (a row's stored text by id; `None` when the row
+/// is gone or holds none). `None` when the chain breaks.
+pub(crate) fn resolve(
+    id: i64,
+    mut stored: impl FnMut(i64) -> Result<Option<String>>,
+) -> Result<Option<String>> {
+    let mut deltas = Vec::new();
+    let mut seen = HashSet::new();
+    let mut at = id;
+    let whole = loop {
+        if !seen.insert(at) {
+            return Ok(None);
+        }
+        let Some(text) = stored(at)? else { return Ok(None) };
+        match delta_base(&text) {
+            Some(base) => {
+                deltas.push(text);
+                at = base;
+            }
+            None => break text,
+        }
+    };
+    let mut lines = parse(&whole);
+    for delta in deltas.iter().rev() {
+        for (key, digest) in parse(delta) {
+            if digest == DROPPED {
+                lines.remove(&key);
+            } else {
+                lines.insert(key, digest);
+            }
+        }
+    }
+    Ok(Some(render(&lines)))
+}
+
+/// The whole list of lines recorded for ledger row `id` (see [`resolve`]).
+pub(crate) fn of_row(conn: &Connection, id: i64) -> Result<Option<String>> {
+    resolve(id, |at| ledger::attestation_objects(conn, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve_in(rows: &HashMap<i64, Option<String>>, id: i64) -> Option<String> {
+        resolve(id, |at| Ok(rows.get(&at).cloned().flatten())).unwrap()
+    }
+
+    #[test]
+    fn a_chain_of_deltas_gives_back_every_whole_list() {
+        // Object lines as `attest` writes them, sorted by type then name.
+        let schemas = [
+            "table\tt\taaaa\n",
+            "index\tti\tbbbb\ntable\tt\taaaa\n",
+            "index\tti\tbbbb\ntable\tt\tcccc\ntable\tu\tdddd\n",
+            "table\tt\tcccc\ntable\tu\tdddd\n",
+            "table\tt\tcccc\ntable\tu\tdddd\n",
+            "",
+            "view\tv\teeee\n",
+        ];
+        let mut rows = HashMap::new();
+        rows.insert(1, Some(schemas[0].to_owned()));
+        for (i, pair) in schemas.windows(2).enumerate() {
+            let id = i as i64 + 2;
+            let text = encode(Some((id - 1, pair[0])), pair[1]);
+            assert!(text.starts_with(&format!("delta\t{}\n", id - 1)), "{text:?}");
+            rows.insert(id, Some(text));
+        }
+        for (i, whole) in schemas.iter().enumerate() {
+            assert_eq!(resolve_in(&rows, i as i64 + 1).as_deref(), Some(*whole), "row {}", i + 1);
+        }
+        // Only the change is stored.
+        assert_eq!(rows[&4], Some("delta\t3\nindex\tti\t-\n".to_owned()));
+        assert_eq!(rows[&5], Some("delta\t4\n".to_owned()));
+        assert_eq!(encode(None, schemas[2]), schemas[2], "without a base, the whole list");
+    }
+
+    #[test]
+    fn names_below_tab_sort_and_round_trip_like_whole_lines() {
+        // A name below TAB sorts before its prefix, as in the whole lines.
+        let before = "table\ta\u{1}\tbbbb\ntable\ta\taaaa\n";
+        let after = "table\ta\u{1}\tcccc\ntable\ta\taaaa\ntable\tb\tdddd\n";
+        let rows = HashMap::from([(1, Some(before.to_owned())), (2, Some(encode(Some((1, before)), after)))]);
+        assert_eq!(resolve_in(&rows, 2).as_deref(), Some(after));
+    }
+
+    #[test]
+    fn a_broken_chain_gives_no_list() {
+        let rows = HashMap::from([
+            (1, None),
+            (2, Some("delta\t1\ntable\tt\taaaa\n".to_owned())),
+            (3, Some("delta\t9\n".to_owned())),
+            (4, Some("delta\t5\n".to_owned())),
+            (5, Some("delta\t4\n".to_owned())),
+            (6, Some("delta\t6\n".to_owned())),
+        ]);
+        for id in [1, 2, 3, 4, 6, 7] {
+            assert_eq!(resolve_in(&rows, id), None, "row {id}");
+        }
+    }
+}
