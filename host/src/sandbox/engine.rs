@@ -188,10 +188,43 @@ struct Ticker {
     handle: Option<JoinHandle<()>>,
 }
 
+impl Ticker {
+    /// Starts a thread that advances `engine`'s epoch once per
+    /// [`EPOCH_TICK`] until the ticker is dropped.
+    fn start(engine: Engine) -> Result<Ticker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("wasmig-epoch".into())
+            .spawn(move || {
+                // Parked rather than asleep, so that dropping the sandbox
+                // (every start-up ends by dropping its migrator) wakes it at
+                // once instead of waiting out up to a tick. Ticks are due
+                // on a fixed schedule: a wake-up before one is due
+                // (spurious or not) advances nothing, and a late one
+                // catches up, so a deadline of n ticks is n ticks of wall
+                // clock.
+                let mut due = Instant::now() + EPOCH_TICK;
+                while !stopped.load(Ordering::Acquire) {
+                    let now = Instant::now();
+                    if now < due {
+                        std::thread::park_timeout(due - now);
+                        continue;
+                    }
+                    engine.increment_epoch();
+                    due += EPOCH_TICK;
+                }
+            })
+            .map_err(|e| Error::Sandbox(format!("starting the epoch ticker: {e}")))?;
+        Ok(Ticker { stop, handle: Some(handle) })
+    }
+}
+
 impl Drop for Ticker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Release);
         if let Some(h) = self.handle.take() {
+            h.thread().unpark();
             let _ = h.join();
         }
     }
@@ -279,21 +312,8 @@ impl Sandbox {
             .memory_init_cow(false);
         let engine = Engine::new(&config).map_err(|e| Error::Sandbox(format!("{e:#}")))?;
         let linker = bindings::linker(&engine).map_err(|e| Error::Sandbox(format!("{e:#}")))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = {
-            let engine = engine.clone();
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("wasmig-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(|e| Error::Sandbox(format!("starting the epoch ticker: {e}")))?
-        };
-        Ok(Sandbox { engine, linker, limits, _ticker: Ticker { stop, handle: Some(handle) } })
+        let ticker = Ticker::start(engine.clone())?;
+        Ok(Sandbox { engine, linker, limits, _ticker: ticker })
     }
 
     /// The limits every run uses.
