@@ -326,6 +326,17 @@ fn unsigned_files_need_an_explicit_flag_and_are_flagged_loudly() {
     let o = wasmig(&["status", "--db", s(&e.db), s(&e.dir), "--allow-unsigned"]);
     let (out, err) = text(&o);
     assert!(err.contains("UNSIGNED") && out.contains("UNSIGNED"), "{out}{err}");
+    // A signed file beside it is not named, pending or applied.
+    pack(&e.dir, "example-add-index", 2, "add_index");
+    for _ in 0..2 {
+        let o = wasmig(&["apply", "--db", s(&e.db), s(&e.dir), "--allow-unsigned"]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert!(
+            text(&o)
+                .1
+                .contains("WARNING: 1 UNSIGNED migration(s) accepted because of --allow-unsigned: 0001\n")
+        );
+    }
 }
 
 #[test]

@@ -123,6 +123,14 @@ impl Plugin {
         &self.manifest.name
     }
 
+    /// True when the file carries no signature at all: the files a trust
+    /// policy accepts as [`Verdict::Unsigned`] only because it allows
+    /// unsigned files. Reads section headers only; no signature is checked
+    /// (for that, [`crate::Migrator::verdict_of`]).
+    pub fn is_unsigned(&self) -> bool {
+        matches!(signing::read_signature_section(&self.bytes), Ok(None))
+    }
+
     /// Checks `bytes` read from `path`, in this order: size, preamble and
     /// section structure, signature against `trust`, manifest, and that the
     /// file name agrees with the manifest. Nothing signed is parsed beyond
