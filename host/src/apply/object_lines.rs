@@ -66,17 +66,87 @@ fn render<'a>(lines: impl IntoIterator<Item = (&'a String, &'a &'a str)>) -> Str
 /// `base` (its id and its lines) when one is given, else the whole list.
 pub(crate) fn encode(base: Option<(i64, &str)>, after: &str) -> String {
     let Some((base_id, before)) = base else { return after.to_owned() };
-    let (old, new) = (parse(before), parse(after));
     let mut out = format!("{DELTA}{base_id}\n");
+    // Every migration of a long history pays for this, so both lists are
+    // walked side by side (they come sorted by key) without building maps;
+    // lines out of key order (names holding a tab can be) take the maps.
+    let header = out.len();
+    if !merge_changes(before, after, &mut out) {
+        out.truncate(header);
+        map_changes(before, after, &mut out);
+    }
+    out
+}
+
+/// Appends to `out` the lines of `after` that are new or changed since
+/// `before`, then the dropped ones, each group in key order.
+fn map_changes(before: &str, after: &str, out: &mut String) {
+    let (old, new) = (parse(before), parse(after));
     for (key, digest) in &new {
         if old.get(key) != Some(digest) {
-            out.push_str(&render([(key, digest)]));
+            push_line(out, key, digest);
         }
     }
     for key in old.keys().filter(|k| !new.contains_key(*k)) {
-        out.push_str(&render([(key, &DROPPED)]));
+        push_line(out, key, DROPPED);
     }
-    out
+}
+
+/// One well-formed line split into its key (`type TAB name TAB`) and digest.
+fn split(line: &str) -> Option<(&str, &str)> {
+    let cut = line.rfind('\t')?;
+    line[..cut].contains('\t').then(|| (&line[..=cut], &line[cut + 1..]))
+}
+
+/// What [`map_changes`] appends, found by walking both lists at once; false
+/// (leaving `out` to be cut back) when a list is not in strict key order
+/// or holds a line that is not `key TAB digest`.
+fn merge_changes(before: &str, after: &str, out: &mut String) -> bool {
+    let lines = |text| -> Option<Vec<(&str, &str)>> {
+        let v: Vec<(&str, &str)> = text_lines(text).map(split).collect::<Option<_>>()?;
+        v.windows(2).all(|w| w[0].0 < w[1].0).then_some(v)
+    };
+    let (Some(old), Some(new)) = (lines(before), lines(after)) else { return false };
+    let mut dropped = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) if o.0 == n.0 => {
+                if o.1 != n.1 {
+                    push_line(out, n.0, n.1);
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(o), Some(n)) if o.0 < n.0 => {
+                dropped.push(o.0);
+                i += 1;
+            }
+            (Some(o), None) => {
+                dropped.push(o.0);
+                i += 1;
+            }
+            (_, Some(n)) => {
+                push_line(out, n.0, n.1);
+                j += 1;
+            }
+            (None, None) => unreachable!("the loop runs while either list has lines"),
+        }
+    }
+    for key in dropped {
+        push_line(out, key, DROPPED);
+    }
+    true
+}
+
+fn text_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split_terminator('\n')
+}
+
+fn push_line(out: &mut String, key: &str, digest: &str) {
+    out.push_str(key);
+    out.push_str(digest);
+    out.push('\n');
 }
 
 /// The id a delta changes, or `None` for a whole list.
@@ -170,6 +240,40 @@ mod tests {
         let after = "table\ta\u{1}\tcccc\ntable\ta\taaaa\ntable\tb\tdddd\n";
         let rows = HashMap::from([(1, Some(before.to_owned())), (2, Some(encode(Some((1, before)), after)))]);
         assert_eq!(resolve_in(&rows, 2).as_deref(), Some(after));
+    }
+
+    #[test]
+    fn walking_both_lists_finds_what_the_maps_find() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..2000 {
+            // Two lists over the same few names, some shared, some with
+            // another digest, in key order as `attest` writes them.
+            let list = |n: &mut dyn FnMut(u64) -> u64| -> String {
+                let mut lines = BTreeMap::new();
+                for _ in 0..n(8) {
+                    let kind = ["index", "table", "view"][n(3) as usize];
+                    lines.insert(format!("{kind}\t{}\t", ["a", "b", "c", "d", "e"][n(5) as usize]), n(2));
+                }
+                lines.iter().map(|(k, d)| format!("{k}{d:016}\n")).collect()
+            };
+            let (before, after) = (list(&mut next), list(&mut next));
+            let (mut walked, mut mapped) = (String::new(), String::new());
+            assert!(merge_changes(&before, &after, &mut walked));
+            map_changes(&before, &after, &mut mapped);
+            assert_eq!(walked, mapped, "{before:?} -> {after:?}");
+        }
+        // Out of key order: the walk declines and the maps answer.
+        assert!(!merge_changes("table\tb\t1\ntable\ta\t1\n", "", &mut String::new()));
+        assert_eq!(
+            encode(Some((1, "table\tb\t1\ntable\ta\t1\n")), ""),
+            "delta\t1\ntable\ta\t-\ntable\tb\t-\n"
+        );
     }
 
     #[test]
