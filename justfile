@@ -74,7 +74,8 @@ lint:
 # as ratios of medians. The peer has its own lockfile (older rusqlite).
 bench: guests
     cd bench/peer && cargo build --release --quiet
-    cargo run --release -p wasmig-bench -- --peer bench/peer/target/release/wasmig-bench-peer --guests {{guest_out}}
+    cargo build --release -p wasmig-cli
+    cargo run --release -p wasmig-bench -- --peer bench/peer/target/release/wasmig-bench-peer --guests {{guest_out}} --cli target/release/wasmig
 
 # Fuzzing (nightly + cargo-fuzz; the fuzz crate is outside the workspace).
 # New inputs go to fuzz/target/corpus/TARGET; the committed seeds stay as they are.

@@ -13,6 +13,8 @@
 //!   `wasmig-embed`) and the header stamp kept (`stamp_user_version`) vs
 //!   rusqlite_migration's `to_latest` on the same history; and, for
 //!   reference, the same without the stamp (the ledger read).
+//! - B2 CLI: the same no-op start-up as `wasmig apply`, a whole process,
+//!   against the rusqlite_migration peer as a whole process (`process.rs`).
 //! - B3 cold apply: 50 small signed `pack-sql` migrations on a fresh database
 //!   (verify, run as direct SQL) in one transaction vs rusqlite_migration
 //!   applying the same SQL (also one transaction); for reference, one
@@ -44,6 +46,8 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use wasmig::FleetOptions;
 use wasmig::{Compiler, Limits, Manifest, Migrator, Options, TrustPolicy};
+
+mod process;
 
 struct Ctx {
     root: PathBuf,
@@ -845,6 +849,12 @@ fn main() {
     );
     let peer_bin =
         PathBuf::from(flag("--peer").unwrap_or("bench/peer/target/release/wasmig-bench-peer".into()));
+    // The `wasmig` binary for the whole-process row (`--cli PATH`; by
+    // default the release build beside this one, when there is one).
+    let cli = flag("--cli").map(PathBuf::from).or_else(|| {
+        let beside = std::env::current_exe().ok()?.with_file_name("wasmig");
+        beside.is_file().then_some(beside)
+    });
     let runs: usize = flag("--runs").and_then(|r| r.parse().ok()).unwrap_or(7);
     let tenants: usize = flag("--tenants").and_then(|r| r.parse().ok()).unwrap_or(500);
     let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
@@ -871,6 +881,9 @@ fn main() {
         eprintln!("B2 ...");
         rows.extend(b2(&ctx, &peer_bin, &sql200, &plugins200));
         rows.extend(b2_embedded(&ctx, &peer_bin, &sql200, &plugins200));
+        if let Some(cli) = &cli {
+            rows.push(process::b2_cli(&ctx, cli, &peer_bin, &sql200, &plugins200));
+        }
     }
     if wanted("B3") {
         eprintln!("B3 ...");
