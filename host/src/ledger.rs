@@ -25,7 +25,8 @@ const EXTRA_COLUMNS: &[(&str, &str)] = &[
     ("host_version", "TEXT"),
     // Schema attestation (see `apply::attest`): the digest of the normalized
     // schema after the migration, and one digest line per object so that a
-    // later change can be named.
+    // later change can be named (whole, or as the change from an earlier
+    // row: `apply::object_lines`).
     ("schema_sha256", "TEXT"),
     ("schema_objects", "TEXT"),
     ("release", "INTEGER"),

@@ -21,10 +21,10 @@
 //!
 //! To name the objects that changed, the ledger also keeps, next to the
 //! digest, one line per object: `type TAB name TAB` and the first 16 hex
-//! digits of the SHA-256 of that object's normal-form line. That costs
-//! about 40 bytes per object per migration instead of the whole schema
-//! text, and is enough to say "created", "dropped" or "changed" for each
-//! (not how: the old SQL is not stored; `wasmig test` shows diffs).
+//! digits of the SHA-256 of that object's normal-form line, enough to say
+//! "created", "dropped" or "changed" for each (not how: the old SQL is not
+//! stored; `wasmig test` shows diffs). A row stores them whole or as the
+//! change from an earlier row (see `object_lines`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use super::catalog::{BySql, Catalog, Object, is_sqlites_own_name};
 use super::ledger_guard::is_ledger_name;
+use super::object_lines;
 use crate::error::{Error, Result};
 use crate::ledger;
 
@@ -289,10 +290,33 @@ pub struct SchemaCheck {
 /// Compares `conn`'s schema with the one the ledger recorded after the last
 /// migration. Reads only (a database without a ledger is `Unattested`).
 pub fn check_schema(conn: &Connection) -> Result<SchemaCheck> {
-    // The whole digest decides; the objects and their digests are needed
-    // only to name what changed.
+    check_schema_against(conn, ledger::last_attestation(conn)?)
+}
+
+/// [`check_schema`] given the last applied row's attestation (`None`: no
+/// ledger, or no rows), for a caller that has just read the ledger.
+pub(crate) fn check_schema_against(
+    conn: &Connection,
+    last: Option<ledger::LastAttestation>,
+) -> Result<SchemaCheck> {
+    // The schema cookie where the last migration left it: nobody changed
+    // the schema since, and it is the one recorded (see `object_lines`).
+    if let Some(last) = &last
+        && let Some(recorded) = &last.sha256
+        && let Some(text) = ledger::attestation_objects(conn, last.id)?
+        && object_lines::recorded_cookie(&text) == Some(ledger::schema_version(conn)?)
+    {
+        return Ok(SchemaCheck {
+            state: SchemaState::Unchanged,
+            after_id: Some(last.id),
+            recorded_sha256: Some(recorded.clone()),
+            current_sha256: recorded.clone(),
+            changes: Vec::new(),
+        });
+    }
+    // Otherwise the whole digest decides; the objects and their digests are
+    // needed only to name what changed.
     let current = digest_now(conn)?;
-    let last = ledger::last_attestation(conn)?;
     let mut check = SchemaCheck {
         state: SchemaState::Unattested,
         after_id: last.as_ref().map(|l| l.id),
@@ -304,7 +328,7 @@ pub fn check_schema(conn: &Connection) -> Result<SchemaCheck> {
     let Some(recorded) = last.sha256 else { return Ok(check) };
     check.state = if recorded == current { SchemaState::Unchanged } else { SchemaState::Changed };
     if check.state == SchemaState::Changed {
-        check.changes = match super::object_lines::of_row(conn, last.id)? {
+        check.changes = match object_lines::of_row(conn, last.id)? {
             Some(before) => changed_objects(&before, &attest(conn)?.objects),
             None => vec!["(the ledger holds no object list to name the changes)".into()],
         };

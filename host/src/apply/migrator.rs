@@ -530,7 +530,7 @@ impl Migrator {
         let pending = self.pending_given(&ledger)?;
         let already_applied =
             self.plugins.iter().map(Plugin::id).filter(|id| ledger.contains_key(id)).collect();
-        let schema_check = self.check_schema_found(conn, !ledger.is_empty())?;
+        let schema_check = self.check_schema_found(conn, &ledger)?;
         if pending.is_empty() {
             // Nothing to run: no engine, no compilation, no write.
             return Ok(Plan { steps: Vec::new(), already_applied, schema_check });
@@ -562,18 +562,23 @@ impl Migrator {
         Ok(Plan { steps, already_applied, schema_check })
     }
 
-    /// The schema as found, compared with the ledger's last attestation
-    /// (`None` without ledger rows); refused under
-    /// [`Options::strict_schema`] when it changed. Reads only.
+    /// The schema as found, compared with the attestation of the last row
+    /// of `ledger` (just read from `conn`; `None` without rows); refused
+    /// under [`Options::strict_schema`] when it changed. Reads only.
     pub(super) fn check_schema_found(
         &self,
         conn: &Connection,
-        has_rows: bool,
+        ledger: &BTreeMap<i64, LedgerRow>,
     ) -> Result<Option<SchemaCheck>> {
-        if !has_rows {
+        // The last applied, as `ledger::last_attestation` orders them
+        // (latest `applied_at`, then highest id), from the rows in hand
+        // rather than another scan of the ledger.
+        let Some(last) = ledger.values().max_by(|a, b| (&a.applied_at, a.id).cmp(&(&b.applied_at, b.id)))
+        else {
             return Ok(None);
-        }
-        let check = attest::check_schema(conn)?;
+        };
+        let last = ledger::LastAttestation { id: last.id, sha256: last.schema_sha256.clone() };
+        let check = attest::check_schema_against(conn, Some(last))?;
         if check.state == SchemaState::Changed {
             if self.options.strict_schema {
                 return Err(Error::SchemaChangedOutside {
@@ -861,9 +866,12 @@ impl Migrator {
             Some(c) => attest::of(c),
             None => attest::attest(conn)?,
         };
-        let objects = object_lines::encode(
-            base_row.map(|row| (row, attestation_before.objects.as_str())),
-            &attestation.objects,
+        let objects = object_lines::with_cookie(
+            object_lines::encode(
+                base_row.map(|row| (row, attestation_before.objects.as_str())),
+                &attestation.objects,
+            ),
+            cookie_after,
         );
         let after = SchemaMemo {
             cookie: cookie_after,

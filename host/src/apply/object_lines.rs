@@ -39,6 +39,10 @@ const DELTA: &str = "delta\t";
 /// The marker a dropped object's line carries instead of a digest.
 const DROPPED: &str = "-";
 
+/// The last line of a row's text, before the schema cookie its migration
+/// left (see [`recorded_cookie`]).
+const COOKIE: &str = "cookie\t";
+
 /// Object lines by their sort key (`type TAB name TAB`, whose byte order
 /// is the order of the whole lines), each with its digest.
 type Lines<'a> = BTreeMap<String, &'a str>;
@@ -147,6 +151,28 @@ fn push_line(out: &mut String, key: &str, digest: &str) {
     out.push_str(key);
     out.push_str(digest);
     out.push('\n');
+}
+
+/// `text` with the schema cookie (`PRAGMA schema_version`) the row's
+/// migration left appended as its last line. A line of two fields is not
+/// an object line, so readers of the lines (and wasmig releases before
+/// this line) pass over it.
+pub(crate) fn with_cookie(mut text: String, cookie: i64) -> String {
+    text.push_str(COOKIE);
+    text.push_str(&cookie.to_string());
+    text.push('\n');
+    text
+}
+
+/// The schema cookie a row's text records, if it records one. SQLite moves
+/// the cookie in the file on every committed schema change, by anyone
+/// (DDL, `VACUUM`), and never back: finding it where the last migration
+/// left it means nobody changed the schema since, which a start-up with
+/// nothing to do can tell without hashing the schema. (Only writing
+/// `sqlite_schema` under `writable_schema` and then setting the cookie back
+/// by hand escapes this; the header stamp rests on the same fact.)
+pub(crate) fn recorded_cookie(text: &str) -> Option<i64> {
+    text.lines().next_back()?.strip_prefix(COOKIE)?.parse().ok()
 }
 
 /// The id a delta changes, or `None` for a whole list.
@@ -274,6 +300,19 @@ mod tests {
             encode(Some((1, "table\tb\t1\ntable\ta\t1\n")), ""),
             "delta\t1\ntable\ta\t-\ntable\tb\t-\n"
         );
+    }
+
+    #[test]
+    fn the_cookie_line_is_read_back_and_passed_over_by_every_reader() {
+        let whole = with_cookie("table\tt\taaaa\n".to_owned(), 7);
+        assert_eq!(recorded_cookie(&whole), Some(7));
+        let delta = with_cookie(encode(Some((1, "table\tt\taaaa\n")), "table\tt\tbbbb\n"), 9);
+        assert_eq!(recorded_cookie(&delta), Some(9));
+        let rows = HashMap::from([(1, Some(whole)), (2, Some(delta))]);
+        assert_eq!(resolve_in(&rows, 1).as_deref(), Some("table\tt\taaaa\n"));
+        assert_eq!(resolve_in(&rows, 2).as_deref(), Some("table\tt\tbbbb\n"));
+        assert_eq!(recorded_cookie("table\tt\taaaa\n"), None, "rows written before the cookie line");
+        assert_eq!(recorded_cookie(&with_cookie(String::new(), 3)), Some(3), "an empty schema");
     }
 
     #[test]

@@ -139,10 +139,22 @@ fn drops_are_caught_in_every_step_of_one_apply_and_in_one_transaction() {
     }
 }
 
-/// The object lines of one ledger row each, by id.
+/// The object lines of one ledger row each, by id, without the schema
+/// cookie each ends with (checked to be there).
 fn recorded_objects(conn: &Connection) -> Vec<(i64, String)> {
     let mut stmt = conn.prepare("SELECT id, schema_objects FROM schema_migrations ORDER BY id").unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    let rows: Vec<(i64, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    rows.into_iter()
+        .map(|(id, text)| {
+            let (lines, cookie) = text.trim_end_matches('\n').rsplit_once('\n').unwrap_or(("", &text));
+            assert!(
+                cookie.strip_prefix("cookie\t").is_some_and(|c| c.trim_end().parse::<i64>().is_ok()),
+                "{text:?}"
+            );
+            (id, if lines.is_empty() { String::new() } else { format!("{lines}\n") })
+        })
+        .collect()
 }
 
 /// The lines of `text` with each digest cut to its first character, so
@@ -236,4 +248,37 @@ fn the_ledger_stores_each_migrations_change_and_still_names_outside_changes() {
         conn.execute_batch("DROP TABLE last;").unwrap();
         assert_eq!(wasmig::check_schema(&conn).unwrap().changes, ["table last dropped"]);
     }
+}
+
+/// A start-up finds the schema cookie where the last migration left it and
+/// takes the schema as recorded without hashing it; once anything moves the
+/// cookie (here `VACUUM`, which changes no object), the digest decides again.
+#[test]
+fn an_unmoved_schema_cookie_vouches_for_the_recorded_schema() {
+    let s = scratch();
+    pack_sql(&s.dir, 1, "items", "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT);", None);
+    let mut conn = Connection::open(&s.db).unwrap();
+    migrator(&s.dir).unwrap().apply(&mut conn).unwrap();
+    let check = wasmig::check_schema(&conn).unwrap();
+    assert_eq!(check.state, SchemaState::Unchanged);
+    // A recorded digest edited by hand (a data change: the cookie stays) is
+    // not compared while the cookie vouches for the schema...
+    let forged = "0".repeat(64);
+    conn.execute("UPDATE schema_migrations SET schema_sha256 = ?1", [&forged]).unwrap();
+    let check = wasmig::check_schema(&conn).unwrap();
+    assert_eq!((check.state, check.current_sha256.as_str()), (SchemaState::Unchanged, forged.as_str()));
+    // ...and is, as soon as the cookie moved.
+    conn.execute_batch("VACUUM").unwrap();
+    let check = wasmig::check_schema(&conn).unwrap();
+    assert_eq!(check.state, SchemaState::Changed, "{check:?}");
+    assert!(check.changes.is_empty(), "no object differs: {check:?}");
+    conn.execute("UPDATE schema_migrations SET schema_sha256 = ?1", [&check.current_sha256]).unwrap();
+    assert_eq!(wasmig::check_schema(&conn).unwrap().state, SchemaState::Unchanged);
+    // A change made outside wasmig moves the cookie too.
+    conn.execute_batch("CREATE INDEX by_note ON items (note)").unwrap();
+    let check = wasmig::check_schema(&conn).unwrap();
+    assert_eq!(
+        (check.state, check.changes),
+        (SchemaState::Changed, vec!["index by_note created".to_owned()])
+    );
 }

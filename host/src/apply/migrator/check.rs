@@ -152,7 +152,7 @@ pub fn check_dir(dir: &Path, options: Options, conn: Option<&Connection>) -> Res
     if let Some(conn) = conn {
         // As apply: a schema changed outside wasmig is reported, and is a
         // problem under `strict_schema`.
-        match migrator.check_schema_found(conn, !ledger.is_empty()) {
+        match migrator.check_schema_found(conn, &ledger) {
             Ok(found) => report.schema = found,
             Err(e) if e.is_refused_input() => {
                 report.problems.push(Problem { file: None, id: None, error: e })

@@ -48,7 +48,7 @@ impl Migrator {
         refuse_foreign_keys_off(&pending)?;
         let already_applied =
             self.plugins.iter().map(Plugin::id).filter(|id| ledger_rows.contains_key(id)).collect();
-        let schema_check = self.check_schema_found(conn, !ledger_rows.is_empty())?;
+        let schema_check = self.check_schema_found(conn, &ledger_rows)?;
         let mut report = Report { already_applied, schema_check, ..Report::default() };
         if pending.is_empty() {
             return Ok(report);
