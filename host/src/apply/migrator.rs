@@ -342,6 +342,14 @@ impl Migrator {
         })
     }
 
+    /// Drops what this migrator remembers of `conn`'s schema (see
+    /// [`SchemaMemo`]), so that its next migration there reads it afresh.
+    pub(super) fn forget_schema(&self, conn: &Connection) {
+        if let (Some(path), Ok(mut memo)) = (conn.path().filter(|p| !p.is_empty()), self.schema_memo.lock()) {
+            memo.remove(path);
+        }
+    }
+
     /// The plugins, in id order.
     pub fn plugins(&self) -> &[Plugin] {
         &self.plugins

@@ -282,3 +282,25 @@ fn an_unmoved_schema_cookie_vouches_for_the_recorded_schema() {
         (SchemaState::Changed, vec!["index by_note created".to_owned()])
     );
 }
+
+/// A migrator that applied, reverted a migration that changes no schema
+/// (the cookie stays), and applies it again chains the new row to the one
+/// before it, not to the row the revert removed.
+#[test]
+fn reapplying_after_a_revert_by_the_same_migrator_chains_to_a_row_that_exists() {
+    let s = scratch();
+    pack_sql(&s.dir, 1, "items", "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT);", None);
+    pack_sql(&s.dir, 2, "seed", "INSERT INTO items (note) VALUES ('a');", Some("DELETE FROM items;"));
+    let m = migrator(&s.dir).unwrap();
+    let mut conn = Connection::open(&s.db).unwrap();
+    m.apply(&mut conn).unwrap();
+    // Twice: the first revert creates the audit table (which moves the
+    // cookie); the second leaves the cookie where the last apply left it.
+    for _ in 0..2 {
+        assert_eq!(m.revert_to(&mut conn, 1).unwrap().reverted.len(), 1);
+        assert_eq!(m.apply(&mut conn).unwrap().applied.len(), 1);
+        assert_eq!(recorded_objects(&conn)[1], (2, "delta\t1\n".to_owned()));
+    }
+    conn.execute_batch("CREATE INDEX by_note ON items (note)").unwrap();
+    assert_eq!(wasmig::check_schema(&conn).unwrap().changes, ["index by_note created"]);
+}

@@ -85,6 +85,10 @@ impl Migrator {
         mut on_reverted: impl FnMut(&Reverted),
     ) -> Result<RevertReport> {
         let started = Instant::now();
+        // What this migrator remembers of the database's schema names the
+        // ledger row that recorded it, which a revert removes (a `down`
+        // that changes no schema leaves the cookie where it was).
+        self.forget_schema(conn);
         let steps = self.plan_revert(conn, to)?;
         let mut report = RevertReport::default();
         if steps.is_empty() {
