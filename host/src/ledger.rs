@@ -88,7 +88,8 @@ pub(crate) fn schema_version(conn: &Connection) -> Result<i64> {
 
 fn columns(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn
-        .prepare("SELECT name FROM pragma_table_info(?1)")
+        // Cached: asked by each of the reads below, several per start-up.
+        .prepare_cached("SELECT name FROM pragma_table_info(?1)")
         .map_err(Error::sqlite("reading ledger columns"))?;
     let names = stmt
         .query_map([TABLE], |r| r.get::<_, String>(0))
@@ -310,13 +311,21 @@ pub fn last_attestation(conn: &Connection) -> Result<Option<LastAttestation>> {
         .map_err(Error::sqlite("reading the last schema attestation"))
 }
 
+/// The last applied of `rows` (as read by [`read_all`]), in the order
+/// [`last_attestation`] asks SQLite for: latest `applied_at`, then highest
+/// id.
+pub(crate) fn last_applied(rows: &BTreeMap<i64, LedgerRow>) -> Option<&LedgerRow> {
+    rows.values().max_by(|a, b| (&a.applied_at, a.id).cmp(&(&b.applied_at, b.id)))
+}
+
 /// The per-object digest lines recorded with migration `id` (`None` when
 /// the row has none, or the ledger no such column). Reads only.
 pub fn attestation_objects(conn: &Connection, id: i64) -> Result<Option<String>> {
     if !columns(conn)?.iter().any(|c| c.eq_ignore_ascii_case("schema_objects")) {
         return Ok(None);
     }
-    conn.query_row("SELECT schema_objects FROM schema_migrations WHERE id = ?1", [id], |r| r.get(0))
+    conn.prepare_cached("SELECT schema_objects FROM schema_migrations WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
         .optional()
         .map(Option::flatten)
         .map_err(Error::sqlite(format!("reading the schema attestation of migration {id}")))
@@ -475,6 +484,14 @@ mod tests {
         assert_eq!((last.id, last.sha256.as_deref()), (3, Some("cd")));
         assert_eq!(attestation_objects(&conn, 3).unwrap().as_deref(), Some("table\tt\t0123"));
         assert_eq!(attestation_objects(&conn, 4).unwrap(), None);
+        // The last applied is the latest applied_at, then the highest id, in
+        // SQL and from rows in hand alike (an id applied later out of order).
+        let later = LedgerRow { id: 1, applied_at: "2999-01-01T00:00:00Z".into(), ..row.clone() };
+        record(&conn, &later, None).unwrap();
+        let rows = read_all(&conn).unwrap();
+        assert_eq!(last_attestation(&conn).unwrap().unwrap().id, 1);
+        assert_eq!(last_applied(&rows).map(|r| r.id), Some(1));
+        conn.execute("DELETE FROM schema_migrations WHERE id = 1", []).unwrap();
         assert!(is_applied(&conn, 3).unwrap());
         assert!(!is_applied(&conn, 2).unwrap());
         assert_eq!(read_all(&conn).unwrap()[&3], row);

@@ -578,13 +578,8 @@ impl Migrator {
         conn: &Connection,
         ledger: &BTreeMap<i64, LedgerRow>,
     ) -> Result<Option<SchemaCheck>> {
-        // The last applied, as `ledger::last_attestation` orders them
-        // (latest `applied_at`, then highest id), from the rows in hand
-        // rather than another scan of the ledger.
-        let Some(last) = ledger.values().max_by(|a, b| (&a.applied_at, a.id).cmp(&(&b.applied_at, b.id)))
-        else {
-            return Ok(None);
-        };
+        // From the rows in hand rather than another scan of the ledger.
+        let Some(last) = ledger::last_applied(ledger) else { return Ok(None) };
         let last = ledger::LastAttestation { id: last.id, sha256: last.schema_sha256.clone() };
         let check = attest::check_schema_against(conn, Some(last))?;
         if check.state == SchemaState::Changed {

@@ -45,23 +45,16 @@ const COOKIE: &str = "cookie\t";
 
 /// Object lines by their sort key (`type TAB name TAB`, whose byte order
 /// is the order of the whole lines), each with its digest.
-type Lines<'a> = BTreeMap<String, &'a str>;
+type Lines<'a> = BTreeMap<&'a str, &'a str>;
 
 fn parse(text: &str) -> Lines<'_> {
-    text.lines()
-        .filter_map(|l| {
-            let (key, digest) = l.rsplit_once('\t')?;
-            key.contains('\t').then(|| (format!("{key}\t"), digest))
-        })
-        .collect()
+    text_lines(text).filter_map(split).collect()
 }
 
-fn render<'a>(lines: impl IntoIterator<Item = (&'a String, &'a &'a str)>) -> String {
+fn render(lines: &Lines<'_>) -> String {
     let mut out = String::new();
     for (key, digest) in lines {
-        out.push_str(key);
-        out.push_str(digest);
-        out.push('\n');
+        push_line(&mut out, key, digest);
     }
     out
 }
@@ -143,8 +136,9 @@ fn merge_changes(before: &str, after: &str, out: &mut String) -> bool {
     true
 }
 
+/// The lines of a stored text, split alike for the walk and the maps.
 fn text_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split_terminator('\n')
+    text.lines()
 }
 
 fn push_line(out: &mut String, key: &str, digest: &str) {
